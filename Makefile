@@ -1,0 +1,155 @@
+# ssewatchd — plain Makefile. `make help` lists the targets.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
+CC      ?= cc
+FUZZ_CC ?= clang
+PKGS    := libcurl jansson libsystemd yaml-0.1
+
+# Sanitizer builds live in their own tree so the two never mix objects.
+ifeq ($(SANITIZE),1)
+OUT      := build/asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPTFLAGS := -O1
+else
+OUT      := build
+SANFLAGS :=
+OPTFLAGS := -O2
+endif
+OBJ := $(OUT)/obj
+
+WARNFLAGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wpointer-arith \
+             -Wmissing-prototypes -Wstrict-prototypes -Wvla -Wno-missing-field-initializers
+BASEFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPTFLAGS) $(SANFLAGS) $(WARNFLAGS) \
+             -Iinclude -Isrc -DSSEWATCHD_VERSION='"$(VERSION)"' -MMD -MP
+
+# Evaluated only when a compile or link runs, so `make check` can install
+# the libraries first.
+PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS     = $(shell pkg-config --libs $(PKGS))
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS   = $(shell pkg-config --libs check)
+
+ALL_CFLAGS = $(BASEFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+
+SRCS     := $(wildcard src/*.c)
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(OBJ)/src/%.o)
+LIB      := $(OBJ)/libssewatchd.a
+BIN      := $(OUT)/ssewatchd
+
+TEST_SRCS := $(wildcard tests/unit/*.c)
+TEST_OBJS := $(TEST_SRCS:tests/unit/%.c=$(OBJ)/tests/%.o)
+UNIT      := $(OUT)/tests/unit
+
+FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+FUZZ_SECONDS ?= 60
+# The smoke run in `make check`: a fixed number of runs from a fixed seed.
+FUZZ_SMOKE_RUNS ?= 200000
+
+VALGRIND_FLAGS := --error-exitcode=99 --leak-check=full --show-leak-kinds=all \
+                  --errors-for-leak-kinds=all --track-origins=yes --quiet
+
+.PHONY: all deps check check-run unit valgrind fuzz fuzz-build fuzz-smoke \
+        install clean help libs-present
+
+all: $(BIN)
+
+help:
+	@echo "make                 build $(BIN)"
+	@echo "make check           install missing packages, build, run every test"
+	@echo "make check SANITIZE=1  the same under AddressSanitizer + UBSan"
+	@echo "make valgrind        the unit suites under valgrind"
+	@echo "make fuzz FUZZ_SECONDS=N  run each libFuzzer target for N seconds"
+	@echo "make install PREFIX=/usr DESTDIR=..."
+
+deps:
+	@scripts/install-deps
+
+libs-present:
+	@pkg-config --exists $(PKGS) check || { \
+		echo "Missing build libraries; run scripts/install-deps (or make check, which runs it)." >&2; \
+		exit 1; }
+
+$(OBJ)/src/%.o: src/%.c | libs-present
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(OBJ)/src/main.o $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(OBJ)/tests/%.o: tests/unit/%.c | libs-present
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests -c -o $@ $<
+
+$(UNIT): $(TEST_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJS) $(LIB) $(CHECK_LIBS) $(PKG_LIBS)
+
+# ---------------------------------------------------------------- tests
+
+check: deps
+	@$(MAKE) --no-print-directory check-run
+
+check-run: $(BIN) $(UNIT) fuzz-smoke
+	@echo "== unit suites$(if $(SANITIZE), (ASan+UBSan))"
+	@$(UNIT)
+
+unit: $(UNIT)
+	@$(UNIT)
+
+valgrind: deps
+	@$(MAKE) --no-print-directory $(UNIT) SANITIZE=
+	@echo "== unit suites under valgrind"
+	CK_FORK=no CK_DEFAULT_TIMEOUT=0 valgrind $(VALGRIND_FLAGS) $(UNIT)
+
+# ---------------------------------------------------------------- fuzzing
+
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -Itests -Werror -Wall -Wextra \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB_SRCS) $(wildcard src/*.h include/*.h) | libs-present
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $< $(filter $(shell sed -n 's|^// fuzz-sources: ||p' $<),$(LIB_SRCS)) $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz-smoke: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz smoke: $$t ($(FUZZ_SMOKE_RUNS) runs)"; \
+		mkdir -p build/fuzz/corpus-$$t; \
+		build/fuzz/fuzz_$$t -seed=1 -runs=$(FUZZ_SMOKE_RUNS) -max_len=4096 \
+			build/fuzz/corpus-$$t fuzz/corpus/$$t >build/fuzz/smoke-$$t.log 2>&1 \
+			|| { tail -n 40 build/fuzz/smoke-$$t.log; exit 1; }; \
+		tail -n 1 build/fuzz/smoke-$$t.log; \
+	done
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz: $$t for $(FUZZ_SECONDS)s"; \
+		mkdir -p build/fuzz/corpus-$$t; \
+		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+			build/fuzz/corpus-$$t fuzz/corpus/$$t || exit 1; \
+	done
+
+# ---------------------------------------------------------------- install
+
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ssewatchd
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+
+#include "macro.h"
+#include "sse_parser.h"
+
+static const unsigned char bom[3] = { 0xEF, 0xBB, 0xBF };
+
+/* Data buffers larger than this are released after dispatch, so one huge
+ * event does not pin its memory for the life of the stream. */
+#define SSE_DATA_KEEP (64 * 1024)
+
+static void block_clear(struct sse_parser *p)
+{
+	dbuf_reset_trim(&p->data, SSE_DATA_KEEP);
+	dbuf_reset_trim(&p->type, SSE_DATA_KEEP);
+	p->data_seen = false;
+	p->oversize = false;
+	p->data_size = 0;
+}
+
+static void line_clear(struct sse_parser *p)
+{
+	p->name_len = 0;
+	p->field = SSE_FIELD_IGNORE;
+	p->line_len = 0;
+	p->line_overflow = false;
+	p->retry_value = 0;
+	p->retry_valid = true;
+	p->retry_any = false;
+	dbuf_reset_trim(&p->scratch, SSE_DATA_KEEP);
+}
+
+void sse_parser_init(struct sse_parser *p, const struct sse_parser_limits *limits,
+		     sse_parser_emit_fn emit, void *userdata)
+{
+	*p = (struct sse_parser){ .emit = emit, .userdata = userdata };
+	p->limits.max_line = limits && limits->max_line ? limits->max_line : SSE_PARSER_DEFAULT_MAX_LINE;
+	p->limits.max_event = limits && limits->max_event ? limits->max_event : SSE_PARSER_DEFAULT_MAX_EVENT;
+	dbuf_init(&p->scratch, p->limits.max_line);
+	dbuf_init(&p->type, p->limits.max_line);
+	dbuf_init(&p->id_buf, p->limits.max_line);
+	dbuf_init(&p->last_id, p->limits.max_line);
+	dbuf_init(&p->data, p->limits.max_event);
+	p->state = SSE_STATE_BOM;
+	line_clear(p);
+}
+
+void sse_parser_done(struct sse_parser *p)
+{
+	dbuf_free(&p->scratch);
+	dbuf_free(&p->type);
+	dbuf_free(&p->id_buf);
+	dbuf_free(&p->last_id);
+	dbuf_free(&p->data);
+}
+
+void sse_parser_reset(struct sse_parser *p)
+{
+	p->state = SSE_STATE_BOM;
+	p->bom_matched = 0;
+	p->after_cr = false;
+	line_clear(p);
+	block_clear(p);
+	/* An id field of the discarded block must not leak into the next
+	 * connection: the last dispatched id stays. */
+	p->id_pending = false;
+	dbuf_reset_trim(&p->id_buf, SSE_DATA_KEEP);
+}
+
+int sse_parser_set_last_id(struct sse_parser *p, const char *id, size_t len, bool set)
+{
+	int r;
+
+	p->id_pending = false;
+	if (!set) {
+		dbuf_reset(&p->last_id);
+		p->last_id_set = false;
+		return 0;
+	}
+	if (memchr(id, '\0', len))
+		return -EINVAL;
+	r = dbuf_set(&p->last_id, id, len);
+	if (r < 0)
+		return r;
+	p->last_id_set = true;
+	return 0;
+}
+
+bool sse_parser_last_id(const struct sse_parser *p, const char **ret_id, size_t *ret_len)
+{
+	if (ret_id)
+		*ret_id = dbuf_str(&p->last_id);
+	if (ret_len)
+		*ret_len = p->last_id.len;
+	return p->last_id_set;
+}
+
+static enum sse_field field_from_name(const char *name, size_t len)
+{
+	switch (len) {
+	case 2:
+		return memcmp(name, "id", 2) == 0 ? SSE_FIELD_ID : SSE_FIELD_IGNORE;
+	case 4:
+		return memcmp(name, "data", 4) == 0 ? SSE_FIELD_DATA : SSE_FIELD_IGNORE;
+	case 5:
+		if (memcmp(name, "event", 5) == 0)
+			return SSE_FIELD_EVENT;
+		return memcmp(name, "retry", 5) == 0 ? SSE_FIELD_RETRY : SSE_FIELD_IGNORE;
+	default:
+		return SSE_FIELD_IGNORE;
+	}
+}
+
+static void mark_oversize(struct sse_parser *p)
+{
+	p->oversize = true;
+	dbuf_reset_trim(&p->data, 0);
+}
+
+/* Account for n more bytes of the current line; false once it is too long. */
+static bool line_grow(struct sse_parser *p, size_t n)
+{
+	if (p->line_overflow)
+		return false;
+	if (n > p->limits.max_line - p->line_len) {
+		p->line_overflow = true;
+		mark_oversize(p);
+		return false;
+	}
+	p->line_len += n;
+	return true;
+}
+
+static int data_append(struct sse_parser *p, const void *s, size_t n)
+{
+	int r;
+
+	p->data_size += n;
+	if (p->oversize)
+		return 0;
+	r = dbuf_append(&p->data, s, n);
+	if (r == -E2BIG) {
+		mark_oversize(p);
+		return 0;
+	}
+	return r;
+}
+
+/* A run of value bytes of the current line, containing no CR or LF. */
+static int value_bytes(struct sse_parser *p, const char *s, size_t n)
+{
+	size_t i;
+	int r;
+
+	switch (p->field) {
+	case SSE_FIELD_DATA:
+		if (!line_grow(p, n)) {
+			p->data_size += n;
+			return 0;
+		}
+		return data_append(p, s, n);
+	case SSE_FIELD_EVENT:
+	case SSE_FIELD_ID:
+		if (!line_grow(p, n))
+			return 0;
+		r = dbuf_append(&p->scratch, s, n);
+		return r == -E2BIG ? 0 : r;
+	case SSE_FIELD_RETRY:
+		for (i = 0; i < n && p->retry_valid; i++) {
+			unsigned d = (unsigned char)s[i] - '0';
+
+			if (d > 9) {
+				p->retry_valid = false;
+				break;
+			}
+			p->retry_any = true;
+			p->retry_value = p->retry_value * 10 + d;
+			if (p->retry_value > SSE_PARSER_RETRY_MAX)
+				p->retry_value = SSE_PARSER_RETRY_MAX;
+		}
+		return 0;
+	case SSE_FIELD_IGNORE:
+		return 0;
+	}
+	return 0;
+}
+
+/* The field line ended: apply it. */
+static int field_end(struct sse_parser *p)
+{
+	struct sse_note note;
+	int r = 0;
+
+	switch (p->field) {
+	case SSE_FIELD_DATA:
+		p->data_seen = true;
+		r = data_append(p, "\n", 1);
+		break;
+	case SSE_FIELD_EVENT:
+		if (!p->line_overflow)
+			dbuf_swap(&p->type, &p->scratch);
+		break;
+	case SSE_FIELD_ID:
+		if (!p->line_overflow && !memchr(dbuf_str(&p->scratch), '\0', p->scratch.len)) {
+			dbuf_swap(&p->id_buf, &p->scratch);
+			p->id_pending = true;
+		}
+		break;
+	case SSE_FIELD_RETRY:
+		if (p->retry_valid && p->retry_any) {
+			note = (struct sse_note){ .kind = SSE_NOTE_RETRY, .retry_ms = (uint32_t)p->retry_value };
+			r = p->emit(p->userdata, &note);
+		}
+		break;
+	case SSE_FIELD_IGNORE:
+		break;
+	}
+	line_clear(p);
+	return r;
+}
+
+/* A blank line: dispatch the event. */
+static int dispatch(struct sse_parser *p)
+{
+	struct sse_note note = { 0 };
+	bool id_changed = false;
+	int r = 0;
+
+	if (p->id_pending) {
+		p->id_pending = false;
+		if (!p->last_id_set || !dbuf_eq(&p->last_id, dbuf_str(&p->id_buf), p->id_buf.len)) {
+			dbuf_swap(&p->last_id, &p->id_buf);
+			p->last_id_set = true;
+			id_changed = true;
+		}
+	}
+
+	note.id = dbuf_str(&p->last_id);
+	note.id_len = p->last_id.len;
+	note.id_set = p->last_id_set;
+	if (p->type.len > 0) {
+		note.type = dbuf_str(&p->type);
+		note.type_len = p->type.len;
+	} else {
+		note.type = "message";
+		note.type_len = STRLEN("message");
+	}
+
+	if (p->oversize && p->data_seen) {
+		note.kind = SSE_NOTE_OVERSIZE;
+		note.size = p->data_size;
+		r = p->emit(p->userdata, &note);
+	} else if (p->data.len == 0) {
+		if (id_changed) {
+			note.kind = SSE_NOTE_ID;
+			note.type = NULL;
+			note.type_len = 0;
+			r = p->emit(p->userdata, &note);
+		}
+	} else {
+		p->data.len--;		/* the line feed of the last data line */
+		p->data.buf[p->data.len] = '\0';
+		note.kind = SSE_NOTE_EVENT;
+		note.data = p->data.buf;
+		note.data_len = p->data.len;
+		r = p->emit(p->userdata, &note);
+	}
+	block_clear(p);
+	return r;
+}
+
+/* Where the current line ends: the first CR or LF in [s, end), or end. */
+static const char *find_eol(const char *s, const char *end)
+{
+	const char *lf = memchr(s, '\n', (size_t)(end - s));
+	const char *cr = memchr(s, '\r', (size_t)((lf ? lf : end) - s));
+
+	return cr ? cr : lf ? lf : end;
+}
+
+/* Parse bytes once any byte-order mark has been dealt with. */
+static int parse(struct sse_parser *p, const char *s, const char *end)
+{
+	int r;
+
+	while (s < end) {
+		char c = *s;
+
+		if (p->after_cr) {
+			p->after_cr = false;
+			if (c == '\n') {
+				s++;
+				continue;
+			}
+		}
+
+		switch (p->state) {
+		case SSE_STATE_BOM:	/* handled by the caller */
+		case SSE_STATE_LINE_START:
+			s++;
+			if (c == '\r' || c == '\n') {
+				p->after_cr = c == '\r';
+				r = dispatch(p);
+				if (r < 0)
+					return r;
+			} else if (c == ':') {
+				p->state = SSE_STATE_SKIP;
+			} else {
+				p->name[0] = c;
+				p->name_len = 1;
+				p->state = SSE_STATE_NAME;
+			}
+			break;
+
+		case SSE_STATE_NAME:
+			s++;
+			if (c == '\r' || c == '\n') {
+				/* A line without a colon names a field with an empty value. */
+				p->after_cr = c == '\r';
+				p->field = field_from_name(p->name, p->name_len);
+				p->state = SSE_STATE_LINE_START;
+				r = field_end(p);
+				if (r < 0)
+					return r;
+			} else if (c == ':') {
+				p->field = field_from_name(p->name, p->name_len);
+				p->state = p->field == SSE_FIELD_IGNORE ? SSE_STATE_SKIP : SSE_STATE_VALUE_START;
+			} else if (p->name_len < sizeof(p->name)) {
+				p->name[p->name_len++] = c;
+			} else {
+				/* No field name is longer than five bytes. */
+				p->state = SSE_STATE_SKIP;
+			}
+			break;
+
+		case SSE_STATE_VALUE_START:
+			p->state = SSE_STATE_VALUE;
+			if (c == ' ')
+				s++;
+			break;
+
+		case SSE_STATE_VALUE: {
+			const char *eol = find_eol(s, end);
+
+			if (eol > s) {
+				r = value_bytes(p, s, (size_t)(eol - s));
+				if (r < 0)
+					return r;
+				s = eol;
+			}
+			if (s < end) {
+				p->after_cr = *s == '\r';
+				s++;
+				p->state = SSE_STATE_LINE_START;
+				r = field_end(p);
+				if (r < 0)
+					return r;
+			}
+			break;
+		}
+
+		case SSE_STATE_SKIP: {
+			const char *eol = find_eol(s, end);
+
+			s = eol;
+			if (s < end) {
+				p->after_cr = *s == '\r';
+				s++;
+				p->state = SSE_STATE_LINE_START;
+				line_clear(p);
+			}
+			break;
+		}
+		}
+	}
+	return 0;
+}
+
+int sse_parser_feed(struct sse_parser *p, const void *buf, size_t len)
+{
+	const char *s = buf, *end = s + len;
+
+	while (p->state == SSE_STATE_BOM && s < end) {
+		if ((unsigned char)*s == bom[p->bom_matched]) {
+			s++;
+			if (++p->bom_matched == sizeof(bom)) {
+				p->state = SSE_STATE_LINE_START;
+				p->bom_matched = 0;
+			}
+			continue;
+		}
+		/* Not a byte-order mark after all: the bytes matched so far are
+		 * the start of the first line. */
+		p->state = SSE_STATE_LINE_START;
+		if (p->bom_matched > 0) {
+			uint8_t n = p->bom_matched;
+			int r;
+
+			p->bom_matched = 0;
+			r = parse(p, (const char *)bom, (const char *)bom + n);
+			if (r < 0)
+				return r;
+		}
+	}
+	return parse(p, s, end);
+}

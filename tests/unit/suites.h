@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/* Every unit suite, one per module; add a line here with each new suite. */
+#ifndef SSEWATCHD_TEST_SUITES_H
+#define SSEWATCHD_TEST_SUITES_H
+
+#include <check.h>
+
+#define UNIT_SUITES \
+	X(dbuf)     \
+	X(sse_parser)
+
+#define X(name) Suite *name##_suite(void);
+UNIT_SUITES
+#undef X
+
+#endif
