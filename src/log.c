@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 
@@ -17,12 +18,24 @@ int log_get_max_level(void)
 	return max_level;
 }
 
-int log_internal(int level, int error, const char *file, int line, const char *fmt, ...)
+int log_level_from_string(const char *s)
 {
+	static const struct { const char *name; int level; } levels[] = {
+		{ "debug", LOG_DEBUG }, { "info", LOG_INFO }, { "notice", LOG_NOTICE },
+		{ "warning", LOG_WARNING }, { "error", LOG_ERR },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(levels); i++)
+		if (strcmp(s, levels[i].name) == 0)
+			return levels[i].level;
+	return -EINVAL;
+}
+
+int log_internal(int level, int error, const struct log_fields *fields, const char *fmt, ...)
+{
+	char msg[2048];
 	va_list ap;
 
-	(void)file;
-	(void)line;
 	if (error < 0)
 		error = -error;
 	if (level > max_level)
@@ -31,9 +44,10 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 	/* %m in the format prints errno: make it the error we were given. */
 	errno = error;
 	va_start(ap, fmt);
-	fprintf(stderr, "<%d>", level);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+
+	fprintf(stderr, "%s%s%s%s\n", level <= LOG_ERR ? "error: " : level == LOG_WARNING ? "warning: " : "",
+		fields && fields->listener ? fields->listener : "", fields && fields->listener ? ": " : "", msg);
 	return -error;
 }

@@ -2,6 +2,10 @@
 /*
  * log: the daemon's one way to say things. Library-like modules return
  * negative errno and never log; callers log once, at the top.
+ *
+ * Messages may carry fields (the listener, the event id, the server's request
+ * id, and a MESSAGE_ID naming the kind of event). On a terminal they read
+ * "listener: message"; under journald they become journal fields.
  */
 #ifndef SSEWATCHD_LOG_H
 #define SSEWATCHD_LOG_H
@@ -11,15 +15,35 @@
 
 #include "macro.h"
 
+/* Stable ids for the kinds of event operators search for (journalctl MESSAGE_ID=). */
+#define LOG_MID_CONNECTED      "32d92638b15e4b2e99c6ce9b8fd85eca"
+#define LOG_MID_DISCONNECTED   "3f65af9369374c92a579385ea767cc5d"
+#define LOG_MID_TRIGGER_FAILED "0507afa3b0f54612add6da752832df52"
+#define LOG_MID_DEAD_LETTERED  "6f77d375fa1e4254ba93cd22593c4674"
+#define LOG_MID_GAP            "6311b77fce3e46449c6e498a3deb949e"
+#define LOG_MID_STATE_ERROR    "5209a67b7db24a7a9a631ab9a5886c0a"
+#define LOG_MID_LISTENER_FAILED "23e506615f6d4ac987039a0859bda4a0"
+#define LOG_MID_REDELIVERED    "cf46838aea4249b684950d5056d76cc7"
+#define LOG_MID_OVERSIZE       "d79584a6c49a469cbb9d0fcaff922d31"
+
+struct log_fields {
+	const char *listener;
+	const char *event_id;
+	const char *request_id;
+	const char *message_id;
+};
+
 void log_set_max_level(int level);
 int log_get_max_level(void);
 
-/* Returns -abs(error) (or 0), so callers can `return log_error_errno(r, ...)`. */
-int log_internal(int level, int error, const char *file, int line, const char *fmt, ...)
-	_printf_(5, 6);
+/* Parses "debug", "info", ...; -EINVAL otherwise. */
+int log_level_from_string(const char *s);
 
-#define log_full_errno(level, error, ...) \
-	log_internal((level), (error), __FILE__, __LINE__, __VA_ARGS__)
+/* Returns -abs(error) (or 0), so callers can `return log_error_errno(r, ...)`. */
+int log_internal(int level, int error, const struct log_fields *fields, const char *fmt, ...)
+	_printf_(4, 5);
+
+#define log_full_errno(level, error, ...) log_internal((level), (error), NULL, __VA_ARGS__)
 
 #define log_debug(...)   log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
 #define log_info(...)    log_full_errno(LOG_INFO, 0, __VA_ARGS__)
@@ -30,5 +54,9 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 /* "%m" in fmt prints strerror(error). */
 #define log_warning_errno(error, ...) log_full_errno(LOG_WARNING, (error), __VA_ARGS__)
 #define log_error_errno(error, ...)   log_full_errno(LOG_ERR, (error), __VA_ARGS__)
+
+/* With fields: log_f(LOG_INFO, 0, &(struct log_fields){ .listener = n }, "..."). */
+/* Fields and format both travel in __VA_ARGS__: a compound literal holds commas. */
+#define log_f(level, error, ...) log_internal((level), (error), __VA_ARGS__)
 
 #endif

@@ -6,8 +6,18 @@
 #include <check.h>
 
 #define UNIT_SUITES \
+	X(child) \
+	X(config) \
+	X(curl_glue) \
 	X(dbuf)     \
-	X(sse_parser)
+	X(log) \
+	X(notif) \
+	X(strv) \
+	X(util) \
+	X(supervisor) \
+	X(trigger) \
+	X(sse_parser) \
+	X(state)
 
 #define X(name) Suite *name##_suite(void);
 UNIT_SUITES

@@ -8,12 +8,19 @@
 
 #include "suites.h"
 
+/* -DUNIT_ONLY=name builds a runner for one suite, linked with its module only. */
+#ifdef UNIT_ONLY
+#undef UNIT_SUITES
+#define UNIT_SUITES X(UNIT_ONLY)
+#endif
+
 int main(void)
 {
 	SRunner *sr = srunner_create(NULL);
 	int failed;
 
-#define X(name) srunner_add_suite(sr, name##_suite());
+#define ADD_SUITE(name) srunner_add_suite(sr, name##_suite());
+#define X(name) ADD_SUITE(name)	/* expands UNIT_ONLY before pasting */
 	UNIT_SUITES
 #undef X
 	srunner_run_all(sr, CK_NORMAL);

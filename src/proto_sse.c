@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sse protocol: GET the URL, resume with Last-Event-ID, and every
+ * dispatched event is a notification whose id is the cursor.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "daemon.h"
+#include "log.h"
+#include "notif.h"
+#include "util.h"
+#include "watch.h"
+
+static json_t *sse_identity(const struct cfg_listener *l)
+{
+	return json_pack("{s:s, s:s}", "protocol", "sse", "url", l->url);
+}
+
+static int sse_prepare(struct watch *w, CURL *easy, struct curl_slist **headers)
+{
+	const char *cursor = json_string_value(w->st->cursor);
+	struct curl_slist *n;
+
+	if (curl_easy_setopt(easy, CURLOPT_URL, w->cfg->url) != CURLE_OK ||
+	    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L) != CURLE_OK)
+		return -EINVAL;
+	/* Only a non-empty id is sent: an empty one means "start afresh". Ids
+	 * hold no CR, LF or NUL (the parser guarantees it), so the header is safe. */
+	if (cursor && cursor[0]) {
+		_cleanup_free_ char *h = strdupf("Last-Event-ID: %s", cursor);
+
+		if (!h || !(n = curl_slist_append(*headers, h)))
+			return -ENOMEM;
+		*headers = n;
+	}
+	return 0;
+}
+
+static void sse_response_ok(struct watch *w)
+{
+	watch_opened(w);
+}
+
+static json_t *cursor_of(const struct sse_note *n)
+{
+	return n->id_set ? json_stringn(n->id, n->id_len) : NULL;
+}
+
+/* An event too large to keep: recorded as a dead letter without its data, so
+ * the operator sees it, and the cursor moves past it so it is not fetched again. */
+static int sse_oversize(struct watch *w, const struct sse_note *n)
+{
+	_cleanup_(json_decrefp) json_t *rec = NULL, *ev = NULL;
+	uint64_t seq = w->st->next_seq;
+	int r;
+
+	w->stats.oversize++;
+	ev = notif_sse_new(n->type, n->type_len, "", 0, n->id_set, n->id, n->id_len);
+	if (!ev || json_object_set_new(ev, "data_bytes", json_integer((json_int_t)n->size)) < 0)
+		return -ENOMEM;
+	rec = json_pack("{s:s, s:I, s:O, s:s, s:s, s:i}", "listener", w->name, "seq", (json_int_t)seq,
+			"notification", ev, "trigger", "(none)", "error", "event larger than max_event_size",
+			"attempts", 0);
+	if (!rec)
+		return -ENOMEM;
+	r = deadletter_write(w->daemon->statedir, w->name, seq, rec);
+	if (r < 0)
+		return watch_abort(w, SV_REASON_COMMIT, false, "cannot record an oversize event: %s", strerror(-r));
+	w->st->next_seq++;
+	w->stats.dead_letters++;
+	log_f(LOG_WARNING, 0,
+	      &(struct log_fields){ .listener = w->name, .event_id = json_string_value(json_object_get(ev, "id")),
+				    .message_id = LOG_MID_OVERSIZE },
+	      "an event of %zu bytes exceeds max_event_size (%zu): skipped, recorded as dead letter %" PRIu64,
+	      n->size, w->cfg->max_event_size, seq);
+	return n->id_set ? watch_set_cursor(w, cursor_of(n)) : 0;
+}
+
+static int sse_note(struct watch *w, const struct sse_note *n)
+{
+	json_t *notif;
+
+	switch (n->kind) {
+	case SSE_NOTE_EVENT:
+		notif = notif_sse_new(n->type, n->type_len, n->data, n->data_len, n->id_set, n->id, n->id_len);
+		if (!notif)
+			return -ENOMEM;
+		return watch_deliver(w, notif, cursor_of(n));
+	case SSE_NOTE_ID:
+		return watch_set_cursor(w, cursor_of(n));
+	case SSE_NOTE_RETRY:
+		watch_retry(w, n->retry_ms);
+		return 0;
+	case SSE_NOTE_OVERSIZE:
+		return sse_oversize(w, n);
+	}
+	return 0;
+}
+
+static enum sv_close sse_ended(struct watch *w, enum sv_reason *ret_reason)
+{
+	(void)w;
+	*ret_reason = SV_REASON_EOF;
+	return SV_CLOSE_EOF;
+}
+
+const struct proto_ops proto_sse = {
+	.identity = sse_identity,
+	.prepare = sse_prepare,
+	.response_ok = sse_response_ok,
+	.note = sse_note,
+	.ended = sse_ended,
+};

@@ -1,0 +1,1470 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * state: the durable state directory (see state.h for the layout, the file
+ * format and the write recipe). Nothing here logs: errors are negative errno
+ * values, with a message in *reterr where words are needed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "dbuf.h"
+#include "macro.h"
+#include "state.h"
+#include "strv.h"
+
+#define LISTENER_NAME_MAX	64
+#define TRIGGERS_DONE_MAX	1000
+#define TEMP_SUFFIX_LEN		6	/* ".NAME.XXXXXX" */
+#define TEMP_ATTEMPTS		100
+#define LOCK_FILE		".lock"
+#define PROBE_NAME		"probe"
+#define DEADLETTER_DIR		"dead-letters"
+#define READ_CHUNK		(64 * 1024)
+#define QUOTE_MAX		64	/* bytes of a file's string quoted in a message */
+#define QUOTE_BUF		(QUOTE_MAX * 4 + 8)
+#define PENDING_MIN_CAP		8
+#define PENDING_KEEP_CAP	1024	/* an emptied FIFO keeps at most this many slots */
+
+struct statedir {
+	char *path;
+	int fd;
+	int lock_fd;	/* >= 0 while we hold the lock */
+};
+
+/* ------------------------------------------------------------ helpers */
+
+_printf_(3, 4) static int errmsg(char **reterr, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (reterr) {
+		va_start(ap, fmt);
+		if (vasprintf(reterr, fmt, ap) < 0)
+			*reterr = NULL;
+		va_end(ap);
+	}
+	return r;
+}
+
+/* Quotes untrusted bytes for a message: printable ASCII as is, the rest escaped, cut at QUOTE_MAX. */
+static const char *quote(const char *s, size_t len, char buf[static QUOTE_BUF])
+{
+	size_t o = 0;
+
+	buf[o++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (i == QUOTE_MAX) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c >= 0x20 && c < 0x7f) {
+			buf[o++] = (char)c;
+		} else {
+			o += (size_t)snprintf(buf + o, 5, "\\x%02x", c);
+		}
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+bool state_name_valid(const char *name)
+{
+	size_t n;
+
+	if (!name)
+		return false;
+	n = strlen(name);
+	if (n < 1 || n > LISTENER_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, MIN(len, (size_t)SSIZE_MAX));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int fsync_dirfd(int dirfd)
+{
+	_cleanup_close_ int fd = -1;
+
+	if (dirfd == AT_FDCWD) {
+		fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		dirfd = fd;
+	}
+	return fsync(dirfd) < 0 ? -errno : 0;
+}
+
+/* Opens a subdirectory without following a symlink. */
+static int open_subdir(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* A plain file name in a directory: no slash, not "." or "..", room for the temp affixes. */
+static bool file_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	return n > 0 && n + 2 + TEMP_SUFFIX_LEN <= NAME_MAX && !strchr(name, '/') &&
+	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+static const char temp_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+static void random_suffix(char *p)
+{
+	static uint64_t counter;
+	uint8_t rnd[TEMP_SUFFIX_LEN];
+
+	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+		/* No entropy yet (early boot): uniqueness is all O_EXCL needs. */
+		struct timespec ts;
+		uint64_t x;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		x = ((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 40)) +
+		    ++counter * UINT64_C(0x9e3779b97f4a7c15);
+		for (size_t i = 0; i < sizeof(rnd); i++, x >>= 8)
+			rnd[i] = (uint8_t)x;
+	}
+	for (size_t i = 0; i < TEMP_SUFFIX_LEN; i++)
+		p[i] = temp_chars[rnd[i] % STRLEN(temp_chars)];
+}
+
+/* Creates ".target.XXXXXX" in dirfd (O_EXCL, mode 0600). Returns the fd and the name. */
+static int temp_create_at(int dirfd, const char *target, char **ret_name)
+{
+	size_t n = strlen(target);
+	_cleanup_free_ char *name = malloc(n + 3 + TEMP_SUFFIX_LEN);
+
+	if (!name)
+		return -ENOMEM;
+	name[0] = '.';
+	memcpy(name + 1, target, n);
+	name[n + 1] = '.';
+	name[n + 2 + TEMP_SUFFIX_LEN] = '\0';
+	for (int i = 0; i < TEMP_ATTEMPTS; i++) {
+		int fd;
+
+		random_suffix(name + n + 2);
+		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+		if (fd >= 0) {
+			*ret_name = TAKE_PTR(name);
+			return fd;
+		}
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/* Whether name has the shape temp_create_at() gives: "." + something + "." + 6 of temp_chars. */
+static bool is_temp_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n < 3 + TEMP_SUFFIX_LEN || name[0] != '.' || name[n - TEMP_SUFFIX_LEN - 1] != '.')
+		return false;
+	return strspn(name + n - TEMP_SUFFIX_LEN, temp_chars) == TEMP_SUFFIX_LEN;
+}
+
+int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, bool sync, unsigned mode)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (!file_name_ok(name) || (!data && len > 0))
+		return -EINVAL;
+	fd = temp_create_at(dirfd, name, &tmp);
+	if (fd < 0)
+		return fd;
+
+	r = write_all(fd, data, len);
+	if (r >= 0 && fchmod(fd, mode & 07777) < 0)
+		r = -errno;
+	/* A failed fsync is never retried: the pages may already be dropped. */
+	if (r >= 0 && sync && fsync(fd) < 0)
+		r = -errno;
+	if (r >= 0 && close(TAKE_FD(fd)) < 0)
+		r = -errno;
+	if (r >= 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void)unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	return sync ? fsync_dirfd(dirfd) : 0;
+}
+
+/*
+ * Reads the regular file name in dirfd, not following a symlink, into out
+ * (whose max bounds the size). path names the file in messages.
+ * -ENOENT without a message; -EBADMSG if it is not a regular file or too large.
+ */
+static int read_file_at(int dirfd, const char *name, const char *path, struct dbuf *out, char **reterr)
+{
+	_cleanup_close_ int fd = -1;
+	char chunk[READ_CHUNK];
+	struct stat st;
+	int r;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return -ENOENT;
+		if (errno == ELOOP)
+			return errmsg(reterr, -ELOOP, "%s: is a symbolic link, not following it", path);
+		return errmsg(reterr, -errno, "%s: cannot open: %s", path, strerror(errno));
+	}
+	if (fstat(fd, &st) < 0)
+		return errmsg(reterr, -errno, "%s: cannot stat: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return errmsg(reterr, -EBADMSG, "%s: not a regular file", path);
+	if ((uint64_t)st.st_size > out->max)
+		return errmsg(reterr, -EBADMSG, "%s: too large (%jd bytes, the limit is %zu)", path,
+			      (intmax_t)st.st_size, out->max);
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errmsg(reterr, -errno, "%s: cannot read: %s", path, strerror(errno));
+		}
+		if (n == 0)
+			return 0;
+		r = dbuf_append(out, chunk, (size_t)n);
+		if (r == -E2BIG)
+			return errmsg(reterr, -EBADMSG, "%s: too large (more than %zu bytes)", path, out->max);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* Opens a directory stream on dirfd's directory without disturbing dirfd. */
+static int opendir_at(int dirfd, DIR **ret)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir;
+
+	if (fd < 0)
+		return -errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	*ret = dir;
+	return 0;
+}
+
+/* The next entry in *ret: 1, or 0 at the end, or -errno. */
+static int readdir_next(DIR *dir, struct dirent **ret)
+{
+	errno = 0;
+	*ret = readdir(dir);
+	if (*ret)
+		return 1;
+	return errno ? -errno : 0;
+}
+
+/* Whether the entry is of the given type (S_IFREG, S_IFDIR), not following a symlink. */
+static bool dirent_is(int dirfd, const struct dirent *de, mode_t type)
+{
+	struct stat st;
+
+	if (de->d_type != DT_UNKNOWN)
+		return (type == S_IFREG && de->d_type == DT_REG) || (type == S_IFDIR && de->d_type == DT_DIR);
+	if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	return (st.st_mode & S_IFMT) == type;
+}
+
+/* ------------------------------------------------------------ the directory */
+
+/* Removes regular files named like our temporary files from dirfd. */
+static int remove_temp_files_at(int dirfd, const char *path, char **reterr)
+{
+	DIR *dir = NULL;
+	struct dirent *de;
+	bool removed = false;
+	int r;
+
+	r = opendir_at(dirfd, &dir);
+	if (r < 0)
+		return errmsg(reterr, r, "cannot read directory %s: %s", path, strerror(-r));
+	while ((r = readdir_next(dir, &de)) > 0) {
+		if (!is_temp_name(de->d_name) || !dirent_is(dirfd, de, S_IFREG))
+			continue;
+		if (unlinkat(dirfd, de->d_name, 0) < 0 && errno != ENOENT) {
+			r = errmsg(reterr, -errno, "cannot remove leftover temporary file %s/%s: %s", path,
+				   de->d_name, strerror(errno));
+			closedir(dir);
+			return r;
+		}
+		removed = true;
+	}
+	closedir(dir);
+	if (r < 0)
+		return errmsg(reterr, r, "cannot read directory %s: %s", path, strerror(-r));
+	if (removed) {
+		r = fsync_dirfd(dirfd);
+		if (r < 0)
+			return errmsg(reterr, r, "cannot fsync directory %s: %s", path, strerror(-r));
+	}
+	return 0;
+}
+
+/* The same in the state directory and in each dead-letters/NAME/. */
+static int statedir_remove_temp_files(struct statedir *d, char **reterr)
+{
+	_cleanup_free_ char *dlpath = NULL;
+	_cleanup_close_ int dlfd = -1;
+	DIR *dir = NULL;
+	struct dirent *de;
+	int r;
+
+	r = remove_temp_files_at(d->fd, d->path, reterr);
+	if (r < 0)
+		return r;
+
+	dlfd = open_subdir(d->fd, DEADLETTER_DIR);
+	if (dlfd == -ENOENT)
+		return 0;
+	if (asprintf(&dlpath, "%s/" DEADLETTER_DIR, d->path) < 0)
+		return -ENOMEM;
+	if (dlfd < 0)
+		return errmsg(reterr, dlfd, "cannot open %s: %s", dlpath, strerror(-dlfd));
+	r = opendir_at(dlfd, &dir);
+	if (r < 0)
+		return errmsg(reterr, r, "cannot read directory %s: %s", dlpath, strerror(-r));
+	while ((r = readdir_next(dir, &de)) > 0) {
+		_cleanup_free_ char *sub = NULL;
+		_cleanup_close_ int fd = -1;
+		int k;
+
+		if (!state_name_valid(de->d_name) || !dirent_is(dlfd, de, S_IFDIR))
+			continue;
+		fd = open_subdir(dlfd, de->d_name);
+		if (fd < 0)
+			continue;	/* raced away, or a symlink: not ours to clean */
+		if (asprintf(&sub, "%s/%s", dlpath, de->d_name) < 0) {
+			closedir(dir);
+			return -ENOMEM;
+		}
+		k = remove_temp_files_at(fd, sub, reterr);
+		if (k < 0) {
+			closedir(dir);
+			return k;
+		}
+	}
+	closedir(dir);
+	if (r < 0)
+		return errmsg(reterr, r, "cannot read directory %s: %s", dlpath, strerror(-r));
+	return 0;
+}
+
+static int fsync_parent_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	_cleanup_free_ char *parent = NULL;
+	_cleanup_close_ int fd = -1;
+
+	if (!slash)
+		parent = strdup(".");
+	else if (slash == path)
+		parent = strdup("/");
+	else
+		parent = strndup(path, (size_t)(slash - path));
+	if (!parent)
+		return -ENOMEM;
+	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+/* mkdir -p with mode 0700, each new directory made durable in its parent. */
+static int mkdir_parents(const char *path)
+{
+	_cleanup_free_ char *p = strdup(path);
+	char *s;
+
+	if (!p)
+		return -ENOMEM;
+	for (s = p + 1;; s++) {
+		char c = *s;
+
+		if (c != '/' && c != '\0')
+			continue;
+		if (s[-1] != '/') {
+			*s = '\0';
+			if (mkdir(p, 0700) == 0) {
+				int r = fsync_parent_of(p);
+
+				if (r < 0)
+					return r;
+			} else if (errno != EEXIST) {
+				struct stat st;
+				int r = -errno;
+
+				/* Some file systems say EROFS or EACCES for an existing directory. */
+				if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+					return r;
+			}
+			*s = c;
+		}
+		if (c == '\0')
+			return 0;
+	}
+}
+
+static void lock_holder_pid(int fd, char *buf, size_t size)
+{
+	char text[32];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	char *end;
+	long pid;
+
+	snprintf(buf, size, "pid unknown");
+	if (n <= 0)
+		return;
+	text[n] = '\0';
+	errno = 0;
+	pid = strtol(text, &end, 10);
+	if (errno || end == text || pid <= 0 || pid > INT_MAX || (*end != '\n' && *end != '\0'))
+		return;
+	snprintf(buf, size, "pid %ld", pid);
+}
+
+static int statedir_lock(struct statedir *d, char **reterr)
+{
+	_cleanup_close_ int fd = -1;
+	bool writable = true;
+	char pid[32];
+	int n;
+
+	fd = openat(d->fd, LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (fd < 0 && (errno == EROFS || errno == EACCES)) {
+		/* An existing lock file can still be locked; the probe then says what is wrong. */
+		int saved = errno;
+
+		fd = openat(d->fd, LOCK_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		writable = false;
+		if (fd < 0)
+			errno = saved;
+	}
+	if (fd < 0)
+		return errmsg(reterr, -errno, "cannot write to state directory %s (creating " LOCK_FILE "): %s",
+			      d->path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK)
+			return errmsg(reterr, -errno, "cannot lock %s/" LOCK_FILE ": %s", d->path, strerror(errno));
+		lock_holder_pid(fd, pid, sizeof(pid));
+		return errmsg(reterr, -EBUSY, "state directory %s is locked by another ssewatchd (%s)", d->path, pid);
+	}
+	/* The pid is only for the message above: failing to record it is harmless. */
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (writable && ftruncate(fd, 0) == 0)
+		(void)!pwrite(fd, pid, (size_t)n, 0);
+	d->lock_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* Can a file be created, written, fsync()ed and removed here? */
+static int statedir_probe(struct statedir *d, char **reterr)
+{
+	static const char data[] = "ssewatchd write probe\n";
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -1;
+	const char *step;
+	int r;
+
+	fd = temp_create_at(d->fd, PROBE_NAME, &tmp);
+	if (fd < 0)
+		return errmsg(reterr, fd, "cannot write to state directory %s: %s", d->path, strerror(-fd));
+
+	step = "writing a probe file";
+	r = write_all(fd, data, STRLEN(data));
+	if (r >= 0) {
+		step = "fsync of a probe file";
+		r = fsync(fd) < 0 ? -errno : 0;
+	}
+	if (r >= 0) {
+		step = "closing a probe file";
+		r = close(TAKE_FD(fd)) < 0 ? -errno : 0;
+	}
+	if (r >= 0) {
+		step = "removing a probe file";
+		if (unlinkat(d->fd, tmp, 0) < 0)
+			r = -errno;
+		else {
+			step = "fsync of the directory";
+			r = fsync_dirfd(d->fd);
+			if (r < 0)
+				return errmsg(reterr, r, "cannot write to state directory %s (%s): %s", d->path, step,
+					      strerror(-r));
+		}
+	}
+	if (r < 0) {
+		(void)unlinkat(d->fd, tmp, 0);
+		return errmsg(reterr, r, "cannot write to state directory %s (%s): %s", d->path, step, strerror(-r));
+	}
+	return 0;
+}
+
+int statedir_open(const char *path, unsigned flags, struct statedir **ret, char **reterr)
+{
+	struct statedir *d;
+	size_t n;
+	int r;
+
+	if (!path || !*path || strlen(path) >= PATH_MAX || !ret)
+		return errmsg(reterr, -EINVAL, "invalid state directory path");
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->fd = d->lock_fd = -1;
+	d->path = strdup(path);
+	if (!d->path) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/* No trailing slashes, so path + "/" + name reads well. */
+	for (n = strlen(d->path); n > 1 && d->path[n - 1] == '/'; n--)
+		d->path[n - 1] = '\0';
+
+	if (flags & STATEDIR_CREATE) {
+		r = mkdir_parents(d->path);
+		if (r < 0) {
+			r = errmsg(reterr, r, "cannot create state directory %s: %s", d->path, strerror(-r));
+			goto fail;
+		}
+	}
+	d->fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->fd < 0) {
+		r = errmsg(reterr, -errno, "cannot open state directory %s: %s", d->path, strerror(errno));
+		goto fail;
+	}
+	if (flags & STATEDIR_LOCK) {
+		r = statedir_lock(d, reterr);
+		if (r >= 0)
+			r = statedir_probe(d, reterr);
+		if (r >= 0)
+			r = statedir_remove_temp_files(d, reterr);
+		if (r < 0)
+			goto fail;
+	}
+	*ret = d;
+	return 0;
+fail:
+	statedir_free(d);
+	return r;
+}
+
+struct statedir *statedir_free(struct statedir *d)
+{
+	if (!d)
+		return NULL;
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d->path);
+	free(d);
+	return NULL;
+}
+
+const char *statedir_path(const struct statedir *d)
+{
+	return d->path;
+}
+
+bool statedir_locked(const struct statedir *d)
+{
+	return d->lock_fd >= 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int statedir_list(struct statedir *d, char ***ret_names)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	DIR *dir = NULL;
+	struct dirent *de;
+	int r;
+
+	r = opendir_at(d->fd, &dir);
+	if (r < 0)
+		return r;
+	while ((r = readdir_next(dir, &de)) > 0) {
+		size_t len = strlen(de->d_name);
+		char *name;
+
+		if (len <= STRLEN(".json") || strcmp(de->d_name + len - STRLEN(".json"), ".json") != 0)
+			continue;
+		name = strndup(de->d_name, len - STRLEN(".json"));
+		if (!name) {
+			r = -ENOMEM;
+			break;
+		}
+		if (!state_name_valid(name) || !dirent_is(d->fd, de, S_IFREG)) {
+			free(name);
+			continue;
+		}
+		if (n + 2 > cap) {
+			size_t ncap = MAX(cap * 2, (size_t)16);
+			char **nv = reallocarray(names, ncap, sizeof(*names));
+
+			if (!nv) {
+				free(name);
+				r = -ENOMEM;
+				break;
+			}
+			names = nv;
+			cap = ncap;
+		}
+		names[n++] = name;
+		names[n] = NULL;
+	}
+	closedir(dir);
+	if (r >= 0 && !names) {
+		names = calloc(1, sizeof(*names));
+		if (!names)
+			r = -ENOMEM;
+	}
+	if (r < 0) {
+		strv_free(names);
+		return r;
+	}
+	qsort(names, n, sizeof(*names), cmp_str);
+	*ret_names = names;
+	return 0;
+}
+
+/* ------------------------------------------------------------ listener state */
+
+static struct state_pending *pending_base(const struct listener_state *s)
+{
+	return s->pending ? s->pending - s->pending_head : NULL;
+}
+
+/*
+ * Makes room for extra more entries at the tail. The live entries slide to
+ * the front of the allocation only when the dead prefix is at least as long
+ * as they are (so the n moves were paid for by n pops), or just before the
+ * allocation doubles: push and pop stay amortised O(1), and the allocation
+ * stays within about four times the most entries ever live at once.
+ */
+static int pending_reserve(struct listener_state *s, size_t extra)
+{
+	struct state_pending *base = pending_base(s), *nb;
+	size_t need, cap;
+
+	if (extra > SIZE_MAX / 4 / sizeof(*base) - s->n_pending)
+		return -ENOMEM;
+	need = s->n_pending + extra;
+	if (s->pending_head + need <= s->cap_pending)
+		return 0;
+	if (s->pending_head > 0 && (s->pending_head >= s->n_pending || need > s->cap_pending)) {
+		memmove(base, s->pending, s->n_pending * sizeof(*base));
+		s->pending = base;
+		s->pending_head = 0;
+		if (need <= s->cap_pending)
+			return 0;
+	}
+	cap = MAX(MAX(need, s->cap_pending * 2), (size_t)PENDING_MIN_CAP);
+	nb = reallocarray(base, cap, sizeof(*nb));
+	if (!nb)
+		return -ENOMEM;
+	s->pending = nb + s->pending_head;
+	s->cap_pending = cap;
+	return 0;
+}
+
+struct listener_state *listener_state_new(const char *name, json_t *identity)
+{
+	struct listener_state *s;
+
+	if (!name || (identity && !json_is_object(identity)))
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->name = strdup(name);
+	s->identity = identity ? json_incref(identity) : json_object();
+	s->next_seq = 1;
+	if (!s->name || !s->identity)
+		return listener_state_free(s);
+	return s;
+}
+
+struct listener_state *listener_state_free(struct listener_state *s)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < s->n_pending; i++)
+		json_decref(s->pending[i].notification);
+	free(pending_base(s));
+	json_decref(s->identity);
+	json_decref(s->cursor);
+	free(s->name);
+	free(s);
+	return NULL;
+}
+
+int listener_state_push(struct listener_state *s, json_t *notification, uint64_t received_usec,
+			uint64_t *ret_seq)
+{
+	struct state_pending *p;
+	int r;
+
+	if (!json_is_object(notification))
+		r = -EINVAL;
+	else if (received_usec > INT64_MAX)
+		r = -ERANGE;
+	else if (s->next_seq < 1 || s->next_seq >= INT64_MAX)
+		r = -EOVERFLOW;
+	else
+		r = pending_reserve(s, 1);
+	if (r < 0) {
+		json_decref(notification);
+		return r;
+	}
+	p = &s->pending[s->n_pending++];
+	*p = (struct state_pending){
+		.seq = s->next_seq++,
+		.notification = notification,
+		.received_usec = received_usec,
+	};
+	if (ret_seq)
+		*ret_seq = p->seq;
+	return 0;
+}
+
+void listener_state_pop(struct listener_state *s)
+{
+	if (s->n_pending == 0)
+		return;
+	json_decref(s->pending[0].notification);
+	if (--s->n_pending == 0) {
+		struct state_pending *base = pending_base(s);
+
+		if (s->cap_pending > PENDING_KEEP_CAP) {
+			free(base);
+			base = NULL;
+			s->cap_pending = 0;
+		}
+		s->pending = base;
+		s->pending_head = 0;
+	} else {
+		s->pending++;
+		s->pending_head++;
+	}
+	if (s->delivered < INT64_MAX)
+		s->delivered++;
+}
+
+struct state_pending *listener_state_oldest(struct listener_state *s)
+{
+	return s->n_pending > 0 ? &s->pending[0] : NULL;
+}
+
+void listener_state_rollback(struct listener_state *s, uint64_t next_seq, json_t *cursor)
+{
+	if (next_seq < 1)
+		return;
+	while (s->n_pending > 0 && s->pending[s->n_pending - 1].seq >= next_seq)
+		json_decref(s->pending[--s->n_pending].notification);
+	s->next_seq = next_seq;
+	json_incref(cursor);
+	json_decref(s->cursor);
+	s->cursor = cursor;
+}
+
+/* A cursor as we store it: a string without NUL, CR or LF (it becomes a header), or an integer >= 0. */
+static bool cursor_string_ok(const json_t *c)
+{
+	const char *v = json_string_value(c);
+	size_t n = json_string_length(c);
+
+	return strnlen(v, n) == n && !memchr(v, '\r', n) && !memchr(v, '\n', n);
+}
+
+int listener_state_set_cursor(struct listener_state *s, json_t *cursor)
+{
+	int r = 0;
+
+	if (!cursor) {
+		json_decref(s->cursor);
+		s->cursor = NULL;
+		return 0;
+	}
+	if (json_is_string(cursor)) {
+		if (!cursor_string_ok(cursor) || json_is_integer(s->cursor))
+			r = -EINVAL;
+	} else if (json_is_integer(cursor)) {
+		if (json_integer_value(cursor) < 0 || json_is_string(s->cursor))
+			r = -EINVAL;
+		else if (json_is_integer(s->cursor) && json_integer_value(cursor) < json_integer_value(s->cursor))
+			r = -ERANGE;
+	} else
+		r = -EINVAL;
+	if (r < 0) {
+		json_decref(cursor);
+		return r;
+	}
+	json_decref(s->cursor);
+	s->cursor = cursor;
+	return 0;
+}
+
+static bool cursor_valid(const json_t *c)
+{
+	return !c || (json_is_string(c) && cursor_string_ok(c)) ||
+	       (json_is_integer(c) && json_integer_value(c) >= 0);
+}
+
+/* Sets key to a new value (stolen); false if either is NULL or on OOM. */
+static bool set_new(json_t *o, const char *key, json_t *v)
+{
+	return v && json_object_set_new(o, key, v) == 0;
+}
+
+/* -EINVAL if the state breaks a rule listener_state_from_json() enforces, so we never write what we cannot read. */
+static int state_to_json(const struct listener_state *s, json_t **ret)
+{
+	json_t *j = NULL, *pending = NULL;
+	uint64_t prev = 0;
+
+	if (!s->name || !json_is_object(s->identity) || !cursor_valid(s->cursor) || s->next_seq < 1 ||
+	    s->next_seq > INT64_MAX || s->delivered > INT64_MAX)
+		return -EINVAL;
+	pending = json_array();
+	if (!pending)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_pending; i++) {
+		const struct state_pending *p = &s->pending[i];
+		json_t *e;
+
+		if (p->seq <= prev || p->seq >= s->next_seq || p->triggers_done > TRIGGERS_DONE_MAX ||
+		    p->received_usec > INT64_MAX || !json_is_object(p->notification)) {
+			json_decref(pending);
+			return -EINVAL;
+		}
+		prev = p->seq;
+		e = json_object();
+		if (!e || json_array_append_new(pending, e) < 0 ||
+		    !set_new(e, "seq", json_integer((json_int_t)p->seq)) ||
+		    !set_new(e, "received_usec", json_integer((json_int_t)p->received_usec)) ||
+		    !set_new(e, "triggers_done", json_integer((json_int_t)p->triggers_done)) ||
+		    json_object_set(e, "notification", p->notification) < 0) {
+			json_decref(pending);
+			return -ENOMEM;
+		}
+	}
+	j = json_object();
+	if (!j || !set_new(j, "format", json_string(STATE_FORMAT)) ||
+	    !set_new(j, "version", json_integer(STATE_VERSION)) ||
+	    !set_new(j, "listener", json_string(s->name)) ||
+	    json_object_set(j, "identity", s->identity) < 0 ||
+	    json_object_set(j, "cursor", s->cursor ? s->cursor : json_null()) < 0 ||
+	    !set_new(j, "next_seq", json_integer((json_int_t)s->next_seq)) ||
+	    !set_new(j, "delivered", json_integer((json_int_t)s->delivered)) ||
+	    !set_new(j, "retry_ms", json_integer((json_int_t)s->retry_ms)) ||
+	    !set_new(j, "pending", TAKE_PTR(pending))) {
+		json_decref(pending);
+		json_decref(j);
+		return -ENOMEM;
+	}
+	*ret = j;
+	return 0;
+}
+
+json_t *listener_state_to_json(const struct listener_state *s)
+{
+	json_t *j = NULL;
+
+	return state_to_json(s, &j) < 0 ? NULL : j;
+}
+
+/* ---- validation of a parsed file */
+
+struct vctx {
+	const char *source;
+	char **reterr;
+};
+
+_printf_(3, 4) static int bad(const struct vctx *v, const char *member, const char *fmt, ...)
+{
+	_cleanup_free_ char *text = NULL;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		text = NULL;
+	if (member)
+		return errmsg(v->reterr, -EBADMSG, "%s: %s: %s", v->source, member, text ? text : "invalid");
+	return errmsg(v->reterr, -EBADMSG, "%s: %s", v->source, text ? text : "invalid");
+}
+
+/* An integer member in [min, max]. */
+static int get_int(const struct vctx *v, const json_t *o, const char *key, const char *member,
+		   json_int_t min, json_int_t max, json_int_t *ret)
+{
+	const json_t *m = json_object_get(o, key);
+	json_int_t x;
+
+	if (!m)
+		return bad(v, member, "missing");
+	if (!json_is_integer(m))
+		return bad(v, member, "expected an integer");
+	x = json_integer_value(m);
+	if (x < min || x > max)
+		return bad(v, member, "%" JSON_INTEGER_FORMAT " is out of range (%" JSON_INTEGER_FORMAT
+			   "..%" JSON_INTEGER_FORMAT ")", x, min, max);
+	*ret = x;
+	return 0;
+}
+
+/* A member that must be present, of the given type (json_is_object and the like). */
+static int get_typed(const struct vctx *v, const json_t *o, const char *key, const char *member, json_type type,
+		     const char *what, json_t **ret)
+{
+	json_t *m = json_object_get(o, key);
+
+	if (!m)
+		return bad(v, member, "missing");
+	if (json_typeof(m) != type)
+		return bad(v, member, "expected %s", what);
+	*ret = m;
+	return 0;
+}
+
+static int check_keys(const struct vctx *v, const json_t *o, const char *const *known, const char *prefix)
+{
+	const char *key;
+	json_t *val;
+
+	json_object_foreach((json_t *)o, key, val) {
+		bool ok = false;
+
+		for (const char *const *k = known; *k && !ok; k++)
+			ok = strcmp(*k, key) == 0;
+		if (!ok) {
+			size_t n = strlen(key);
+			char q[QUOTE_BUF];
+
+			/* A plain name as is, anything else quoted and escaped. */
+			if (n > 0 && n <= QUOTE_MAX &&
+			    strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n)
+				return bad(v, NULL, "%s%s: unknown member", prefix, key);
+			return bad(v, NULL, "%s%s: unknown member", prefix, quote(key, n, q));
+		}
+	}
+	return 0;
+}
+
+static const char *const top_keys[] = {
+	"format", "version", "listener", "identity", "cursor", "next_seq", "delivered", "retry_ms", "pending", NULL,
+};
+
+static const char *const pending_keys[] = {
+	"seq", "received_usec", "triggers_done", "notification", NULL,
+};
+
+static int parse_pending_entry(const struct vctx *v, const json_t *e, size_t i, uint64_t prev,
+			       struct state_pending *p)
+{
+	char member[64], prefix[48];
+	json_int_t x;
+	int r;
+
+	snprintf(prefix, sizeof(prefix), "pending[%zu].", i);
+	if (!json_is_object(e)) {
+		snprintf(member, sizeof(member), "pending[%zu]", i);
+		return bad(v, member, "expected an object");
+	}
+	r = check_keys(v, e, pending_keys, prefix);
+	if (r < 0)
+		return r;
+
+	snprintf(member, sizeof(member), "%sseq", prefix);
+	r = get_int(v, e, "seq", member, 1, INT64_MAX, &x);
+	if (r < 0)
+		return r;
+	if ((uint64_t)x <= prev)
+		return bad(v, member, "not greater than pending[%zu].seq", i - 1);
+	p->seq = (uint64_t)x;
+
+	snprintf(member, sizeof(member), "%sreceived_usec", prefix);
+	r = get_int(v, e, "received_usec", member, 0, INT64_MAX, &x);
+	if (r < 0)
+		return r;
+	p->received_usec = (uint64_t)x;
+
+	snprintf(member, sizeof(member), "%striggers_done", prefix);
+	r = get_int(v, e, "triggers_done", member, 0, TRIGGERS_DONE_MAX, &x);
+	if (r < 0)
+		return r;
+	p->triggers_done = (uint32_t)x;
+
+	snprintf(member, sizeof(member), "%snotification", prefix);
+	return get_typed(v, e, "notification", member, JSON_OBJECT, "an object", &p->notification);
+}
+
+int listener_state_from_json(const json_t *j, const char *expected_name, const char *source,
+			     struct listener_state **ret, char **reterr)
+{
+	const struct vctx v = { .source = source ? source : "state", .reterr = reterr };
+	struct listener_state *s = NULL;
+	json_t *m = NULL, *identity = NULL, *pending = NULL, *cursor;
+	json_int_t version = 0, next_seq = 0, delivered = 0, retry_ms = 0;
+	char q[QUOTE_BUF], q2[QUOTE_BUF];
+	const char *name;
+	size_t n;
+	int r;
+
+	if (!json_is_object(j))
+		return bad(&v, NULL, "not a JSON object");
+
+	/* Format and version first: a newer file may well have members we do not know. */
+	r = get_typed(&v, j, "format", "format", JSON_STRING, "a string", &m);
+	if (r < 0)
+		return r;
+	if (strcmp(json_string_value(m), STATE_FORMAT) != 0 || json_string_length(m) != STRLEN(STATE_FORMAT))
+		return bad(&v, "format", "is %s, expected \"" STATE_FORMAT "\"",
+			   quote(json_string_value(m), json_string_length(m), q));
+	m = json_object_get(j, "version");
+	if (json_is_integer(m) && json_integer_value(m) > STATE_VERSION)
+		return bad(&v, NULL, "was written by a newer ssewatchd (version %" JSON_INTEGER_FORMAT ")",
+			   json_integer_value(m));
+	r = get_int(&v, j, "version", "version", STATE_VERSION, STATE_VERSION, &version);
+	if (r < 0)
+		return r;
+
+	r = check_keys(&v, j, top_keys, "");
+	if (r < 0)
+		return r;
+
+	r = get_typed(&v, j, "listener", "listener", JSON_STRING, "a string", &m);
+	if (r < 0)
+		return r;
+	name = json_string_value(m);
+	if (expected_name) {
+		if (strcmp(name, expected_name) != 0 || strlen(expected_name) != json_string_length(m))
+			return bad(&v, "listener", "is %s, expected %s", quote(name, json_string_length(m), q),
+				   quote(expected_name, strlen(expected_name), q2));
+	} else if (!state_name_valid(name) || strlen(name) != json_string_length(m))
+		return bad(&v, "listener", "%s is not a valid listener name", quote(name, json_string_length(m), q));
+
+	r = get_typed(&v, j, "identity", "identity", JSON_OBJECT, "an object", &identity);
+	if (r < 0)
+		return r;
+
+	cursor = json_object_get(j, "cursor");
+	if (!cursor)
+		return bad(&v, "cursor", "missing");
+	if (json_is_integer(cursor)) {
+		if (json_integer_value(cursor) < 0)
+			return bad(&v, "cursor", "%" JSON_INTEGER_FORMAT " is negative", json_integer_value(cursor));
+	} else if (json_is_string(cursor)) {
+		if (!cursor_string_ok(cursor))
+			return bad(&v, "cursor", "contains a NUL, CR or LF character");
+	} else if (!json_is_null(cursor))
+		return bad(&v, "cursor", "expected null, a string or a non-negative integer");
+
+	r = get_int(&v, j, "next_seq", "next_seq", 1, INT64_MAX, &next_seq);
+	if (r < 0)
+		return r;
+	r = get_int(&v, j, "delivered", "delivered", 0, INT64_MAX, &delivered);
+	if (r < 0)
+		return r;
+	r = get_int(&v, j, "retry_ms", "retry_ms", 0, UINT32_MAX, &retry_ms);
+	if (r < 0)
+		return r;
+	r = get_typed(&v, j, "pending", "pending", JSON_ARRAY, "an array", &pending);
+	if (r < 0)
+		return r;
+
+	s = listener_state_new(name, identity);
+	if (!s)
+		return -ENOMEM;
+	if (!json_is_null(cursor))
+		s->cursor = json_incref(cursor);
+	s->next_seq = (uint64_t)next_seq;
+	s->delivered = (uint64_t)delivered;
+	s->retry_ms = (uint32_t)retry_ms;
+
+	n = json_array_size(pending);
+	r = pending_reserve(s, n);
+	if (r < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct state_pending p = { 0 };
+
+		r = parse_pending_entry(&v, json_array_get(pending, i), i,
+					i ? s->pending[i - 1].seq : 0, &p);
+		if (r < 0)
+			goto fail;
+		json_incref(p.notification);
+		s->pending[s->n_pending++] = p;
+	}
+	if (n > 0 && s->pending[n - 1].seq >= s->next_seq) {
+		r = bad(&v, "next_seq", "not greater than pending[%zu].seq", n - 1);
+		goto fail;
+	}
+	*ret = s;
+	return 0;
+fail:
+	listener_state_free(s);
+	return r;
+}
+
+int listener_state_from_bytes(const char *data, size_t len, const char *expected_name,
+			      const char *source, struct listener_state **ret, char **reterr)
+{
+	json_error_t err;
+	json_t *j;
+	int r;
+
+	if (!source)
+		source = "state";
+	if (len > STATE_MAX_FILE_SIZE)
+		return errmsg(reterr, -EBADMSG, "%s: too large (%zu bytes, the limit is %u)", source, len,
+			      STATE_MAX_FILE_SIZE);
+	j = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+	if (!j) {
+		if (json_error_code(&err) == json_error_out_of_memory)
+			return -ENOMEM;
+		return errmsg(reterr, -EBADMSG, "%s:%d:%d: %s", source, err.line, err.column, err.text);
+	}
+	r = listener_state_from_json(j, expected_name, source, ret, reterr);
+	json_decref(j);
+	return r;
+}
+
+/* ------------------------------------------------------------ load and save */
+
+int state_load(struct statedir *d, const char *name, struct listener_state **ret, char **reterr)
+{
+	_cleanup_free_ char *file = NULL, *path = NULL;
+	struct dbuf buf;
+	int r;
+
+	if (!state_name_valid(name))
+		return errmsg(reterr, -EINVAL, "invalid listener name");
+	if (asprintf(&file, "%s.json", name) < 0 || asprintf(&path, "%s/%s", d->path, file) < 0)
+		return -ENOMEM;
+	dbuf_init(&buf, STATE_MAX_FILE_SIZE);
+	r = read_file_at(d->fd, file, path, &buf, reterr);
+	if (r >= 0)
+		r = listener_state_from_bytes(dbuf_str(&buf), buf.len, name, path, ret, reterr);
+	dbuf_free(&buf);
+	return r;
+}
+
+/* Compact, sorted keys, one trailing newline. */
+static int dump_json(const json_t *j, char **ret, size_t *ret_len)
+{
+	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	size_t n;
+	char *t;
+
+	if (!text)
+		return -ENOMEM;
+	n = strlen(text);
+	t = realloc(text, n + 2);
+	if (!t) {
+		free(text);
+		return -ENOMEM;
+	}
+	t[n] = '\n';
+	t[n + 1] = '\0';
+	*ret = t;
+	*ret_len = n + 1;
+	return 0;
+}
+
+int state_save(struct statedir *d, const struct listener_state *s, char **reterr)
+{
+	_cleanup_free_ char *file = NULL, *text = NULL;
+	json_t *j = NULL;
+	size_t len;
+	int r;
+
+	if (!statedir_locked(d))
+		return errmsg(reterr, -EPERM, "cannot write to state directory %s: not locked", d->path);
+	if (!state_name_valid(s->name))
+		return errmsg(reterr, -EINVAL, "invalid listener name");
+	if (asprintf(&file, "%s.json", s->name) < 0)
+		return -ENOMEM;
+	r = state_to_json(s, &j);
+	if (r == -EINVAL)
+		return errmsg(reterr, r, "%s/%s: refusing to write an inconsistent state", d->path, file);
+	if (r < 0)
+		return r;
+	r = dump_json(j, &text, &len);
+	json_decref(j);
+	if (r < 0)
+		return r;
+	r = atomic_write_at(d->fd, file, text, len, true, 0600);
+	if (r < 0)
+		return errmsg(reterr, r, "cannot write state file %s/%s: %s", d->path, file, strerror(-r));
+	return 0;
+}
+
+int state_remove(struct statedir *d, const char *name)
+{
+	_cleanup_free_ char *file = NULL;
+
+	if (!statedir_locked(d))
+		return -EPERM;
+	if (!state_name_valid(name))
+		return -EINVAL;
+	if (asprintf(&file, "%s.json", name) < 0)
+		return -ENOMEM;
+	if (unlinkat(d->fd, file, 0) < 0)
+		return -errno;
+	return fsync_dirfd(d->fd);
+}
+
+/* ------------------------------------------------------------ dead letters */
+
+/*
+ * Opens dead-letters/NAME. With create, makes the missing directories (0700)
+ * and fsync()s both parents every time, so a directory made by an earlier,
+ * crashed run is durable too before anything is written into it.
+ */
+static int deadletter_dir(struct statedir *d, const char *name, bool create)
+{
+	_cleanup_close_ int dlfd = -1;
+	int fd, r;
+
+	if (!state_name_valid(name))
+		return -EINVAL;
+	if (create && mkdirat(d->fd, DEADLETTER_DIR, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	dlfd = open_subdir(d->fd, DEADLETTER_DIR);
+	if (dlfd < 0)
+		return dlfd;
+	if (create && mkdirat(dlfd, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	fd = open_subdir(dlfd, name);
+	if (fd < 0 || !create)
+		return fd;
+	r = fsync_dirfd(dlfd);
+	if (r >= 0)
+		r = fsync_dirfd(d->fd);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static bool seq_valid(uint64_t seq)
+{
+	return seq >= 1 && seq <= INT64_MAX;
+}
+
+/* "SEQ.json" with SEQ in 1..INT64_MAX, no leading zero: the seq, else 0. */
+static uint64_t deadletter_seq_of(const char *name)
+{
+	size_t digits = strspn(name, "0123456789");
+	uint64_t seq = 0;
+
+	if (digits < 1 || digits > 19 || name[0] == '0' || strcmp(name + digits, ".json") != 0)
+		return 0;
+	for (size_t i = 0; i < digits; i++)
+		seq = seq * 10 + (uint64_t)(name[i] - '0');
+	return seq_valid(seq) ? seq : 0;
+}
+
+int deadletter_write(struct statedir *d, const char *name, uint64_t seq, const json_t *record)
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_close_ int fd = -1;
+	char file[32];
+	size_t len;
+	int r;
+
+	if (!statedir_locked(d))
+		return -EPERM;
+	if (!seq_valid(seq) || !json_is_object(record) || !state_name_valid(name))
+		return -EINVAL;
+	r = dump_json(record, &text, &len);
+	if (r < 0)
+		return r;
+	fd = deadletter_dir(d, name, true);
+	if (fd < 0)
+		return fd;
+	snprintf(file, sizeof(file), "%" PRIu64 ".json", seq);
+	return atomic_write_at(fd, file, text, len, true, 0600);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int deadletter_list(struct statedir *d, const char *name, uint64_t **ret_seqs, size_t *ret_n)
+{
+	_cleanup_free_ uint64_t *seqs = NULL;
+	_cleanup_close_ int fd = -1;
+	size_t n = 0, cap = 0;
+	DIR *dir = NULL;
+	struct dirent *de;
+	int r;
+
+	fd = deadletter_dir(d, name, false);
+	if (fd == -ENOENT) {
+		*ret_seqs = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	if (fd < 0)
+		return fd;
+	r = opendir_at(fd, &dir);
+	if (r < 0)
+		return r;
+	while ((r = readdir_next(dir, &de)) > 0) {
+		uint64_t seq = deadletter_seq_of(de->d_name);
+
+		if (!seq || !dirent_is(fd, de, S_IFREG))
+			continue;
+		if (n == cap) {
+			size_t ncap = MAX(cap * 2, (size_t)16);
+			uint64_t *nv = reallocarray(seqs, ncap, sizeof(*seqs));
+
+			if (!nv) {
+				r = -ENOMEM;
+				break;
+			}
+			seqs = nv;
+			cap = ncap;
+		}
+		seqs[n++] = seq;
+	}
+	closedir(dir);
+	if (r < 0)
+		return r;
+	if (n > 1)
+		qsort(seqs, n, sizeof(*seqs), cmp_u64);
+	*ret_seqs = TAKE_PTR(seqs);
+	*ret_n = n;
+	return 0;
+}
+
+int deadletter_read(struct statedir *d, const char *name, uint64_t seq, json_t **ret, char **reterr)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -1;
+	char file[32];
+	struct dbuf buf;
+	json_error_t err;
+	json_t *j;
+	int r;
+
+	if (!seq_valid(seq) || !state_name_valid(name))
+		return errmsg(reterr, -EINVAL, "invalid dead letter name");
+	snprintf(file, sizeof(file), "%" PRIu64 ".json", seq);
+	if (asprintf(&path, "%s/" DEADLETTER_DIR "/%s/%s", d->path, name, file) < 0)
+		return -ENOMEM;
+	fd = deadletter_dir(d, name, false);
+	if (fd == -ENOENT)
+		return -ENOENT;
+	if (fd < 0)
+		return errmsg(reterr, fd, "%s: cannot open its directory: %s", path, strerror(-fd));
+
+	dbuf_init(&buf, STATE_MAX_FILE_SIZE);
+	r = read_file_at(fd, file, path, &buf, reterr);
+	if (r < 0) {
+		dbuf_free(&buf);
+		return r;
+	}
+	j = json_loadb(dbuf_str(&buf), buf.len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+	dbuf_free(&buf);
+	if (!j) {
+		if (json_error_code(&err) == json_error_out_of_memory)
+			return -ENOMEM;
+		return errmsg(reterr, -EBADMSG, "%s:%d:%d: %s", path, err.line, err.column, err.text);
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return errmsg(reterr, -EBADMSG, "%s: not a JSON object", path);
+	}
+	*ret = j;
+	return 0;
+}
+
+int deadletter_remove(struct statedir *d, const char *name, uint64_t seq)
+{
+	_cleanup_close_ int fd = -1;
+	char file[32];
+
+	if (!statedir_locked(d))
+		return -EPERM;
+	if (!seq_valid(seq) || !state_name_valid(name))
+		return -EINVAL;
+	fd = deadletter_dir(d, name, false);
+	if (fd < 0)
+		return fd;
+	snprintf(file, sizeof(file), "%" PRIu64 ".json", seq);
+	if (unlinkat(fd, file, 0) < 0)
+		return -errno;
+	return fsync_dirfd(fd);
+}

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * state: the durable state directory.
+ *
+ *   STATE_DIR/.lock                 flock()ed by the running daemon
+ *   STATE_DIR/NAME.json             one file per listener (format below)
+ *   STATE_DIR/dead-letters/NAME/SEQ.json
+ *
+ * Every write is atomic and durable: a temporary file in the same directory
+ * (".NAME.json.XXXXXX"), written fully, fsync()ed, closed, renameat() over the
+ * target, then the directory fsync()ed. A failed fsync is never retried on
+ * the same file: the write fails, the temporary file is removed, and the old
+ * file stays as it was.
+ *
+ * A listener file holds the listener's identity (what stream it resumes), its
+ * resume cursor, and the notifications received but not yet fully handled
+ * ("pending"), each with how many of its triggers have completed:
+ *
+ *   {"format":"ssewatchd-state","version":1,"listener":"wiki",
+ *    "identity":{"protocol":"sse","url":"https://..."},
+ *    "cursor":"abc" | 42 | null, "next_seq":18, "delivered":16, "retry_ms":0,
+ *    "pending":[{"seq":17,"received_usec":...,"triggers_done":0,
+ *                "notification":{...}}]}
+ *
+ * Functions here never log; they return negative errno and, where the reason
+ * needs words, a message in *reterr (caller frees) naming the file and what is
+ * wrong with it.
+ */
+#ifndef SSEWATCHD_STATE_H
+#define SSEWATCHD_STATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strv.h"
+
+#define STATE_FORMAT        "ssewatchd-state"
+#define STATE_VERSION       1
+#define STATE_MAX_FILE_SIZE (1024u * 1024 * 1024)	/* refuse to load anything larger */
+
+/* ------------------------------------------------------------ the directory */
+
+struct statedir;
+
+enum {
+	STATEDIR_LOCK = 1 << 0,		/* take the exclusive lock; fail with -EBUSY if held */
+	STATEDIR_CREATE = 1 << 1,	/* create the directory (mode 0700) if missing */
+};
+
+/*
+ * Opens the state directory. With STATEDIR_LOCK it also takes the lock
+ * (non-blocking), checks that a file can be created, written, fsync()ed and
+ * removed there, and removes temporary files left by a crash. Without it
+ * (read-only commands) it only opens the directory.
+ * -EBUSY: another process holds the lock. -EROFS/-EACCES/-ENOSPC...: the probe
+ * failed; *reterr says what was tried.
+ */
+int statedir_open(const char *path, unsigned flags, struct statedir **ret, char **reterr);
+struct statedir *statedir_free(struct statedir *d);	/* releases the lock */
+const char *statedir_path(const struct statedir *d);
+bool statedir_locked(const struct statedir *d);
+
+/* Names of all listeners with a state file, sorted; NULL-terminated, caller frees with strv_free() (strv.h). */
+int statedir_list(struct statedir *d, char ***ret_names);
+
+/*
+ * Writes data atomically and durably as name in the directory dirfd (the
+ * recipe above). sync=false skips both fsyncs (for non-durable files such as
+ * the status file). mode applies to a newly created file.
+ */
+int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, bool sync, unsigned mode);
+
+/* ------------------------------------------------------------ listener state */
+
+struct state_pending {
+	uint64_t seq;			/* local delivery number, strictly increasing */
+	json_t *notification;		/* owned */
+	uint32_t triggers_done;		/* how many of the listener's triggers completed */
+	uint64_t received_usec;		/* CLOCK_REALTIME when received */
+};
+
+struct listener_state {
+	char *name;
+	json_t *identity;		/* owned object; compare with json_equal() */
+	json_t *cursor;			/* owned; NULL = never set, else a JSON string or integer */
+	uint64_t next_seq;		/* seq the next notification gets; starts at 1 */
+	uint64_t delivered;		/* notifications fully handled (statistics) */
+	uint32_t retry_ms;		/* sse: the server's last retry field, 0 = none */
+	struct state_pending *pending;	/* oldest first */
+	size_t n_pending;
+	size_t cap_pending;
+	/* Private: pending points this many slots into its allocation (pop
+	 * advances it, so push and pop are amortised O(1)). Do not touch. */
+	size_t pending_head;
+};
+
+/* A valid listener name: [A-Za-z0-9_.-]{1,64}, and not "." or "..". */
+bool state_name_valid(const char *name);
+
+/* identity is borrowed (a reference is taken). */
+struct listener_state *listener_state_new(const char *name, json_t *identity);
+struct listener_state *listener_state_free(struct listener_state *s);
+
+/*
+ * Appends a notification (the reference is stolen, also on failure) with the
+ * next seq. Returns 0 and the seq in *ret_seq.
+ */
+int listener_state_push(struct listener_state *s, json_t *notification, uint64_t received_usec,
+			uint64_t *ret_seq);
+
+/* Removes the oldest pending notification and counts it as delivered. */
+void listener_state_pop(struct listener_state *s);
+
+/* The oldest pending notification (pending[0]), NULL if there is none. */
+struct state_pending *listener_state_oldest(struct listener_state *s);
+
+/*
+ * Undoes what was done since the last successful state_save(), for a commit
+ * that failed: drops the pending notifications with seq >= next_seq (pushed
+ * since; none of them can have been popped, as no trigger runs before its
+ * commit), and puts next_seq and the cursor (borrowed, NULL = unset) back to
+ * the saved values, even where that moves the cursor backwards.
+ */
+void listener_state_rollback(struct listener_state *s, uint64_t next_seq, json_t *cursor);
+
+/*
+ * Sets the cursor (the reference is stolen, also on failure; NULL = unset).
+ * An integer cursor never moves backwards: a smaller integer than the current
+ * one returns -ERANGE and changes nothing.
+ */
+int listener_state_set_cursor(struct listener_state *s, json_t *cursor);
+
+/* Serialises to the file format above. Returns a new reference, or NULL on OOM. */
+json_t *listener_state_to_json(const struct listener_state *s);
+
+/*
+ * Validates a parsed file and builds the state. expected_name is the listener
+ * the file is for (the "listener" member must match; NULL accepts any valid
+ * listener name). source names the file in messages. -EBADMSG with *reterr on any problem: wrong format or version,
+ * missing or mistyped members, seq not increasing, triggers_done or counters
+ * out of range, ... Never accepts part of a file.
+ */
+int listener_state_from_json(const json_t *j, const char *expected_name, const char *source,
+			     struct listener_state **ret, char **reterr);
+
+/* Parses bytes (bounded by STATE_MAX_FILE_SIZE) then listener_state_from_json(). */
+int listener_state_from_bytes(const char *data, size_t len, const char *expected_name,
+			      const char *source, struct listener_state **ret, char **reterr);
+
+/*
+ * Loads NAME.json. -ENOENT if there is none (a new listener). -EBADMSG with
+ * *reterr if it is corrupt: the file is left untouched.
+ */
+int state_load(struct statedir *d, const char *name, struct listener_state **ret, char **reterr);
+
+/* Writes NAME.json atomically and durably. Requires the lock. */
+int state_save(struct statedir *d, const struct listener_state *s, char **reterr);
+
+/* Removes NAME.json (durably). Requires the lock. -ENOENT if absent. */
+int state_remove(struct statedir *d, const char *name);
+
+/* ------------------------------------------------------------ dead letters */
+
+/*
+ * A dead letter is a JSON object, written as dead-letters/NAME/SEQ.json:
+ *   {"listener":NAME,"seq":SEQ,"notification":{...},"trigger":"triggers[1]",
+ *    "error":"exit status 3","attempts":4,"failed_usec":...}
+ */
+int deadletter_write(struct statedir *d, const char *name, uint64_t seq, const json_t *record);
+
+/* The seqs of NAME's dead letters, ascending. Caller frees *ret_seqs. 0 and n=0 if none. */
+int deadletter_list(struct statedir *d, const char *name, uint64_t **ret_seqs, size_t *ret_n);
+
+int deadletter_read(struct statedir *d, const char *name, uint64_t seq, json_t **ret, char **reterr);
+
+/* Requires the lock. -ENOENT if absent. */
+int deadletter_remove(struct statedir *d, const char *name, uint64_t seq);
+
+#endif

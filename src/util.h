@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SSEWATCHD_UTIL_H
+#define SSEWATCHD_UTIL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "macro.h"
+
+/* A formatted, malloc()ed string; NULL on OOM. */
+char *strdupf(const char *fmt, ...) _printf_(1, 2);
+char *vstrdupf(const char *fmt, va_list ap) _printf_(1, 0);
+
+uint64_t now_usec(clockid_t clock);
+
+/* "2026-11-22T10:00:00.123456Z" for a CLOCK_REALTIME µs value; buf must hold 32 bytes. */
+const char *format_rfc3339(uint64_t usec, char buf[static 32]);
+
+#endif

@@ -1,0 +1,983 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "cleanup.h"
+#include "curl_glue.h"
+#include "daemon.h"
+#include "log.h"
+#include "notif.h"
+#include "trigger.h"
+#include "util.h"
+#include "watch.h"
+
+#define ERROR_BODY_MAX   1024
+#define ERROR_BODY_USEC  (2 * USEC_PER_SEC)	/* how long to read an error response */
+#define PUMP_BATCH       64		/* in-process triggers run per loop iteration */
+#define TRIGGER_RETRY_CAP (5 * 60 * USEC_PER_SEC)
+#define COMMIT_RETRY_USEC (1 * USEC_PER_SEC)
+
+static void watch_log(struct watch *w, int level, int error, const char *mid, const char *event_id,
+		      const char *fmt, ...) _printf_(6, 7);
+
+static void watch_log(struct watch *w, int level, int error, const char *mid, const char *event_id,
+		      const char *fmt, ...)
+{
+	char msg[1536];
+	va_list ap;
+
+	if (level > log_get_max_level())
+		return;
+	errno = error < 0 ? -error : error;
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_f(level, error,
+	      &(struct log_fields){ .listener = w->name, .event_id = event_id, .message_id = mid,
+				    .request_id = w->request_id[0] ? w->request_id : NULL },
+	      "%s", msg);
+}
+
+static void apply(struct watch *w, const struct sv_actions *a);
+
+static void sv_event(struct watch *w, struct sv_event ev)
+{
+	struct sv_state n;
+	struct sv_actions a;
+	enum sv_phase before = w->sv.phase;
+
+	sv_step(&w->svp, &w->sv, &ev, now_usec(CLOCK_MONOTONIC), daemon_random(w->daemon), &n, &a);
+	w->sv = n;
+	if (n.phase != before && n.phase == SV_FAILED)
+		watch_log(w, LOG_ERR, 0, LOG_MID_LISTENER_FAILED, NULL,
+			  "listener failed: %s%s; it stays stopped until the configuration is reloaded",
+			  sv_reason_to_string(n.reason),
+			  n.reason == SV_REASON_HTTP_STATUS || n.reason == SV_REASON_AUTH ? " (see above)" : "");
+	else if (n.phase != before && n.phase == SV_STOPPED && n.reason == SV_REASON_NO_CONTENT)
+		watch_log(w, LOG_NOTICE, 0, NULL, NULL, "the server answered 204 No Content: listener stopped");
+	apply(w, &a);
+}
+
+/* ------------------------------------------------------------ commits */
+
+static void remember_commit(struct watch *w)
+{
+	json_decref(w->committed_cursor);
+	w->committed_cursor = json_incref(w->st->cursor);
+	w->committed_next_seq = w->st->next_seq;
+	w->dirty = false;
+	w->commits++;
+}
+
+static int commit(struct watch *w)
+{
+	_cleanup_free_ char *err = NULL;
+	int r;
+
+	r = state_save(w->daemon->statedir, w->st, &err);
+	if (r < 0) {
+		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL, "cannot commit state: %s",
+			  err ? err : strerror(-r));
+		return r;
+	}
+	remember_commit(w);
+	return 0;
+}
+
+/* Whether notifications or a cursor are in memory but not on disk. */
+static bool has_uncommitted(const struct watch *w)
+{
+	return w->st->next_seq != w->committed_next_seq || w->st->cursor != w->committed_cursor;
+}
+
+/* A commit failed: forget what it would have made durable. The server sends
+ * it again after the reconnect, which resumes from the committed cursor. */
+static void rollback(struct watch *w)
+{
+	const char *id = NULL;
+
+	listener_state_rollback(w->st, w->committed_next_seq, w->committed_cursor);
+	if (w->proto == &proto_sse) {
+		id = json_string_value(w->st->cursor);
+		(void)sse_parser_set_last_id(&w->parser, id, id ? strlen(id) : 0, id != NULL);
+	}
+}
+
+/* ------------------------------------------------------------ actions */
+
+static void transfer_stop(struct watch *w);
+static int transfer_start(struct watch *w);
+
+static void apply(struct watch *w, const struct sv_actions *a)
+{
+	int r;
+
+	if (a->abort) {
+		if (w->in_callback)
+			w->abort_now = true;
+		else
+			transfer_stop(w);
+	}
+	if (a->disarm_timer)
+		(void)sd_event_source_set_enabled(w->reconnect_timer, SD_EVENT_OFF);
+	if (a->arm_timer) {
+		(void)sd_event_source_set_time(w->reconnect_timer, a->timer_at);
+		(void)sd_event_source_set_enabled(w->reconnect_timer, SD_EVENT_ONESHOT);
+		watch_log(w, LOG_INFO, 0, NULL, NULL, "reconnecting in %.1fs",
+			  (double)(a->timer_at - now_usec(CLOCK_MONOTONIC)) / 1e6);
+	}
+	if (a->refresh_auth)
+		/* Credentials are read afresh for every request. */
+		sv_event(w, (struct sv_event){ .type = SV_EV_AUTH_REFRESHED, .ok = true });
+	if (a->connect) {
+		if (w->in_callback || w->easy) {
+			/* Not from inside curl: let the timer start it. */
+			(void)sd_event_source_set_time(w->reconnect_timer, 0);
+			(void)sd_event_source_set_enabled(w->reconnect_timer, SD_EVENT_ONESHOT);
+			w->sv.phase = SV_WAITING;
+			return;
+		}
+		r = transfer_start(w);
+		if (r < 0) {
+			watch_log(w, LOG_ERR, r, NULL, NULL, "cannot start a request: %m");
+			sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = SV_CLOSE_ERROR,
+						       .reason = SV_REASON_TRANSPORT });
+		}
+	}
+}
+
+static int on_reconnect_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct watch *w = userdata;
+
+	(void)s;
+	(void)usec;
+	if (w->sv.phase == SV_WAITING)
+		sv_event(w, (struct sv_event){ .type = SV_EV_TIMER });
+	return 0;
+}
+
+/* ------------------------------------------------------------ the transfer */
+
+static bool header_is(const char *line, size_t len, const char *name, const char **ret_value, size_t *ret_len)
+{
+	size_t n = strlen(name);
+	const char *v, *end = line + len;
+
+	if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
+		return false;
+	v = line + n + 1;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*ret_value = v;
+	*ret_len = (size_t)(end - v);
+	return true;
+}
+
+static bool media_type_is_event_stream(const char *v, size_t len)
+{
+	static const char want[] = "text/event-stream";
+	size_t n = 0;
+
+	while (n < len && v[n] != ';' && v[n] != ' ' && v[n] != '\t')
+		n++;
+	return n == STRLEN(want) && strncasecmp(v, want, n) == 0;
+}
+
+static uint64_t parse_retry_after(const char *v, size_t len)
+{
+	char buf[64];
+	uint64_t secs = 0;
+	time_t when;
+	size_t i;
+
+	if (len == 0 || len >= sizeof(buf))
+		return 0;
+	for (i = 0; i < len && isdigit((unsigned char)v[i]); i++)
+		secs = secs > UINT32_MAX ? secs : secs * 10 + (uint64_t)(v[i] - '0');
+	if (i == len)
+		return secs * USEC_PER_SEC;
+	/* The HTTP-date form. */
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	when = curl_getdate(buf, NULL);
+	if (when <= 0)
+		return 0;
+	return (uint64_t)when * USEC_PER_SEC > now_usec(CLOCK_REALTIME)
+		       ? (uint64_t)when * USEC_PER_SEC - now_usec(CLOCK_REALTIME)
+		       : 0;
+}
+
+static void response_reset(struct watch *w)
+{
+	w->status = 0;
+	w->content_type_ok = false;
+	w->has_location = false;
+	w->retry_after_usec = 0;
+	w->request_id[0] = '\0';
+}
+
+static void response_complete(struct watch *w)
+{
+	w->headers_done = true;
+	if (w->status != 200 || !w->content_type_ok) {
+		/* Reported with the start of its body when the transfer ends,
+		 * or after ERROR_BODY_USEC if the body goes on. */
+		uint64_t deadline = now_usec(CLOCK_MONOTONIC) + ERROR_BODY_USEC;
+
+		if (deadline < w->last_byte_at + w->idle_budget_usec) {
+			(void)sd_event_source_set_time(w->idle_timer, deadline);
+			(void)sd_event_source_set_enabled(w->idle_timer, SD_EVENT_ONESHOT);
+		}
+		return;
+	}
+	w->stream_ok = true;
+	sv_event(w, (struct sv_event){ .type = SV_EV_RESPONSE, .status = 200, .content_type_ok = true });
+	w->proto->response_ok(w);
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	struct watch *w = userdata;
+	size_t len = size * nitems;
+	const char *v;
+	size_t vlen;
+
+	w->last_byte_at = now_usec(CLOCK_MONOTONIC);
+	w->in_callback = true;
+	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+		/* A new response: a redirect or an interim one came before. */
+		const char *sp = memchr(buf, ' ', len);
+
+		response_reset(w);
+		if (sp && (size_t)(buf + len - sp) > 3)
+			w->status = strtol(sp + 1, NULL, 10);
+	} else if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n')) {
+		bool interim = w->status >= 100 && w->status < 200;
+		bool redirect = w->status >= 300 && w->status < 400 && w->has_location;
+
+		if (!interim && !redirect)
+			response_complete(w);
+	} else if (header_is(buf, len, "Content-Type", &v, &vlen)) {
+		w->content_type_ok = media_type_is_event_stream(v, vlen);
+	} else if (header_is(buf, len, "Retry-After", &v, &vlen)) {
+		w->retry_after_usec = parse_retry_after(v, vlen);
+	} else if (header_is(buf, len, "Location", &v, &vlen)) {
+		w->has_location = vlen > 0;
+	} else if (header_is(buf, len, "X-Request-ID", &v, &vlen)) {
+		size_t n = 0;
+
+		/* Logged, so keep it short and printable. */
+		for (size_t i = 0; i < vlen && n + 1 < sizeof(w->request_id); i++)
+			if (isgraph((unsigned char)v[i]))
+				w->request_id[n++] = v[i];
+		w->request_id[n] = '\0';
+	}
+	w->in_callback = false;
+	return w->abort_now ? 0 : len;
+}
+
+static size_t on_write(char *buf, size_t size, size_t nmemb, void *userdata)
+{
+	struct watch *w = userdata;
+	size_t len = size * nmemb;
+	int r;
+
+	w->last_byte_at = now_usec(CLOCK_MONOTONIC);
+	if (w->abort_now)
+		return 0;
+	if (!w->stream_ok) {
+		/* An error response: keep its start for the log, then stop. */
+		(void)dbuf_append(&w->error_body, buf, MIN(len, ERROR_BODY_MAX - w->error_body.len));
+		return w->error_body.len >= ERROR_BODY_MAX ? 0 : len;
+	}
+	if (w->st->n_pending >= w->cfg->max_pending) {
+		/* Backpressure: curl keeps these bytes and offers them again
+		 * after the pump drained the queue and unpaused us. */
+		w->paused = true;
+		return CURL_WRITEFUNC_PAUSE;
+	}
+
+	w->stats.bytes += len;
+	w->in_callback = true;
+	r = sse_parser_feed(&w->parser, buf, len);
+	if (r >= 0 && has_uncommitted(w)) {
+		r = commit(w);
+		if (r < 0)
+			(void)watch_abort(w, SV_REASON_COMMIT, false, "commit failed");
+	}
+	w->in_callback = false;
+	if (r < 0 || w->abort_now) {
+		if (has_uncommitted(w))
+			rollback(w);
+		return 0;
+	}
+	if (w->st->n_pending > 0)
+		(void)sd_event_source_set_enabled(w->pump, SD_EVENT_ONESHOT);
+	return len;
+}
+
+static void transfer_cleanup(struct watch *w)
+{
+	if (w->easy) {
+		curl_glue_remove(w->daemon->glue, w->easy);
+		curl_easy_cleanup(w->easy);
+		w->easy = NULL;
+	}
+	curl_slist_free_all(w->req_headers);
+	w->req_headers = NULL;
+	(void)sd_event_source_set_enabled(w->idle_timer, SD_EVENT_OFF);
+	w->paused = false;
+	if (w->stats.connected_since) {
+		w->stats.connected_since = 0;
+	}
+}
+
+static void log_error_response(struct watch *w)
+{
+	char body[ERROR_BODY_MAX + 1];
+	size_t n = 0;
+
+	/* Printable ASCII only: the body is whatever the server sent. */
+	for (size_t i = 0; i < w->error_body.len && n < ERROR_BODY_MAX; i++) {
+		unsigned char c = (unsigned char)w->error_body.buf[i];
+
+		body[n++] = c >= 0x20 && c < 0x7f ? (char)c : ' ';
+	}
+	while (n > 0 && body[n - 1] == ' ')
+		n--;
+	body[n] = '\0';
+	if (w->status == 200)
+		watch_log(w, LOG_ERR, 0, LOG_MID_DISCONNECTED, NULL,
+			  "the server answered 200 but not with Content-Type text/event-stream%s%s",
+			  n ? ": " : "", body);
+	else
+		watch_log(w, w->status >= 500 || w->status == 429 ? LOG_WARNING : LOG_ERR, 0,
+			  LOG_MID_DISCONNECTED, NULL, "the server answered HTTP %ld%s%s", w->status,
+			  n ? ": " : "", body);
+}
+
+/* The transfer of an error response ended: tell the supervisor the status. */
+static void report_error_response(struct watch *w)
+{
+	log_error_response(w);
+	sv_event(w, (struct sv_event){ .type = SV_EV_RESPONSE, .status = (int)w->status,
+				       .content_type_ok = w->content_type_ok,
+				       .retry_after_usec = w->retry_after_usec });
+	/* A status the supervisor did not act on still ends the attempt. */
+	if (w->sv.phase == SV_CONNECTING)
+		sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = SV_CLOSE_ERROR,
+					       .reason = SV_REASON_HTTP_STATUS });
+}
+
+static void on_transfer_done(CURL *easy, CURLcode result, void *userdata)
+{
+	struct watch *w = userdata;
+	enum sv_reason reason = SV_REASON_TRANSPORT;
+	enum sv_close close = SV_CLOSE_ERROR;
+	bool was_open = w->sv.phase == SV_OPEN;
+	char errbuf[CURL_ERROR_SIZE];
+
+	(void)easy;
+	snprintf(errbuf, sizeof(errbuf), "%s", curl_easy_strerror(result));
+	transfer_cleanup(w);
+	/* The glue removed the handle already; transfer_cleanup freed it. */
+
+	if (w->headers_done && !w->stream_ok) {
+		report_error_response(w);
+		return;
+	}
+
+	if (w->abort_reason != SV_REASON_NONE) {
+		reason = w->abort_reason;
+		if (w->abort_fatal) {
+			watch_log(w, LOG_ERR, 0, LOG_MID_DISCONNECTED, NULL, "%s", w->abort_message ?: "stream aborted");
+			sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = reason });
+			return;
+		}
+	} else if (result == CURLE_OK) {
+		close = w->proto->ended(w, &reason);
+	} else if (result == CURLE_TOO_MANY_REDIRECTS || result == CURLE_UNSUPPORTED_PROTOCOL) {
+		watch_log(w, LOG_ERR, 0, LOG_MID_DISCONNECTED, NULL, "request failed: %s", errbuf);
+		sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_HTTP_STATUS });
+		return;
+	}
+
+	watch_log(w, was_open ? LOG_NOTICE : LOG_WARNING, 0, LOG_MID_DISCONNECTED, NULL, "%s: %s",
+		  was_open ? "disconnected" : "connection failed",
+		  w->abort_message ? w->abort_message : reason == SV_REASON_TRANSPORT ? errbuf : sv_reason_to_string(reason));
+	sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = close, .reason = reason });
+}
+
+static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct watch *w = userdata;
+	uint64_t deadline = w->last_byte_at + w->idle_budget_usec;
+
+	(void)usec;
+	if (w->headers_done && !w->stream_ok) {
+		/* An error response whose body goes on: enough of it. */
+		transfer_stop(w);
+		report_error_response(w);
+		return 0;
+	}
+	/* Time spent paused for backpressure is ours, not the server's. */
+	if (w->paused)
+		w->last_byte_at = now_usec(CLOCK_MONOTONIC);
+	if (w->paused || now_usec(CLOCK_MONOTONIC) < deadline) {
+		(void)sd_event_source_set_time(s, w->last_byte_at + w->idle_budget_usec);
+		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+		return 0;
+	}
+	watch_log(w, LOG_WARNING, 0, NULL, NULL, "nothing received for %.0fs: reconnecting",
+		  (double)w->idle_budget_usec / 1e6);
+	transfer_stop(w);
+	sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = SV_CLOSE_ERROR, .reason = SV_REASON_IDLE });
+	return 0;
+}
+
+/* Ends the transfer from the loop; the caller tells the supervisor. */
+static void transfer_stop(struct watch *w)
+{
+	if (!w->easy)
+		return;
+	transfer_cleanup(w);
+}
+
+static int add_header(struct curl_slist **list, const char *fmt, ...) _printf_(2, 3);
+static int add_header(struct curl_slist **list, const char *fmt, ...)
+{
+	_cleanup_free_ char *h = NULL;
+	struct curl_slist *n;
+	va_list ap;
+
+	va_start(ap, fmt);
+	h = vstrdupf(fmt, ap);
+	va_end(ap);
+	if (!h)
+		return -ENOMEM;
+	n = curl_slist_append(*list, h);
+	if (!n)
+		return -ENOMEM;
+	*list = n;
+	return 0;
+}
+
+static int transfer_start(struct watch *w)
+{
+	const struct cfg_listener *l = w->cfg;
+	CURL *e;
+	int r;
+
+	e = curl_easy_init();
+	if (!e)
+		return -ENOMEM;
+	w->easy = e;
+	w->headers_done = w->stream_ok = w->abort_now = w->abort_fatal = false;
+	w->abort_reason = SV_REASON_NONE;
+	free(w->abort_message);
+	w->abort_message = NULL;
+	response_reset(w);
+	dbuf_reset(&w->error_body);
+	sse_parser_reset(&w->parser);
+
+	r = add_header(&w->req_headers, "Accept: text/event-stream");
+	if (r >= 0)
+		r = add_header(&w->req_headers, "Cache-Control: no-cache");
+	for (size_t i = 0; r >= 0 && i < l->n_headers; i++)
+		r = add_header(&w->req_headers, "%s: %s", l->headers[i].key, l->headers[i].value);
+	if (r >= 0)
+		r = w->proto->prepare(w, e, &w->req_headers);
+	if (r < 0)
+		goto fail;
+
+	/* Stream handles: no total timeout (streams are meant to last), no
+	 * signals, no compression (it holds small events back), HTTP/1.1 (no
+	 * shared-connection buffering), only http(s), also on redirects. */
+	if (curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity") != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(l->connect_timeout_usec / USEC_PER_MSEC)) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 60L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 20L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_USERAGENT, "ssewatchd/" SSEWATCHD_VERSION) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->req_headers) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HEADERDATA, w) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_WRITEDATA, w) != CURLE_OK) {
+		r = -EINVAL;
+		goto fail;
+	}
+	if (l->proxy && curl_easy_setopt(e, CURLOPT_PROXY, l->proxy) != CURLE_OK) {
+		r = -EINVAL;
+		goto fail;
+	}
+	if (l->tls.insecure &&
+	    (curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) != CURLE_OK ||
+	     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK)) {
+		r = -EINVAL;
+		goto fail;
+	}
+
+	r = curl_glue_add(w->daemon->glue, e, on_transfer_done, w);
+	if (r < 0)
+		goto fail;
+
+	w->last_byte_at = now_usec(CLOCK_MONOTONIC);
+	(void)sd_event_source_set_time(w->idle_timer, w->last_byte_at + w->idle_budget_usec);
+	(void)sd_event_source_set_enabled(w->idle_timer, SD_EVENT_ONESHOT);
+	return 0;
+fail:
+	curl_easy_cleanup(e);
+	w->easy = NULL;
+	curl_slist_free_all(w->req_headers);
+	w->req_headers = NULL;
+	return r;
+}
+
+/* ------------------------------------------------------------ for protocols */
+
+int watch_deliver(struct watch *w, json_t *notification, json_t *cursor)
+{
+	uint64_t seq;
+	int r;
+
+	r = listener_state_push(w->st, notification, now_usec(CLOCK_REALTIME), &seq);
+	if (r >= 0 && cursor) {
+		r = listener_state_set_cursor(w->st, cursor);
+		cursor = NULL;
+	}
+	json_decref(cursor);
+	if (r < 0)
+		return watch_abort(w, SV_REASON_STATE, true, "cannot record a notification: %s", strerror(-r));
+	w->stats.received++;
+	w->stats.last_event_usec = now_usec(CLOCK_REALTIME);
+	if (!w->sv.delivered)
+		sv_event(w, (struct sv_event){ .type = SV_EV_DELIVERED });
+
+	if (w->cfg->commit == CFG_COMMIT_PER_EVENT) {
+		r = commit(w);
+		if (r < 0)
+			return watch_abort(w, SV_REASON_COMMIT, false, "commit failed: %s", strerror(-r));
+	}
+	return 0;
+}
+
+int watch_set_cursor(struct watch *w, json_t *cursor)
+{
+	int r = listener_state_set_cursor(w->st, cursor);
+
+	if (r < 0)
+		return watch_abort(w, SV_REASON_STATE, true, "cannot move the cursor: %s", strerror(-r));
+	/* Committed with the next notification, or at the end of this read. */
+	return 0;
+}
+
+void watch_opened(struct watch *w)
+{
+	const char *cursor = json_string_value(w->st->cursor);
+
+	w->stats.connected_since = now_usec(CLOCK_REALTIME);
+	sv_event(w, (struct sv_event){ .type = SV_EV_OPENED });
+	watch_log(w, LOG_INFO, 0, LOG_MID_CONNECTED, NULL, "connected%s%s%s", cursor ? " (resuming after " : "",
+		  cursor ? cursor : "", cursor ? ")" : "");
+}
+
+void watch_retry(struct watch *w, uint32_t ms)
+{
+	sv_event(w, (struct sv_event){ .type = SV_EV_RETRY, .retry_ms = ms });
+	w->st->retry_ms = ms;
+}
+
+int watch_abort(struct watch *w, enum sv_reason reason, bool fatal, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->abort_reason == SV_REASON_NONE) {
+		w->abort_reason = reason;
+		w->abort_fatal = fatal;
+		va_start(ap, fmt);
+		w->abort_message = vstrdupf(fmt, ap);
+		va_end(ap);
+	}
+	w->abort_now = true;
+	return -EPROTO;
+}
+
+/* ------------------------------------------------------------ the trigger pump */
+
+static void pump_schedule(struct watch *w)
+{
+	(void)sd_event_source_set_enabled(w->pump, SD_EVENT_ONESHOT);
+}
+
+static struct state_pending *current(struct watch *w)
+{
+	return w->st && w->st->n_pending > 0 ? listener_state_oldest(w->st) : NULL;
+}
+
+static void maybe_unpause(struct watch *w)
+{
+	if (w->paused && w->easy && w->st->n_pending <= w->cfg->max_pending / 2) {
+		w->paused = false;
+		w->last_byte_at = now_usec(CLOCK_MONOTONIC);
+		(void)curl_glue_unpause(w->daemon->glue, w->easy);
+	}
+}
+
+/* The notification went through every trigger (or was dead-lettered). */
+static void notification_done(struct watch *w)
+{
+	listener_state_pop(w->st);
+	w->dirty = true;
+	w->attempts = 0;
+	maybe_unpause(w);
+}
+
+static int dead_letter(struct watch *w, struct state_pending *p, const struct cfg_trigger *t, const char *error)
+{
+	_cleanup_(json_decrefp) json_t *rec = NULL;
+	int r;
+
+	rec = json_pack("{s:s, s:I, s:O, s:s, s:s, s:I, s:I}", "listener", w->name, "seq", (json_int_t)p->seq,
+			"notification", p->notification, "trigger", t->where, "error", error ? error : "failed",
+			"attempts", (json_int_t)w->attempts, "failed_usec", (json_int_t)now_usec(CLOCK_REALTIME));
+	if (!rec)
+		return -ENOMEM;
+	r = deadletter_write(w->daemon->statedir, w->name, p->seq, rec);
+	if (r < 0)
+		return r;
+	w->stats.dead_letters++;
+	watch_log(w, LOG_ERR, 0, LOG_MID_DEAD_LETTERED, notif_event_id(p->notification),
+		  "notification %s dead-lettered after %u attempts of %s: %s (see 'ssewatchd dead-letter list %s')",
+		  notif_event_id(p->notification)[0] ? notif_event_id(p->notification) : "(no id)", w->attempts,
+		  t->where, error ? error : "failed", w->name);
+	return 0;
+}
+
+static void trigger_finished(struct watch *w, const char *error);
+
+static void on_trigger_done(struct trigger_run *run, const char *error, void *userdata)
+{
+	struct watch *w = userdata;
+
+	(void)run;
+	w->run = trigger_run_free(w->run);
+	trigger_finished(w, error);
+	if (w->stopping)
+		daemon_watch_idle(w->daemon);
+}
+
+static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct watch *w = userdata;
+
+	(void)s;
+	(void)usec;
+	pump_schedule(w);
+	return 0;
+}
+
+/* The current trigger is behind us: on to the next, or the next notification. */
+static void next_trigger(struct watch *w, struct state_pending *p)
+{
+	p->triggers_done++;
+	w->attempts = 0;
+	w->dirty = true;
+	if (p->triggers_done >= w->cfg->n_triggers)
+		notification_done(w);
+	pump_schedule(w);
+}
+
+/* A trigger run ended: move on, retry later, or give up on the notification. */
+static void trigger_finished(struct watch *w, const char *error)
+{
+	struct state_pending *p = current(w);
+	const struct cfg_trigger *t;
+	enum cfg_on_failure policy;
+	int r;
+
+	if (!p)
+		return;
+	t = &w->cfg->triggers[p->triggers_done];
+	if (!error) {
+		w->stats.triggered++;
+		next_trigger(w, p);
+		return;
+	}
+
+	w->stats.failed++;
+	w->attempts++;
+	if (w->attempts <= t->retries && !w->stopping) {
+		uint64_t delay = backoff_delay(t->retry_delay_usec, TRIGGER_RETRY_CAP, w->attempts - 1,
+					       daemon_random(w->daemon));
+
+		watch_log(w, LOG_WARNING, 0, LOG_MID_TRIGGER_FAILED, notif_event_id(p->notification),
+			  "%s failed (attempt %u of %u): %s; retrying in %.1fs", t->where, w->attempts,
+			  t->retries + 1, error, (double)delay / 1e6);
+		(void)sd_event_source_set_time_relative(w->retry_timer, delay);
+		(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_ONESHOT);
+		return;
+	}
+	if (w->stopping) {
+		/* Interrupted by the shutdown: it runs again at the next start. */
+		w->attempts = 0;
+		return;
+	}
+
+	watch_log(w, LOG_ERR, 0, LOG_MID_TRIGGER_FAILED, notif_event_id(p->notification),
+		  "%s failed%s: %s", t->where, t->retries ? " after all retries" : "", error);
+	if (!t->required) {
+		next_trigger(w, p);
+		return;
+	}
+	policy = t->on_failure_set ? t->on_failure : w->cfg->on_failure;
+	if (policy == CFG_ON_FAILURE_STOP) {
+		watch_log(w, LOG_ERR, 0, NULL, NULL,
+			  "on_failure is stop: listener stopped; the notification stays pending for the next start");
+		w->attempts = 0;
+		sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_TRIGGER });
+		return;
+	}
+	r = dead_letter(w, p, t, error);
+	if (r < 0) {
+		/* Nothing may be lost: keep it pending and try again later. */
+		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, notif_event_id(p->notification),
+			  "cannot write the dead letter: %m; retrying");
+		(void)sd_event_source_set_time_relative(w->retry_timer, COMMIT_RETRY_USEC);
+		(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_ONESHOT);
+		return;
+	}
+	notification_done(w);
+	pump_schedule(w);
+}
+
+static int on_pump(sd_event_source *s, void *userdata)
+{
+	struct watch *w = userdata;
+
+	(void)s;
+	for (unsigned i = 0; i < PUMP_BATCH; i++) {
+		struct state_pending *p = current(w);
+		const struct cfg_trigger *t;
+		_cleanup_free_ char *error = NULL;
+		int r;
+
+		/* A listener stopped by on_failure: stop keeps its notification pending. */
+		if (w->run || w->stopping || (w->sv.phase == SV_FAILED && w->sv.reason == SV_REASON_TRIGGER))
+			return 0;
+		if (sd_event_source_get_enabled(w->retry_timer, NULL) > 0)
+			return 0;	/* waiting to retry */
+		if (!p) {
+			/* Idle: make the completions durable now. */
+			if (w->dirty && commit(w) < 0) {
+				(void)sd_event_source_set_time_relative(w->retry_timer, COMMIT_RETRY_USEC);
+				(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_ONESHOT);
+			}
+			return 0;
+		}
+		t = &w->cfg->triggers[p->triggers_done];
+		if (trigger_is_external(t) && w->dirty && commit(w) < 0) {
+			(void)sd_event_source_set_time_relative(w->retry_timer, COMMIT_RETRY_USEC);
+			(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_ONESHOT);
+			return 0;
+		}
+
+		r = trigger_start(&w->daemon->tenv, w->cfg, t, p->notification, on_trigger_done, w, &w->run, &error);
+		if (r == TRIGGER_STARTED)
+			return 0;
+		if (r < 0) {
+			watch_log(w, LOG_ERR, r, NULL, NULL, "cannot run %s: %m", t->where);
+			trigger_finished(w, "internal error");
+			continue;
+		}
+		trigger_finished(w, r == TRIGGER_SUCCEEDED ? NULL : error ? error : "failed");
+	}
+	pump_schedule(w);
+	return 0;
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+uint64_t watch_idle_budget(const struct cfg_listener *l)
+{
+	uint64_t hb = l->heartbeat_interval_usec;
+
+	/* As aviso's clients: max(3 x interval, interval + 30 s), unless set. */
+	return l->idle_timeout_usec ? l->idle_timeout_usec : MAX(3 * hb, hb + 30 * USEC_PER_SEC);
+}
+
+static int on_note(void *userdata, const struct sse_note *note)
+{
+	struct watch *w = userdata;
+
+	return w->proto->note(w, note);
+}
+
+int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **ret)
+{
+	struct watch *w;
+	int r;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->daemon = d;
+	w->cfg = cfg;
+	w->proto = cfg->protocol == CFG_PROTOCOL_SSE ? &proto_sse : NULL;
+	w->name = strdup(cfg->name);
+	if (!w->name) {
+		free(w);
+		return -ENOMEM;
+	}
+	sv_params_default(&w->svp);
+	sv_init(&w->sv);
+	dbuf_init(&w->error_body, ERROR_BODY_MAX);
+	sse_parser_init(&w->parser, &(struct sse_parser_limits){ .max_line = cfg->max_event_size,
+								 .max_event = cfg->max_event_size },
+			on_note, w);
+	w->idle_budget_usec = watch_idle_budget(cfg);
+
+	r = sd_event_add_time(d->event, &w->reconnect_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC, on_reconnect_timer, w);
+	if (r >= 0)
+		r = sd_event_add_time(d->event, &w->idle_timer, CLOCK_MONOTONIC, 0, 100 * USEC_PER_MSEC, on_idle_timer, w);
+	if (r >= 0)
+		r = sd_event_add_time(d->event, &w->retry_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC, on_retry_timer, w);
+	if (r >= 0)
+		r = sd_event_add_defer(d->event, &w->pump, on_pump, w);
+	if (r < 0) {
+		watch_free(w);
+		return r;
+	}
+	(void)sd_event_source_set_enabled(w->reconnect_timer, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(w->idle_timer, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(w->pump, SD_EVENT_OFF);
+	*ret = w;
+	return 0;
+}
+
+struct watch *watch_free(struct watch *w)
+{
+	if (!w)
+		return NULL;
+	transfer_cleanup(w);
+	w->run = trigger_run_free(w->run);
+	sd_event_source_disable_unref(w->reconnect_timer);
+	sd_event_source_disable_unref(w->idle_timer);
+	sd_event_source_disable_unref(w->retry_timer);
+	sd_event_source_disable_unref(w->pump);
+	sse_parser_done(&w->parser);
+	dbuf_free(&w->error_body);
+	listener_state_free(w->st);
+	json_decref(w->committed_cursor);
+	free(w->abort_message);
+	free(w->proto_data);
+	free(w->name);
+	free(w);
+	return NULL;
+}
+
+int watch_start(struct watch *w)
+{
+	_cleanup_(json_decrefp) json_t *identity = NULL;
+	_cleanup_free_ char *err = NULL;
+	const char *id;
+	int r;
+
+	if (!w->proto) {
+		watch_log(w, LOG_ERR, 0, LOG_MID_LISTENER_FAILED, NULL,
+			  "protocol %s is not supported by this version", cfg_protocol_to_string(w->cfg->protocol));
+		sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_PROTOCOL });
+		return 0;
+	}
+	identity = w->proto->identity(w->cfg);
+	if (!identity)
+		return -ENOMEM;
+	r = state_load(w->daemon->statedir, w->name, &w->st, &err);
+	if (r == -ENOENT) {
+		w->st = listener_state_new(w->name, identity);
+		if (!w->st)
+			return -ENOMEM;
+	} else if (r < 0) {
+		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL,
+			  "%s; the listener stays stopped (other listeners go on). Repair or move the file away, "
+			  "or run 'ssewatchd state reset %s' to start this listener afresh",
+			  err ? err : strerror(-r), w->name);
+		sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_STATE });
+		return 0;
+	} else if (!json_equal(w->st->identity, identity)) {
+		_cleanup_free_ char *was = json_dumps(w->st->identity, JSON_COMPACT | JSON_SORT_KEYS);
+		_cleanup_free_ char *now = json_dumps(identity, JSON_COMPACT | JSON_SORT_KEYS);
+
+		watch_log(w, LOG_ERR, 0, LOG_MID_STATE_ERROR, NULL,
+			  "the state file was written for %s, but the configuration now says %s; its cursor does not "
+			  "apply. The listener stays stopped: restore the previous configuration, or run "
+			  "'ssewatchd state reset %s' to start afresh",
+			  was ? was : "?", now ? now : "?", w->name);
+		w->st = listener_state_free(w->st);
+		sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_STATE });
+		return 0;
+	}
+	remember_commit(w);
+
+	id = json_string_value(w->st->cursor);
+	if (w->proto == &proto_sse)
+		(void)sse_parser_set_last_id(&w->parser, id, id ? strlen(id) : 0, id != NULL);
+	if (w->st->retry_ms)
+		w->sv.retry_ms = w->st->retry_ms;
+	if (w->st->n_pending > 0) {
+		watch_log(w, LOG_NOTICE, 0, LOG_MID_REDELIVERED, NULL,
+			  "%zu notification(s) received before the last stop are not finished; running their "
+			  "remaining triggers first", w->st->n_pending);
+		pump_schedule(w);
+	}
+	sv_event(w, (struct sv_event){ .type = SV_EV_START });
+	return 0;
+}
+
+void watch_stop(struct watch *w)
+{
+	w->stopping = true;
+	if (w->easy) {
+		transfer_stop(w);
+	}
+	sv_event(w, (struct sv_event){ .type = SV_EV_STOP });
+	(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(w->pump, SD_EVENT_OFF);
+}
+
+void watch_cancel_trigger(struct watch *w)
+{
+	trigger_run_cancel(w->run);
+}
+
+bool watch_busy(const struct watch *w)
+{
+	return w->run != NULL;
+}
+
+int watch_flush(struct watch *w)
+{
+	if (!w->st || !(w->dirty || has_uncommitted(w)))
+		return 0;
+	return commit(w);
+}
+
+void watch_set_config(struct watch *w, const struct cfg_listener *cfg)
+{
+	w->cfg = cfg;
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * watch: one listener at work. The imperative shell around the pure parts:
+ * it owns the HTTP transfer (through curl_glue), feeds the bytes to the SSE
+ * parser and the protocol, turns what happened into supervisor events and
+ * carries out the supervisor's actions, commits notifications durably before
+ * any trigger runs, and pumps them through the triggers in order.
+ *
+ * Delivery rules (CONTRACT.md §6):
+ * - a notification and the cursor after it are committed (state_save) before
+ *   any of its triggers starts; with commit: per_event each notification is
+ *   its own commit, with batch everything parsed from one read shares one;
+ * - if a commit fails, the notifications it held are dropped from memory and
+ *   the stream is aborted; the reconnect resumes from the committed cursor,
+ *   so the server sends them again: no trigger runs for an uncommitted one;
+ * - a listener runs one trigger at a time, in order; before an external
+ *   trigger (command, post) starts, the progress so far is committed, so a
+ *   crash leaves at most that one trigger in doubt;
+ * - when the pending queue holds max_pending notifications the transfer is
+ *   paused until it drains to half.
+ */
+#ifndef SSEWATCHD_WATCH_H
+#define SSEWATCHD_WATCH_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "dbuf.h"
+#include "sse_parser.h"
+#include "state.h"
+#include "supervisor.h"
+
+struct daemon;
+struct watch;
+struct trigger_run;
+
+/* What differs between protocols. */
+struct proto_ops {
+	/* The identity recorded in the state file: what stream the cursor belongs to. */
+	json_t *(*identity)(const struct cfg_listener *l);
+	/* URL, method, body and protocol headers of the next request. */
+	int (*prepare)(struct watch *w, CURL *easy, struct curl_slist **headers);
+	/* The response was 200 with text/event-stream. */
+	void (*response_ok)(struct watch *w);
+	/* One note from the SSE parser. A negative return aborts the stream (set w->abort_reason first). */
+	int (*note)(struct watch *w, const struct sse_note *note);
+	/* The transfer ended without error: how to reconnect. */
+	enum sv_close (*ended)(struct watch *w, enum sv_reason *ret_reason);
+};
+
+extern const struct proto_ops proto_sse;
+
+struct watch_stats {
+	uint64_t received;	/* notifications committed */
+	uint64_t triggered;	/* trigger runs that succeeded */
+	uint64_t failed;	/* trigger runs that failed */
+	uint64_t dead_letters;	/* notifications dead-lettered by this process */
+	uint64_t oversize;	/* events skipped as too large */
+	uint64_t bytes;		/* stream bytes received */
+	uint64_t connected_since; /* CLOCK_REALTIME µs of the current stream, 0 if none */
+	uint64_t last_event_usec; /* CLOCK_REALTIME µs of the last notification */
+};
+
+struct watch {
+	struct daemon *daemon;
+	const struct cfg_listener *cfg;	/* the daemon's current configuration owns it */
+	const struct proto_ops *proto;
+	char *name;
+
+	struct listener_state *st;	/* NULL until started (or if the state was unusable) */
+	uint64_t committed_next_seq;	/* st->next_seq at the last commit */
+	json_t *committed_cursor;	/* st->cursor at the last commit */
+	bool dirty;			/* progress not yet committed */
+	uint64_t commits;
+
+	struct sv_params svp;
+	struct sv_state sv;
+	sd_event_source *reconnect_timer;
+	sd_event_source *idle_timer;
+	uint64_t idle_budget_usec;
+
+	/* the current transfer */
+	CURL *easy;
+	struct curl_slist *req_headers;
+	struct sse_parser parser;
+	bool in_callback;		/* inside a curl callback: no transfer changes now */
+	bool headers_done;
+	bool stream_ok;			/* 200 + text/event-stream reported */
+	long status;
+	bool content_type_ok;
+	bool has_location;
+	uint64_t retry_after_usec;
+	char request_id[80];
+	struct dbuf error_body;		/* the start of a non-200 response */
+	bool abort_now;			/* make the next curl callback fail the transfer */
+	enum sv_reason abort_reason;	/* why we aborted it ourselves */
+	bool abort_fatal;		/* ...and the listener cannot go on */
+	char *abort_message;
+	uint64_t last_byte_at;		/* CLOCK_MONOTONIC */
+	bool paused;
+
+	/* protocol scratch (e.g. aviso's opening check and last sequence) */
+	void *proto_data;
+
+	/* the trigger pump */
+	sd_event_source *pump;
+	sd_event_source *retry_timer;	/* waiting between attempts of a trigger */
+	struct trigger_run *run;	/* the trigger running now */
+	uint32_t attempts;		/* failed attempts of the current trigger */
+	bool stopping;
+
+	struct watch_stats stats;
+};
+
+int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **ret);
+struct watch *watch_free(struct watch *w);
+
+/* Loads the state and starts connecting. A state problem fails this listener only (logged). */
+int watch_start(struct watch *w);
+
+/* Graceful stop: the transfer ends, no new trigger starts; a running one may finish. */
+void watch_stop(struct watch *w);
+
+/* Stop waiting for a running trigger: terminate it. */
+void watch_cancel_trigger(struct watch *w);
+
+/* Whether a trigger is still running (the daemon waits for these on shutdown). */
+bool watch_busy(const struct watch *w);
+
+/* Commits progress not yet on disk. */
+int watch_flush(struct watch *w);
+
+/* How long a stream may stay silent before it is deemed dead. */
+uint64_t watch_idle_budget(const struct cfg_listener *l);
+
+/* The configuration was reloaded and this listener's did not change. */
+void watch_set_config(struct watch *w, const struct cfg_listener *cfg);
+
+/* ------------------------------------------------- for protocol modules */
+
+/*
+ * Hands over one notification (the reference is stolen) and the cursor after
+ * it (stolen; NULL leaves the cursor alone). It is committed now (per_event)
+ * or at the end of this read (batch). Negative: it could not be committed;
+ * return that from the note callback to abort the stream.
+ */
+int watch_deliver(struct watch *w, json_t *notification, json_t *cursor);
+
+/* Moves the cursor without a notification (an sse id-only block). Stolen. */
+int watch_set_cursor(struct watch *w, json_t *cursor);
+
+/* The protocol confirmed the stream. */
+void watch_opened(struct watch *w);
+
+/* The server's reconnection time (sse retry:). */
+void watch_retry(struct watch *w, uint32_t ms);
+
+/* Makes the stream end with reason (fatal: the listener stops). Returns -EPROTO for the note callback. */
+int watch_abort(struct watch *w, enum sv_reason reason, bool fatal, const char *fmt, ...) _printf_(4, 5);
+
+#endif

@@ -1,0 +1,450 @@
+"""ssewatchd with `protocol: sse` listeners, end to end, against a real
+nginx + nchan and the project's fault-injecting SSE server.
+
+Every wait is on an observable condition (a trigger's output, a log line, a
+request reaching the server); nothing sleeps in place of an event.
+"""
+
+import http.client
+import os
+import random
+import sys
+import threading
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+from daemon import Daemon, read_records, record_trigger, under_valgrind  # noqa: E402
+from nchan import Nchan  # noqa: E402
+from procs import Workspace, wait_until  # noqa: E402
+from sse_fault_server import FaultServer  # noqa: E402
+
+# Volume tests scale down under valgrind, which is ~50x slower.
+VOLUME = int(os.environ.get("SSEWATCHD_TEST_VOLUME", "10000" if not under_valgrind() else "300"))
+KILLS = 10
+
+
+def sse_listener(name, url, out, **extra):
+    l = {"name": name, "protocol": "sse", "url": url, "triggers": [record_trigger(out)]}
+    l.update(extra)
+    return l
+
+
+class Publisher:
+    """Publishes to nchan over one keep-alive connection (fast enough for 10k)."""
+
+    def __init__(self, nchan, channel):
+        u = urllib.parse.urlsplit(nchan.base_url)
+        self.host, self.port = u.hostname, u.port
+        self.path = "/pub/" + channel
+        self.conn = None
+
+    def publish(self, data):
+        for attempt in range(3):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+                self.conn.request("POST", self.path, body=data.encode())
+                r = self.conn.getresponse()
+                r.read()
+                if r.status not in (201, 202):
+                    raise AssertionError("publish answered %d" % r.status)
+                return
+            except (OSError, http.client.HTTPException):
+                self.close()
+                if attempt == 2:
+                    raise
+
+    def close(self):
+        if self.conn:
+            self.conn.close()
+            self.conn = None
+
+
+def data_of(records):
+    return [d for _, d in records]
+
+
+class NchanTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.ws = Workspace()
+        cls.nchan = Nchan(cls.ws.path("nchan"))
+        cls.nchan.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.nchan.cleanup()
+        cls.ws.cleanup()
+
+    def setUp(self):
+        self.ws = Workspace()
+        self.addCleanup(self.ws.cleanup)
+        self.channel = "%s-%d" % (self._testMethodName, os.getpid())
+        self.out = self.ws.path("out.txt")
+
+    def daemon(self, **extra):
+        d = Daemon(self.ws, [sse_listener("nchan", self.nchan.sub_url(self.channel), self.out, **extra)])
+        self.addCleanup(d.cleanup)
+        return d
+
+    def wait_records(self, n, timeout=30.0):
+        return wait_until(lambda: len(read_records(self.out)) >= n and read_records(self.out), timeout,
+                          message="expected %d trigger runs, have %d" % (n, len(read_records(self.out))))
+
+    def test_events_run_the_trigger_once_each_in_order(self):
+        d = self.daemon()
+        d.start()
+        d.wait_log(r"nchan: connected")
+        pub = Publisher(self.nchan, self.channel)
+        for i in range(20):
+            pub.publish("message %d" % i)
+        pub.close()
+        recs = self.wait_records(20)
+        self.assertEqual(data_of(recs), ["message %d" % i for i in range(20)])
+        # nchan ids are "<second>:<index>"; each reached the trigger's environment.
+        for eid, _ in recs:
+            self.assertRegex(eid, r"^\d+:\d+$")
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(len(read_records(self.out)), 20)
+
+    def test_resume_with_last_event_id_across_a_daemon_restart(self):
+        d = self.daemon()
+        pub = Publisher(self.nchan, self.channel)
+        d.start()
+        d.wait_log(r"nchan: connected")
+        for i in range(5):
+            pub.publish("before %d" % i)
+        recs = self.wait_records(5)
+        self.assertEqual(d.stop(), 0)
+        # Published while the daemon is down: nchan buffers them.
+        for i in range(5):
+            pub.publish("while down %d" % i)
+        d.start()
+        d.wait_log(r"connected \(resuming after %s\)" % recs[-1][0])
+        for i in range(5):
+            pub.publish("after %d" % i)
+        pub.close()
+        recs = self.wait_records(15)
+        self.assertEqual(data_of(recs), ["before %d" % i for i in range(5)] +
+                         ["while down %d" % i for i in range(5)] + ["after %d" % i for i in range(5)])
+        self.assertEqual(d.stop(), 0)
+
+        show = d.run_command("state", "show", "nchan")
+        self.assertEqual(show.returncode, 0, show.stderr)
+        self.assertIn('"cursor": "%s"' % recs[-1][0], show.stdout)
+        self.assertIn('"pending": 0', show.stdout)
+
+    def test_resume_across_an_nginx_restart(self):
+        d = self.daemon()
+        pub = Publisher(self.nchan, self.channel)
+        d.start()
+        d.wait_log(r"nchan: connected")
+        for i in range(5):
+            pub.publish("old %d" % i)
+        self.wait_records(5)
+        pub.close()
+        # nchan loses its messages on restart and hands out ids from the new
+        # second on; the daemon reconnects with its old Last-Event-ID and
+        # gets everything published after the restart.
+        self.nchan.restart()
+        wait_until(lambda: d.log().count("nchan: connected") >= 2, 30,
+                   message="no reconnect after the nginx restart")
+        pub = Publisher(self.nchan, self.channel)
+        for i in range(5):
+            pub.publish("new %d" % i)
+        pub.close()
+        recs = self.wait_records(10)
+        self.assertEqual(data_of(recs), ["old %d" % i for i in range(5)] + ["new %d" % i for i in range(5)])
+        self.assertEqual(d.stop(), 0)
+
+    def test_volume_every_event_triggered_exactly_once_in_order(self):
+        d = self.daemon()
+        d.start()
+        d.wait_log(r"nchan: connected")
+        pub = Publisher(self.nchan, self.channel)
+        for i in range(VOLUME):
+            pub.publish("v%d" % i)
+        pub.close()
+        recs = self.wait_records(VOLUME, timeout=600)
+        self.assertEqual(data_of(recs), ["v%d" % i for i in range(VOLUME)])
+        self.assertEqual(d.stop(), 0)
+
+    def test_volume_with_sigkills_loses_nothing(self):
+        """SIGKILL the daemon at random moments while VOLUME events flow:
+        none lost, first runs in order, duplicates no more than the kills."""
+        rng = random.Random(int(os.environ.get("SSEWATCHD_TEST_SEED", "0")) or None)
+        seed = rng.randrange(1 << 30)
+        rng.seed(seed)
+        kill_at = sorted(rng.sample(range(1, VOLUME), KILLS))
+        d = self.daemon()
+        d.start()
+        d.wait_log(r"nchan: connected")
+
+        errors = []
+
+        def publish_all():
+            try:
+                pub = Publisher(self.nchan, self.channel)
+                for i in range(VOLUME):
+                    pub.publish("k%d" % i)
+                pub.close()
+            except Exception as e:  # reported by the main thread
+                errors.append(e)
+
+        t = threading.Thread(target=publish_all)
+        t.start()
+        try:
+            for threshold in kill_at:
+                # The moment is random: a random point in the stream, reached
+                # while the daemon works (not a sleep).
+                wait_until(lambda: len(read_records(self.out)) >= threshold, 300,
+                           message="stuck before %d (seed %d)" % (threshold, seed))
+                d.kill()
+                d.start()
+        finally:
+            t.join()
+        self.assertEqual(errors, [])
+
+        want = ["k%d" % i for i in range(VOLUME)]
+        wait_until(lambda: set(data_of(read_records(self.out))) >= set(want), 600,
+                   message="not every event was triggered (seed %d)" % seed)
+        self.assertEqual(d.stop(), 0)
+        got = data_of(read_records(self.out))
+        first = []
+        seen = set()
+        for x in got:
+            if x not in seen:
+                seen.add(x)
+                first.append(x)
+        self.assertEqual(first, want, "first runs out of order (seed %d)" % seed)
+        self.assertLessEqual(len(got) - len(want), KILLS, "more duplicates than kills (seed %d)" % seed)
+
+
+class FaultTests(unittest.TestCase):
+    def setUp(self):
+        self.ws = Workspace()
+        self.addCleanup(self.ws.cleanup)
+        self.out = self.ws.path("out.txt")
+
+    def server(self, script, **kw):
+        srv = FaultServer(script=script, **kw)
+        srv.start()
+        self.addCleanup(srv.stop)
+        return srv
+
+    def daemon(self, url, name="faulty", **extra):
+        d = Daemon(self.ws, [sse_listener(name, url, self.out, **extra)])
+        self.addCleanup(d.cleanup)
+        d.start()
+        return d
+
+    def wait_data(self, want, timeout=30.0):
+        wait_until(lambda: len(read_records(self.out)) >= len(want), timeout,
+                   message="expected %d trigger runs, have %r" % (len(want), read_records(self.out)))
+        self.assertEqual(data_of(read_records(self.out)), want)
+
+    def test_dropped_connections_resume_after_the_last_event_id(self):
+        srv = self.server(["rst:3", "fin:3", "live"], initial_events=9)
+        d = self.daemon(srv.url)
+        self.wait_data(["event %d" % i for i in range(1, 10)])
+        self.assertIsNone(srv.requests[0]["last_event_id"])
+        self.assertEqual(srv.requests[1]["last_event_id"], "3")
+        self.assertEqual(srv.requests[2]["last_event_id"], "6")
+        self.assertEqual(srv.requests[0]["headers"].get("Accept"), "text/event-stream")
+        self.assertEqual(d.stop(), 0)
+
+    def test_split_and_merged_frames(self):
+        srv = self.server([{"events": 10, "after": "fin", "chunking": "split"}, "merge"], initial_events=20,
+                          data_template="event {n}\nsecond line")
+        d = self.daemon(srv.url)
+        self.wait_data(["event %d\\nsecond line" % i for i in range(1, 21)], timeout=30)
+        # The first stream really came in pieces: several sends per event.
+        self.assertGreater(srv.requests[0]["sends"], 5 * 10)
+        self.assertEqual(d.stop(), 0)
+
+    def test_line_endings_bom_and_truncated_event(self):
+        srv = self.server([
+            {"line_ending": "\r\n", "bom": True, "events": 3, "after": "fin"},
+            {"line_ending": "\r", "events": 3, "after": "end", "tail": "id: 99\ndata: half"},
+            "live"], initial_events=9)
+        d = self.daemon(srv.url)
+        self.wait_data(["event %d" % i for i in range(1, 10)])
+        # The half-received "id: 99" must not become the cursor.
+        self.assertEqual(srv.requests[2]["last_event_id"], "6")
+        self.assertEqual(d.stop(), 0)
+
+    def test_server_errors_back_off_then_resume(self):
+        srv = self.server(["500", "502", "503", "live"], initial_events=3)
+        d = self.daemon(srv.url)
+        self.wait_data(["event 1", "event 2", "event 3"])
+        t = [r["time"] for r in srv.requests[:4]]
+        gaps = [b - a for a, b in zip(t, t[1:])]
+        # Jittered exponential backoff: each wait is at least half its
+        # ceiling (0.25 s, 0.5 s, 1 s).
+        self.assertGreaterEqual(gaps[0], 0.12)
+        self.assertGreaterEqual(gaps[1], 0.24)
+        self.assertGreaterEqual(gaps[2], 0.49)
+        self.assertIn("HTTP 502", d.log())
+        self.assertEqual(d.stop(), 0)
+
+    def test_429_retry_after_is_honoured(self):
+        srv = self.server(["429:2", "live"], initial_events=1)
+        d = self.daemon(srv.url)
+        self.wait_data(["event 1"])
+        self.assertGreaterEqual(srv.requests[1]["time"] - srv.requests[0]["time"], 1.95)
+        self.assertEqual(d.stop(), 0)
+
+    def test_retry_field_sets_the_reconnection_time(self):
+        srv = self.server([{"retry": 1500, "events": 1, "after": "end"}, "live"], initial_events=2)
+        d = self.daemon(srv.url)
+        self.wait_data(["event 1", "event 2"])
+        # 1.5 s, spread to [0.75 s, 1.5 s].
+        self.assertGreaterEqual(srv.requests[1]["time"] - srv.requests[0]["time"], 0.74)
+        self.assertEqual(d.stop(), 0)
+
+    def test_short_sessions_are_throttled(self):
+        srv = self.server(["close"] * 5 + ["live"], initial_events=1)
+        d = self.daemon(srv.url)
+        self.wait_data(["event 1"], timeout=60)
+        t = [r["time"] for r in srv.requests[:6]]
+        # Sessions that close at once back off like failures: the waits are
+        # at least 0.125, 0.25, 0.5, 1 and 2 s.
+        self.assertGreaterEqual(t[5] - t[0], 3.8)
+        self.assertEqual(d.stop(), 0)
+
+    def test_204_stops_the_listener(self):
+        srv = self.server(["204"], initial_events=1)
+        d = self.daemon(srv.url)
+        d.wait_log(r"204 No Content: listener stopped")
+        self.assertEqual(len(srv.requests), 1)
+        self.assertEqual(d.stop(), 0)
+
+    def test_wrong_content_type_fails_that_listener_only(self):
+        bad = self.server(["ctype:text/plain"], initial_events=1)
+        good = self.server(["live"], initial_events=2)
+        d = Daemon(self.ws, [
+            sse_listener("bad", bad.url, self.ws.path("bad.txt")),
+            sse_listener("good", good.url, self.out),
+        ])
+        self.addCleanup(d.cleanup)
+        d.start()
+        d.wait_log(r"bad: listener failed: wrong Content-Type")
+        self.wait_data(["event 1", "event 2"])
+        good.push("live one")
+        self.wait_data(["event 1", "event 2", "live one"])
+        self.assertEqual(len(bad.requests), 1)
+        self.assertEqual(read_records(self.ws.path("bad.txt")), [])
+        self.assertEqual(d.stop(), 0)
+
+    def test_not_found_fails_that_listener(self):
+        srv = self.server(["404"], initial_events=1)
+        d = self.daemon(srv.url)
+        d.wait_log(r"listener failed: HTTP status")
+        self.assertIn("HTTP 404", d.log())
+        self.assertEqual(len(srv.requests), 1)
+        self.assertEqual(d.stop(), 0)
+
+    def test_stalled_stream_is_detected_by_the_idle_watchdog(self):
+        srv = self.server(["stall:2", "live"], initial_events=3)
+        d = self.daemon(srv.url, idle_timeout="1500ms")
+        self.wait_data(["event 1", "event 2", "event 3"], timeout=30)
+        self.assertIn("nothing received for", d.log())
+        self.assertEqual(srv.requests[1]["last_event_id"], "2")
+        self.assertEqual(d.stop(), 0)
+
+    def test_failing_trigger_is_retried_then_dead_lettered(self):
+        srv = self.server(["live"], initial_events=3)
+        d = Daemon(self.ws, [sse_listener("faulty", srv.url, self.out,
+                                          triggers=[record_trigger(self.out, retries=2, retry_delay="50ms",
+                                                                   env={"RECORD_FAIL_MATCH": "event 2"})])])
+        self.addCleanup(d.cleanup)
+        d.start()
+        self.wait_data(["event 1", "event 3"])
+        d.wait_log(r"dead-lettered after 3 attempts")
+        self.assertEqual(d.stop(), 0)
+        listing = d.run_command("state", "list")
+        self.assertRegex(listing.stdout, r"faulty .*pending=0 dead_letters=1")
+
+
+class StateTests(unittest.TestCase):
+    """What the daemon does when its state or configuration is not right."""
+
+    def setUp(self):
+        self.ws = Workspace()
+        self.addCleanup(self.ws.cleanup)
+
+    def server(self, **kw):
+        srv = FaultServer(script=[], **kw)
+        srv.start()
+        self.addCleanup(srv.stop)
+        return srv
+
+    def test_corrupt_state_file_stops_only_that_listener_and_is_kept(self):
+        a, b = self.server(initial_events=1), self.server(initial_events=1)
+        d = Daemon(self.ws, [sse_listener("a", a.url, self.ws.path("a.txt")),
+                             sse_listener("b", b.url, self.ws.path("b.txt"))])
+        self.addCleanup(d.cleanup)
+        d.start()
+        wait_until(lambda: read_records(self.ws.path("a.txt")) and read_records(self.ws.path("b.txt")), 10)
+        self.assertEqual(d.stop(), 0)
+
+        path = os.path.join(d.state_dir, "a.json")
+        with open(path, "w") as f:
+            f.write('{"format":"ssewatchd-state","version":1,')
+        d.start()
+        d.wait_log(r"a: .*a\.json.*the listener stays stopped")
+        b.push("still flowing")
+        wait_until(lambda: len(read_records(self.ws.path("b.txt"))) == 2, 10)
+        self.assertEqual(len(a.requests), 1)          # a never reconnected
+        self.assertEqual(d.stop(), 0)
+        with open(path) as f:                          # never silently replaced
+            self.assertEqual(f.read(), '{"format":"ssewatchd-state","version":1,')
+        show = d.run_command("state", "show", "a")
+        self.assertNotEqual(show.returncode, 0)
+        self.assertIn("a.json", show.stderr)
+
+    def test_changed_url_is_refused_with_a_remedy(self):
+        old, new = self.server(initial_events=2), self.server(initial_events=2)
+        d = Daemon(self.ws, [sse_listener("l", old.url, self.ws.path("out.txt"))])
+        self.addCleanup(d.cleanup)
+        d.start()
+        wait_until(lambda: len(read_records(self.ws.path("out.txt"))) == 2, 10)
+        self.assertEqual(d.stop(), 0)
+
+        d.write_config([sse_listener("l", new.url, self.ws.path("out.txt"))])
+        d.start()
+        d.wait_log(r"state file was written for .*%s.*ssewatchd state reset l" % old.port)
+        self.assertEqual(new.requests, [])
+        self.assertEqual(d.stop(), 0)
+
+    def test_second_daemon_on_the_same_state_directory_refuses(self):
+        srv = self.server(initial_events=1)
+        d1 = Daemon(self.ws, [sse_listener("l", srv.url, self.ws.path("out.txt"))], name="first")
+        self.addCleanup(d1.cleanup)
+        d1.start()
+        d1.wait_log(r"l: connected")
+        d2 = Daemon(self.ws, [sse_listener("l", srv.url, self.ws.path("out.txt"))], name="second",
+                    state_dir=d1.state_dir)
+        self.addCleanup(d2.cleanup)
+        p = d2.start()
+        self.assertEqual(p.wait(timeout=30), 1)
+        self.assertRegex(p.output(), r"locked by another ssewatchd \(pid %d\)" % d1.proc.pid)
+        self.assertEqual(d1.stop(), 0)
+
+    def test_invalid_configuration_exits_78_naming_the_place(self):
+        d = Daemon(self.ws, [{"name": "x", "protocol": "sse", "url": "http://127.0.0.1:1/",
+                              "triggers": [{"type": "echo", "retires": 3}]}])
+        self.addCleanup(d.cleanup)
+        p = d.start()
+        self.assertEqual(p.wait(timeout=30), 78)
+        self.assertRegex(p.output(), r"daemon\.yaml:\d+:\d+: listeners\[0\]\.triggers\[0\]\.retires: "
+                                     r"unknown key 'retires'; did you mean 'retries'\?")
+        check = d.run_command("check")
+        self.assertEqual(check.returncode, 78)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,173 @@
+"""Run the real ssewatchd binary from integration tests.
+
+    d = Daemon(ws, listeners=[...])     # writes ssewatchd.yaml in the workspace
+    d.start(); d.wait_log(r"connected")
+    d.stop()                            # SIGTERM, waits, returns the exit status
+
+The binary is $SSEWATCHD_BIN (default build/ssewatchd); $SSEWATCHD_WRAPPER
+(e.g. "valgrind --error-exitcode=99 ...") is put in front of it, so the same
+tests run the sanitizer build or run under valgrind.
+"""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import time
+
+from procs import start_process, stop_process, wait_until, WaitTimeout
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RECORD = os.path.join(ROOT, "tests", "lib", "record-trigger")
+
+
+def binary():
+    return os.environ.get("SSEWATCHD_BIN", os.path.join(ROOT, "build", "ssewatchd"))
+
+
+def wrapper():
+    return shlex.split(os.environ.get("SSEWATCHD_WRAPPER", ""))
+
+
+def under_valgrind():
+    return any("valgrind" in w for w in wrapper())
+
+
+def yaml_dump(obj, indent=0):
+    """Enough YAML for our configs: dicts, lists, scalars (strings JSON-quoted,
+    which is valid YAML)."""
+    pad = "  " * indent
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, (dict, list)) and v:
+                out.append("%s%s:" % (pad, k))
+                out.append(yaml_dump(v, indent + 1))
+            else:
+                out.append("%s%s: %s" % (pad, k, scalar(v)))
+    elif isinstance(obj, list):
+        for v in obj:
+            if isinstance(v, dict) and v:
+                first = True
+                for line in yaml_dump(v, indent + 1).split("\n"):
+                    if first:
+                        out.append("%s- %s" % (pad, line.strip()))
+                        first = False
+                    else:
+                        out.append(line)
+            else:
+                out.append("%s- %s" % (pad, scalar(v)))
+    return "\n".join(out)
+
+
+def scalar(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, (dict, list)):
+        return json.dumps(v)
+    return json.dumps(str(v))
+
+
+def record_trigger(path, **extra):
+    """A command trigger that appends "<event id>\\t<stdin>" to path."""
+    t = {"type": "command", "argv": [RECORD, path]}
+    t.update(extra)
+    return t
+
+
+def read_records(path):
+    """The lines record-trigger wrote, as (event_id, data) tuples."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().split("\n")
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines[:-1]:  # the last element is after the final newline
+        eid, _, data = line.partition("\t")
+        out.append((eid, data))
+    return out
+
+
+class Daemon:
+    def __init__(self, ws, listeners, name="daemon", **top):
+        self.ws = ws
+        self.name = name
+        self.config = ws.path(name + ".yaml")
+        self.state_dir = top.pop("state_dir", ws.path(name + "-state"))
+        self.top = top
+        self.proc = None
+        self.runs = 0
+        self.write_config(listeners)
+
+    def write_config(self, listeners, **top):
+        doc = {"state_dir": self.state_dir}
+        doc.update(self.top)
+        doc.update(top)
+        doc["listeners"] = listeners
+        with open(self.config, "w") as f:
+            f.write(yaml_dump(doc) + "\n")
+
+    def argv(self, *args):
+        return wrapper() + [binary(), "-c", self.config] + list(args)
+
+    def start(self, env=None):
+        self.runs += 1
+        e = dict(os.environ)
+        e.pop("SSEWATCHD_CONFIG", None)
+        e.pop("JOURNAL_STREAM", None)
+        if env:
+            e.update(env)
+        self.proc = start_process(self.argv("run"), self.ws.path("%s.%d" % (self.name, self.runs)), env=e)
+        return self.proc
+
+    def log(self):
+        return self.proc.output() if self.proc else ""
+
+    def all_logs(self):
+        out = []
+        for i in range(1, self.runs + 1):
+            for ext in ("out", "err"):
+                p = self.ws.path("%s.%d.%s" % (self.name, i, ext))
+                if os.path.exists(p):
+                    with open(p, errors="replace") as f:
+                        out.append(f.read())
+        return "\n".join(out)
+
+    def wait_log(self, regex, timeout=10.0):
+        return self.proc.wait_line(regex, timeout=timeout)
+
+    def stop(self, timeout=30.0):
+        """SIGTERM and wait; returns the exit status."""
+        if not self.proc:
+            return None
+        p, self.proc = self.proc, None
+        p.popen.send_signal(signal.SIGTERM)
+        try:
+            return p.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop_process(p)
+            raise AssertionError("ssewatchd did not stop within %ss after SIGTERM" % timeout)
+
+    def kill(self):
+        """SIGKILL, as a crash."""
+        if self.proc:
+            p, self.proc = self.proc, None
+            p.popen.send_signal(signal.SIGKILL)
+            p.popen.wait()
+
+    def alive(self):
+        return self.proc is not None and self.proc.popen.poll() is None
+
+    def run_command(self, *args, timeout=60):
+        return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout)
+
+    def cleanup(self):
+        if self.proc:
+            stop_process(self.proc)
+            self.proc = None

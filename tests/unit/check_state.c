@@ -1,0 +1,1339 @@
+/* SPDX-License-Identifier: MIT */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "macro.h"
+#include "state.h"
+#include "suites.h"
+
+#define SRC "/var/lib/ssewatchd/wiki.json"
+
+/* ------------------------------------------------------------ helpers */
+
+/* For hot loops: Check's own assertions cost a lot per call under valgrind. */
+#define CHECK(cond)                                             \
+	do {                                                    \
+		if (!(cond))                                    \
+			ck_abort_msg("check failed: %s", #cond); \
+	} while (0)
+
+static char *make_tmpdir(void)
+{
+	char tmpl[] = "/tmp/ssewatchd-state-XXXXXX";
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	return strdup(tmpl);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		(void)chmod(path, 0700);
+	return remove(path) < 0 ? -1 : 0;
+}
+
+static void rm_rf(const char *path)
+{
+	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	char *p = NULL;
+
+	ck_assert_int_ge(asprintf(&p, "%s/%s", a, b), 0);
+	return p;
+}
+
+static void write_file(const char *dir, const char *name, const char *data, size_t len)
+{
+	_cleanup_free_ char *p = path_join(dir, name);
+	_cleanup_close_ int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+}
+
+/* The whole file, NUL-terminated; NULL if it cannot be read. */
+static char *read_file(const char *dir, const char *name, size_t *ret_len)
+{
+	_cleanup_free_ char *p = path_join(dir, name);
+	FILE *f = fopen(p, "re");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	if (ret_len)
+		*ret_len = (size_t)n;
+	return buf;
+}
+
+/* Entries of dir other than "." and "..", sorted and joined by spaces. */
+static char *list_dir(const char *dir)
+{
+	struct dirent **ents;
+	size_t len = 0;
+	char *out;
+	int n = scandir(dir, &ents, NULL, alphasort);
+
+	ck_assert_int_ge(n, 0);
+	out = calloc(1, 1);
+	for (int i = 0; i < n; i++) {
+		const char *name = ents[i]->d_name;
+
+		if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+			size_t k = strlen(name);
+
+			out = realloc(out, len + k + 2);
+			ck_assert_ptr_nonnull(out);
+			if (len)
+				out[len++] = ' ';
+			memcpy(out + len, name, k + 1);
+			len += k;
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	return out;
+}
+
+static struct statedir *open_locked(const char *dir)
+{
+	_cleanup_free_ char *err = NULL;
+	struct statedir *d = NULL;
+
+	ck_assert_msg(statedir_open(dir, STATEDIR_LOCK | STATEDIR_CREATE, &d, &err) == 0, "%s", err);
+	ck_assert_ptr_nonnull(d);
+	return d;
+}
+
+static json_t *notification(int i)
+{
+	json_t *n = json_pack("{s:i,s:s}", "i", i, "data", "payload");
+
+	ck_assert_ptr_nonnull(n);
+	return n;
+}
+
+/* A state with a string cursor and three pending notifications, one already popped. */
+static struct listener_state *sample_state(void)
+{
+	json_t *identity = json_pack("{s:s,s:s}", "protocol", "sse", "url", "https://stream.example.org/v2/x");
+	struct listener_state *s = listener_state_new("wiki", identity);
+	uint64_t seq;
+
+	json_decref(identity);
+	ck_assert_ptr_nonnull(s);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(listener_state_push(s, notification(i), 1700000000000000 + (uint64_t)i, &seq), 0);
+	listener_state_pop(s);
+	s->pending[0].triggers_done = 2;
+	s->retry_ms = 3000;
+	ck_assert_int_eq(listener_state_set_cursor(s, json_string("id-41")), 0);
+	/* A string with a NUL and non-ASCII text must survive the round trip. */
+	ck_assert_int_eq(json_object_set_new(s->pending[1].notification, "bin", json_stringn("a\0b\xc3\xa9", 5)), 0);
+	return s;
+}
+
+static char *dump(const json_t *j)
+{
+	char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+	ck_assert_ptr_nonnull(t);
+	return t;
+}
+
+/*
+ * Mounts a tmpfs on dir in a private mount namespace of this process. Check
+ * runs each test in a child of its own, so the namespace dies with the test;
+ * under CK_FORK=no the runner keeps a private namespace, which is harmless.
+ * Without the privilege the calling test is skipped, with the reason printed.
+ */
+static bool mount_tmpfs(const char *dir, const char *opts, const char *test)
+{
+	if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
+		fprintf(stderr, "state: SKIPPED %s: cannot mount a tmpfs in a private mount namespace: %s\n", test,
+			strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------ vectors */
+
+/* Each piece but the last carries its trailing comma, so "" drops a member. */
+#define FMT "\"format\":\"ssewatchd-state\","
+#define VER "\"version\":1,"
+#define LIS "\"listener\":\"wiki\","
+#define IDN "\"identity\":{\"protocol\":\"sse\",\"url\":\"https://stream.example.org/x\"},"
+#define CUR "\"cursor\":\"abc\","
+#define NXT "\"next_seq\":4,"
+#define DLV "\"delivered\":1,"
+#define RTY "\"retry_ms\":0,"
+#define ENTRY_(seq, usec, done, notif) \
+	"{\"seq\":" seq ",\"received_usec\":" usec ",\"triggers_done\":" done ",\"notification\":" notif "}"
+#define ENTRY(seq, done) ENTRY_(seq, "1700000000000000", done, "{\"data\":\"x\"}")
+#define PND "\"pending\":[" ENTRY("2", "0") "," ENTRY("3", "1") "]"
+#define PND1(entry) "\"pending\":[" entry "]"
+#define DOC(f, v, l, i, c, n, d, r, p) "{" f v l i c n d r p "}"
+#define BASE DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, RTY, PND)
+
+static const struct vector {
+	const char *what;
+	const char *json;
+	int r;
+	const char *msg;	/* after SRC */
+} vectors[] = {
+	{ "valid", BASE, 0, NULL },
+	{ "valid, integer cursor", DOC(FMT, VER, LIS, IDN, "\"cursor\":42,", NXT, DLV, RTY, PND), 0, NULL },
+	{ "valid, null cursor, no pending",
+	  DOC(FMT, VER, LIS, IDN, "\"cursor\":null,", "\"next_seq\":1,", "\"delivered\":0,", RTY, "\"pending\":[]"),
+	  0, NULL },
+	{ "valid, limits",
+	  DOC(FMT, VER, LIS, "\"identity\":{},", "\"cursor\":9223372036854775807,",
+	      "\"next_seq\":9223372036854775807,", "\"delivered\":9223372036854775807,",
+	      "\"retry_ms\":4294967295,",
+	      PND1(ENTRY_("9223372036854775806", "9223372036854775807", "1000", "{\"n\":null}"))),
+	  0, NULL },
+	{ "valid, members in another order, whitespace, NUL in a string",
+	  "\n{ \"pending\": [ {\"notification\": {\"d\": \"a\\u0000b\"}, \"triggers_done\": 0, \"seq\": 7,"
+	  " \"received_usec\": 0} ],\r\n \"retry_ms\": 5, \"next_seq\": 8, \"delivered\": 0, \"cursor\": \"\","
+	  " \"identity\": {}, \"listener\": \"wiki\", \"version\": 1, \"format\": \"ssewatchd-state\" }\n",
+	  0, NULL },
+
+	/* not JSON, or not ours */
+	{ "empty", "", -EBADMSG, ":1:0: '[' or '{' expected near end of file" },
+	{ "array", "[]", -EBADMSG, ": not a JSON object" },
+	{ "truncated", "{\"format\":\"ssewatchd-state\",\"vers", -EBADMSG,
+	  ":1:33: premature end of input near '\"vers'" },
+	{ "trailing garbage", BASE "x", -EBADMSG, ":1:371: end of file expected near 'x'" },
+	{ "two documents", BASE BASE, -EBADMSG, ":1:371: end of file expected near '{'" },
+	{ "duplicate key", "{\"format\":\"ssewatchd-state\",\"format\":\"x\"}", -EBADMSG,
+	  ":1:36: duplicate object key near '\"format\"'" },
+	{ "invalid UTF-8", "{\"format\":\"\xff\"}", -EBADMSG, ":1:11: unable to decode byte 0xff near '\"'" },
+	{ "raw NUL byte", "{\"format\":\"a\0b\"}", -EBADMSG, ":1:12: control character 0x0 near '\"a'" },
+	{ "integer too big", DOC(FMT, VER, LIS, IDN, CUR, "\"next_seq\":99999999999999999999,", DLV, RTY, PND),
+	  -EBADMSG, ":1:171: too big integer near '99999999999999999999'" },
+	{ "format missing", DOC("", VER, LIS, IDN, CUR, NXT, DLV, RTY, PND), -EBADMSG, ": format: missing" },
+	{ "format wrong", DOC("\"format\":\"aviso-state\",", VER, LIS, IDN, CUR, NXT, DLV, RTY, PND), -EBADMSG,
+	  ": format: is \"aviso-state\", expected \"ssewatchd-state\"" },
+	{ "format with NUL", DOC("\"format\":\"ssewatchd-state\\u0000\",", VER, LIS, IDN, CUR, NXT, DLV, RTY, PND),
+	  -EBADMSG, ": format: is \"ssewatchd-state\\x00\", expected \"ssewatchd-state\"" },
+	{ "format not a string", DOC("\"format\":1,", VER, LIS, IDN, CUR, NXT, DLV, RTY, PND), -EBADMSG,
+	  ": format: expected a string" },
+
+	/* version */
+	{ "newer version", DOC(FMT, "\"version\":2,", LIS, IDN, CUR, NXT, DLV, RTY, PND), -EBADMSG,
+	  ": was written by a newer ssewatchd (version 2)" },
+	{ "newer version with new members",
+	  DOC(FMT, "\"version\":3,", LIS, IDN, "\"shiny\":true,", NXT, DLV, RTY, PND), -EBADMSG,
+	  ": was written by a newer ssewatchd (version 3)" },
+	{ "version 0", DOC(FMT, "\"version\":0,", LIS, IDN, CUR, NXT, DLV, RTY, PND), -EBADMSG,
+	  ": version: 0 is out of range (1..1)" },
+	{ "version a string", DOC(FMT, "\"version\":\"1\",", LIS, IDN, CUR, NXT, DLV, RTY, PND), -EBADMSG,
+	  ": version: expected an integer" },
+	{ "version missing", DOC(FMT, "", LIS, IDN, CUR, NXT, DLV, RTY, PND), -EBADMSG, ": version: missing" },
+
+	/* members */
+	{ "unknown member (a typo)", DOC(FMT, VER, LIS, IDN, CUR, "\"nxt_seq\":4,", DLV, RTY, PND), -EBADMSG,
+	  ": nxt_seq: unknown member" },
+	{ "unknown member with odd bytes", DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV "\"a b\\n\":1,", RTY, PND),
+	  -EBADMSG, ": \"a b\\x0a\": unknown member" },
+	{ "listener missing", DOC(FMT, VER, "", IDN, CUR, NXT, DLV, RTY, PND), -EBADMSG, ": listener: missing" },
+	{ "listener mismatch", DOC(FMT, VER, "\"listener\":\"enfo\",", IDN, CUR, NXT, DLV, RTY, PND), -EBADMSG,
+	  ": listener: is \"enfo\", expected \"wiki\"" },
+	{ "listener with NUL", DOC(FMT, VER, "\"listener\":\"wiki\\u0000\",", IDN, CUR, NXT, DLV, RTY, PND),
+	  -EBADMSG, ": listener: is \"wiki\\x00\", expected \"wiki\"" },
+	{ "listener not a string", DOC(FMT, VER, "\"listener\":null,", IDN, CUR, NXT, DLV, RTY, PND), -EBADMSG,
+	  ": listener: expected a string" },
+	{ "identity not an object", DOC(FMT, VER, LIS, "\"identity\":[],", CUR, NXT, DLV, RTY, PND), -EBADMSG,
+	  ": identity: expected an object" },
+	{ "identity missing", DOC(FMT, VER, LIS, "", CUR, NXT, DLV, RTY, PND), -EBADMSG, ": identity: missing" },
+	{ "cursor missing", DOC(FMT, VER, LIS, IDN, "", NXT, DLV, RTY, PND), -EBADMSG, ": cursor: missing" },
+	{ "cursor negative", DOC(FMT, VER, LIS, IDN, "\"cursor\":-1,", NXT, DLV, RTY, PND), -EBADMSG,
+	  ": cursor: -1 is negative" },
+	{ "cursor real", DOC(FMT, VER, LIS, IDN, "\"cursor\":1.5,", NXT, DLV, RTY, PND), -EBADMSG,
+	  ": cursor: expected null, a string or a non-negative integer" },
+	{ "cursor boolean", DOC(FMT, VER, LIS, IDN, "\"cursor\":true,", NXT, DLV, RTY, PND), -EBADMSG,
+	  ": cursor: expected null, a string or a non-negative integer" },
+	{ "cursor with LF", DOC(FMT, VER, LIS, IDN, "\"cursor\":\"a\\nb\",", NXT, DLV, RTY, PND), -EBADMSG,
+	  ": cursor: contains a NUL, CR or LF character" },
+	{ "cursor with NUL", DOC(FMT, VER, LIS, IDN, "\"cursor\":\"a\\u0000\",", NXT, DLV, RTY, PND), -EBADMSG,
+	  ": cursor: contains a NUL, CR or LF character" },
+	{ "next_seq 0", DOC(FMT, VER, LIS, IDN, CUR, "\"next_seq\":0,", DLV, RTY, "\"pending\":[]"), -EBADMSG,
+	  ": next_seq: 0 is out of range (1..9223372036854775807)" },
+	{ "next_seq real", DOC(FMT, VER, LIS, IDN, CUR, "\"next_seq\":4.0,", DLV, RTY, PND), -EBADMSG,
+	  ": next_seq: expected an integer" },
+	{ "next_seq not above pending", DOC(FMT, VER, LIS, IDN, CUR, "\"next_seq\":3,", DLV, RTY, PND), -EBADMSG,
+	  ": next_seq: not greater than pending[1].seq" },
+	{ "delivered negative", DOC(FMT, VER, LIS, IDN, CUR, NXT, "\"delivered\":-1,", RTY, PND), -EBADMSG,
+	  ": delivered: -1 is out of range (0..9223372036854775807)" },
+	{ "retry_ms too big", DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, "\"retry_ms\":4294967296,", PND), -EBADMSG,
+	  ": retry_ms: 4294967296 is out of range (0..4294967295)" },
+	{ "pending missing", DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, "\"retry_ms\":0", ""), -EBADMSG,
+	  ": pending: missing" },
+	{ "pending an object", DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, RTY, "\"pending\":{}"), -EBADMSG,
+	  ": pending: expected an array" },
+
+	/* pending entries */
+	{ "entry not an object", DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, RTY, PND1("3")), -EBADMSG,
+	  ": pending[0]: expected an object" },
+	{ "seqs not increasing",
+	  DOC(FMT, VER, LIS, IDN, CUR, "\"next_seq\":9,", DLV, RTY,
+	      "\"pending\":[" ENTRY("1", "0") "," ENTRY("5", "0") "," ENTRY("5", "0") "]"),
+	  -EBADMSG, ": pending[2].seq: not greater than pending[1].seq" },
+	{ "seqs decreasing",
+	  DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, RTY, "\"pending\":[" ENTRY("3", "0") "," ENTRY("2", "0") "]"),
+	  -EBADMSG, ": pending[1].seq: not greater than pending[0].seq" },
+	{ "seq 0", DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, RTY, PND1(ENTRY("0", "0"))), -EBADMSG,
+	  ": pending[0].seq: 0 is out of range (1..9223372036854775807)" },
+	{ "seq missing",
+	  DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, RTY,
+	      PND1("{\"received_usec\":0,\"triggers_done\":0,\"notification\":{}}")),
+	  -EBADMSG, ": pending[0].seq: missing" },
+	{ "triggers_done too big", DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, RTY, PND1(ENTRY("2", "1001"))), -EBADMSG,
+	  ": pending[0].triggers_done: 1001 is out of range (0..1000)" },
+	{ "triggers_done negative", DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, RTY, PND1(ENTRY("2", "-1"))), -EBADMSG,
+	  ": pending[0].triggers_done: -1 is out of range (0..1000)" },
+	{ "triggers_done a string", DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, RTY, PND1(ENTRY("2", "\"0\""))),
+	  -EBADMSG, ": pending[0].triggers_done: expected an integer" },
+	{ "received_usec negative",
+	  DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, RTY, PND1(ENTRY_("2", "-5", "0", "{}"))), -EBADMSG,
+	  ": pending[0].received_usec: -5 is out of range (0..9223372036854775807)" },
+	{ "notification a string",
+	  DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, RTY, PND1(ENTRY_("2", "0", "0", "\"x\""))), -EBADMSG,
+	  ": pending[0].notification: expected an object" },
+	{ "notification missing",
+	  DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, RTY, PND1("{\"seq\":2,\"received_usec\":0,\"triggers_done\":0}")),
+	  -EBADMSG, ": pending[0].notification: missing" },
+	{ "unknown member in an entry",
+	  DOC(FMT, VER, LIS, IDN, CUR, NXT, DLV, RTY,
+	      "\"pending\":[" ENTRY("2", "0") ",{\"seq\":3,\"received_usec\":0,\"triggers_done\":0,"
+	      "\"notification\":{},\"tries\":1}]"),
+	  -EBADMSG, ": pending[1].tries: unknown member" },
+};
+
+START_TEST(test_vectors)
+{
+	const struct vector *v = &vectors[_i];
+	_cleanup_free_ char *err = NULL, *want = NULL;
+	struct listener_state *s = NULL;
+	int r;
+
+	r = listener_state_from_bytes(v->json, strlen(v->json) + (strcmp(v->what, "raw NUL byte") == 0 ? 4 : 0),
+				      "wiki", SRC, &s, &err);
+	ck_assert_msg(r == v->r, "%s: got %d (%s), want %d", v->what, r, err ? err : "", v->r);
+	if (r < 0) {
+		ck_assert_ptr_null(s);
+		ck_assert_int_ge(asprintf(&want, SRC "%s", v->msg), 0);
+		ck_assert_msg(err && strcmp(err, want) == 0, "%s:\n got  %s\n want %s", v->what, err, want);
+	} else {
+		/* What was read is exactly what would be written back. */
+		json_t *orig = json_loads(v->json, JSON_ALLOW_NUL, NULL), *back = listener_state_to_json(s);
+
+		ck_assert_ptr_null(err);
+		ck_assert_ptr_nonnull(back);
+		ck_assert_msg(json_equal(orig, back), "%s: does not round-trip", v->what);
+		json_decref(orig);
+		json_decref(back);
+		listener_state_free(s);
+	}
+}
+END_TEST
+
+START_TEST(test_expected_name_null)
+{
+	_cleanup_free_ char *err = NULL;
+	struct listener_state *s = NULL;
+	static const char bad_name[] = DOC(FMT, VER, "\"listener\":\"..\",", IDN, CUR, NXT, DLV, RTY, PND);
+
+	ck_assert_int_eq(listener_state_from_bytes(BASE, strlen(BASE), NULL, SRC, &s, &err), 0);
+	ck_assert_str_eq(s->name, "wiki");
+	listener_state_free(s);
+	s = NULL;
+	ck_assert_int_eq(listener_state_from_bytes(bad_name, strlen(bad_name), NULL, SRC, &s, &err), -EBADMSG);
+	ck_assert_str_eq(err, SRC ": listener: \"..\" is not a valid listener name");
+	ck_assert_ptr_null(s);
+}
+END_TEST
+
+START_TEST(test_from_bytes_size_bound)
+{
+	_cleanup_free_ char *err = NULL;
+	struct listener_state *s = NULL;
+
+	/* The size is refused before a byte is read. */
+	ck_assert_int_eq(listener_state_from_bytes("{}", (size_t)STATE_MAX_FILE_SIZE + 1, "wiki", SRC, &s, &err),
+			 -EBADMSG);
+	ck_assert_str_eq(err, SRC ": too large (1073741825 bytes, the limit is 1073741824)");
+	ck_assert_ptr_null(s);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	static const char *const good[] = { "a", "wiki", "enfo-steps", "A_b.c-9", ".hidden", "..x",
+		"0123456789012345678901234567890123456789012345678901234567890123" };
+	static const char *const bad[] = { "", ".", "..", "a/b", "a b", "ü", "x\n",
+		"01234567890123456789012345678901234567890123456789012345678901234" };
+
+	for (size_t i = 0; i < ELEMENTSOF(good); i++)
+		ck_assert_msg(state_name_valid(good[i]), "%s", good[i]);
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		ck_assert_msg(!state_name_valid(bad[i]), "%s", bad[i]);
+	ck_assert(!state_name_valid(NULL));
+}
+END_TEST
+
+/* ------------------------------------------------------------ serialisation */
+
+START_TEST(test_to_json_exact_format)
+{
+	json_t *identity = json_pack("{s:s}", "protocol", "aviso");
+	struct listener_state *s = listener_state_new("enfo", identity);
+	_cleanup_free_ char *text = NULL;
+	json_t *j;
+	uint64_t seq = 0;
+
+	json_decref(identity);
+	ck_assert_int_eq(listener_state_push(s, json_pack("{s:i}", "x", 1), 123, &seq), 0);
+	ck_assert_uint_eq(seq, 1);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_integer(42)), 0);
+	j = listener_state_to_json(s);
+	text = dump(j);
+	ck_assert_str_eq(text, "{\"cursor\":42,\"delivered\":0,\"format\":\"ssewatchd-state\","
+			       "\"identity\":{\"protocol\":\"aviso\"},\"listener\":\"enfo\",\"next_seq\":2,"
+			       "\"pending\":[{\"notification\":{\"x\":1},\"received_usec\":123,\"seq\":1,"
+			       "\"triggers_done\":0}],\"retry_ms\":0,\"version\":1}");
+	json_decref(j);
+
+	/* A never-set cursor is written as null. */
+	listener_state_pop(s);
+	ck_assert_int_eq(listener_state_set_cursor(s, NULL), 0);
+	j = listener_state_to_json(s);
+	ck_assert(json_is_null(json_object_get(j, "cursor")));
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "delivered")), 1);
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "pending")), 0);
+	json_decref(j);
+	listener_state_free(s);
+}
+END_TEST
+
+START_TEST(test_round_trip)
+{
+	struct listener_state *s = sample_state(), *t = NULL;
+	_cleanup_free_ char *text = NULL, *text2 = NULL, *err = NULL;
+	json_t *j = listener_state_to_json(s), *j2;
+
+	text = dump(j);
+	ck_assert_msg(listener_state_from_bytes(text, strlen(text), "wiki", SRC, &t, &err) == 0, "%s", err);
+	ck_assert_str_eq(t->name, "wiki");
+	ck_assert(json_equal(t->identity, s->identity));
+	ck_assert_str_eq(json_string_value(t->cursor), "id-41");
+	ck_assert_uint_eq(t->next_seq, 5);
+	ck_assert_uint_eq(t->delivered, 1);
+	ck_assert_uint_eq(t->retry_ms, 3000);
+	ck_assert_uint_eq(t->n_pending, 3);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_uint_eq(t->pending[i].seq, i + 2);
+		ck_assert_uint_eq(t->pending[i].received_usec, 1700000000000001 + i);
+		ck_assert_uint_eq(t->pending[i].triggers_done, i == 0 ? 2 : 0);
+		ck_assert(json_equal(t->pending[i].notification, s->pending[i].notification));
+	}
+	ck_assert_uint_eq(json_string_length(json_object_get(t->pending[1].notification, "bin")), 5);
+	j2 = listener_state_to_json(t);
+	text2 = dump(j2);
+	ck_assert_str_eq(text, text2);
+	json_decref(j);
+	json_decref(j2);
+	listener_state_free(s);
+	listener_state_free(t);
+}
+END_TEST
+
+START_TEST(test_to_json_refuses_what_cannot_be_read)
+{
+	struct listener_state *s = sample_state();
+
+	s->pending[0].triggers_done = 1001;
+	ck_assert_ptr_null(listener_state_to_json(s));
+	s->pending[0].triggers_done = 0;
+	s->pending[1].seq = s->pending[0].seq;
+	ck_assert_ptr_null(listener_state_to_json(s));
+	s->pending[1].seq = s->pending[0].seq + 1;
+	s->next_seq = s->pending[2].seq;
+	ck_assert_ptr_null(listener_state_to_json(s));
+	listener_state_free(s);
+}
+END_TEST
+
+static char *sample_text(size_t *len)
+{
+	struct listener_state *s = sample_state();
+	json_t *j = listener_state_to_json(s);
+	char *text = dump(j);
+
+	json_decref(j);
+	listener_state_free(s);
+	*len = strlen(text);
+	return text;
+}
+
+static void assert_rejected(const char *data, size_t len, const char *what, size_t at)
+{
+	_cleanup_free_ char *err = NULL;
+	struct listener_state *s = NULL;
+	int r = listener_state_from_bytes(data, len, "wiki", SRC, &s, &err);
+
+	ck_assert_msg(r == -EBADMSG, "%s at %zu: got %d", what, at, r);
+	ck_assert_ptr_null(s);
+	ck_assert_msg(err && strncmp(err, SRC ":", STRLEN(SRC ":")) == 0, "%s at %zu: message %s", what, at, err);
+}
+
+START_TEST(test_truncate_at_every_point)
+{
+	size_t len;
+	_cleanup_free_ char *text = sample_text(&len);
+
+	ck_assert_uint_gt(len, 200);
+	for (size_t cut = 0; cut < len; cut++) {
+		/* A copy of exactly cut bytes, so ASan sees any read past the end. */
+		char *part = malloc(cut ? cut : 1);
+
+		memcpy(part, text, cut);
+		assert_rejected(part, cut, "truncated", cut);
+		free(part);
+	}
+}
+END_TEST
+
+START_TEST(test_split_variants)
+{
+	size_t len;
+	_cleanup_free_ char *text = sample_text(&len);
+	char *buf = malloc(len);
+
+	for (size_t k = 1; k < len; k++) {
+		/* The second half alone, as if the head of the file were lost. */
+		assert_rejected(text + k, len - k, "tail", k);
+		/* The head, then zeros to the full size (a crash after the size but before the data was written). */
+		memcpy(buf, text, k);
+		memset(buf + k, 0, len - k);
+		assert_rejected(buf, len, "zero-filled tail", k);
+		/* The head, then the rest of the file again from its beginning (a torn overwrite). */
+		memcpy(buf + k, text, len - k);
+		assert_rejected(buf, len, "torn", k);
+	}
+	free(buf);
+}
+END_TEST
+
+/* ------------------------------------------------------------ in-memory state */
+
+START_TEST(test_cursor_rules)
+{
+	struct listener_state *s = listener_state_new("a", NULL);
+
+	ck_assert(json_is_object(s->identity));
+	ck_assert_ptr_null(s->cursor);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_integer(5)), 0);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_integer(3)), -ERANGE);
+	ck_assert_int_eq(json_integer_value(s->cursor), 5);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_integer(5)), 0);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_integer(7)), 0);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_string("8")), -EINVAL);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_integer(-1)), -EINVAL);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_real(9.0)), -EINVAL);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_true()), -EINVAL);
+	ck_assert_int_eq(json_integer_value(s->cursor), 7);
+	/* NULL unsets (state reset); then any type may start again. */
+	ck_assert_int_eq(listener_state_set_cursor(s, NULL), 0);
+	ck_assert_ptr_null(s->cursor);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_string("b")), 0);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_string("a")), 0);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_string("")), 0);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_integer(1)), -EINVAL);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_string("a\r\nX-Evil: 1")), -EINVAL);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_stringn("a\0b", 3)), -EINVAL);
+	ck_assert_str_eq(json_string_value(s->cursor), "");
+	listener_state_free(s);
+
+	/* The identity must be an object. */
+	json_t *arr = json_array();
+
+	ck_assert_ptr_null(listener_state_new("a", arr));
+	json_decref(arr);
+}
+END_TEST
+
+START_TEST(test_push_rules)
+{
+	struct listener_state *s = listener_state_new("a", NULL);
+	uint64_t seq = 0;
+
+	ck_assert_int_eq(listener_state_push(s, json_string("x"), 0, &seq), -EINVAL);
+	ck_assert_int_eq(listener_state_push(s, NULL, 0, &seq), -EINVAL);
+	ck_assert_int_eq(listener_state_push(s, json_object(), (uint64_t)INT64_MAX + 1, &seq), -ERANGE);
+	ck_assert_uint_eq(s->n_pending, 0);
+	ck_assert_uint_eq(s->next_seq, 1);
+	s->next_seq = INT64_MAX;
+	ck_assert_int_eq(listener_state_push(s, json_object(), 0, &seq), -EOVERFLOW);
+	s->next_seq = INT64_MAX - 1;
+	ck_assert_int_eq(listener_state_push(s, json_object(), 0, &seq), 0);
+	ck_assert_uint_eq(seq, (uint64_t)INT64_MAX - 1);
+	listener_state_pop(s);
+	listener_state_pop(s);	/* empty: nothing happens */
+	ck_assert_uint_eq(s->delivered, 1);
+	listener_state_free(s);
+}
+END_TEST
+
+START_TEST(test_oldest_and_rollback)
+{
+	struct listener_state *s = listener_state_new("a", NULL);
+	json_t *committed;
+	uint64_t committed_next;
+
+	ck_assert_ptr_null(listener_state_oldest(s));
+	for (int i = 1; i <= 3; i++)
+		ck_assert_int_eq(listener_state_push(s, notification(i), 0, NULL), 0);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_integer(30)), 0);
+	listener_state_pop(s);
+	ck_assert_ptr_eq(listener_state_oldest(s), &s->pending[0]);
+	ck_assert_uint_eq(listener_state_oldest(s)->seq, 2);
+
+	/* "Committed" here; then two more arrive and the commit fails. */
+	committed = json_incref(s->cursor);
+	committed_next = s->next_seq;
+	for (int i = 4; i <= 5; i++)
+		ck_assert_int_eq(listener_state_push(s, notification(i), 0, NULL), 0);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_integer(50)), 0);
+	listener_state_rollback(s, committed_next, committed);
+	ck_assert_uint_eq(s->n_pending, 2);
+	ck_assert_uint_eq(s->pending[1].seq, 3);
+	ck_assert_uint_eq(s->next_seq, 4);
+	ck_assert_ptr_eq(s->cursor, committed);
+	ck_assert_int_eq(json_integer_value(s->cursor), 30);
+	ck_assert_uint_eq(s->delivered, 1);
+	json_decref(committed);	/* the caller's reference; the state holds its own */
+
+	/* The same seqs are handed out again. */
+	ck_assert_int_eq(listener_state_push(s, notification(4), 0, NULL), 0);
+	ck_assert_uint_eq(s->pending[2].seq, 4);
+
+	/* Back to a never-set cursor. */
+	listener_state_rollback(s, 4, NULL);
+	ck_assert_ptr_null(s->cursor);
+	ck_assert_uint_eq(s->n_pending, 2);
+	listener_state_free(s);
+}
+END_TEST
+
+START_TEST(test_fifo_many)
+{
+	struct listener_state *s = listener_state_new("a", NULL);
+	uint64_t next_pop = 1, seq;
+	size_t most = 0;
+
+	/* Grow: three in, two out, 8000 times; then shrink: one in, two out. */
+	for (int round = 0; round < 17000; round++) {
+		int in = round < 8000 ? 3 : 1;
+
+		for (int k = 0; k < in; k++) {
+			int i = (int)s->next_seq;
+
+			CHECK(listener_state_push(s, notification(i), (uint64_t)i, &seq) == 0);
+			CHECK(seq == (uint64_t)i);
+		}
+		most = MAX(most, s->n_pending);
+		for (int k = 0; k < 2 && s->n_pending; k++) {
+			CHECK(s->pending[0].seq == next_pop);
+			CHECK(json_integer_value(json_object_get(s->pending[0].notification, "i")) == (json_int_t)next_pop);
+			listener_state_pop(s);
+			next_pop++;
+		}
+		CHECK(s->cap_pending <= 4 * most + 8);
+		if (s->n_pending)
+			CHECK(s->pending[s->n_pending - 1].seq == s->next_seq - 1);
+	}
+	ck_assert_uint_eq(s->delivered, next_pop - 1);
+	/* Drained: a large allocation was given back. */
+	ck_assert_uint_eq(s->n_pending, 0);
+	ck_assert_uint_le(s->cap_pending, 1024);
+
+	/* Steady state near a full allocation: no reallocation, order kept. */
+	while (s->n_pending)
+		listener_state_pop(s);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(listener_state_push(s, json_object(), 0, NULL), 0);
+	for (int i = 0; i < 30000; i++) {
+		uint64_t first = s->pending[0].seq;
+
+		CHECK(listener_state_push(s, json_object(), 0, NULL) == 0);
+		listener_state_pop(s);
+		CHECK(s->pending[0].seq == first + 1);
+		CHECK(s->cap_pending <= 4096);
+	}
+	ck_assert_uint_eq(s->n_pending, 1000);
+	listener_state_free(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------ the directory */
+
+START_TEST(test_atomic_write)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *text = NULL, *ls = NULL;
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	size_t len;
+
+	ck_assert_int_eq(atomic_write_at(dfd, "a.json", "one\n", 4, true, 0600), 0);
+	ck_assert_int_eq(atomic_write_at(dfd, "a.json", "second\n", 7, true, 0640), 0);
+	text = read_file(dir, "a.json", &len);
+	ck_assert_uint_eq(len, 7);
+	ck_assert_str_eq(text, "second\n");
+	ck_assert_int_eq(fstatat(dfd, "a.json", &st, 0), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0640);
+	ck_assert_int_eq(atomic_write_at(dfd, "b", "", 0, false, 0600), 0);
+	ck_assert_int_eq(atomic_write_at(dfd, "", "x", 1, true, 0600), -EINVAL);
+	ck_assert_int_eq(atomic_write_at(dfd, "a/b", "x", 1, true, 0600), -EINVAL);
+	ck_assert_int_eq(atomic_write_at(dfd, ".", "x", 1, true, 0600), -EINVAL);
+	ck_assert_int_eq(atomic_write_at(dfd, "..", "x", 1, true, 0600), -EINVAL);
+	ck_assert_int_eq(atomic_write_at(-1, "c", "x", 1, true, 0600), -EBADF);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, "a.json b");
+	rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_open_create_and_list)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *deep = NULL, *err = NULL, *want = NULL, *p = NULL;
+	static const char long_name[] = "01234567890123456789012345678901234567890123456789012345678901234.json";
+	struct statedir *d = NULL;
+	char **names = NULL;
+	struct stat st;
+
+	ck_assert_int_ge(asprintf(&deep, "%s/a/b//state/", dir), 0);
+	ck_assert_int_eq(statedir_open(deep, STATEDIR_LOCK, &d, &err), -ENOENT);
+	ck_assert_int_ge(asprintf(&want, "cannot open state directory %s/a/b//state: No such file or directory", dir),
+			 0);
+	ck_assert_str_eq(err, want);
+	ck_assert_ptr_null(d);
+
+	d = open_locked(deep);
+	ck_assert(statedir_locked(d));
+	free(want);
+	ck_assert_int_ge(asprintf(&want, "%s/a/b//state", dir), 0);
+	ck_assert_str_eq(statedir_path(d), want);
+	p = path_join(dir, "a");
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0700);
+	ck_assert_int_eq(stat(statedir_path(d), &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0700);
+
+	ck_assert_int_eq(statedir_list(d, &names), 0);
+	ck_assert_ptr_null(names[0]);
+	strv_free(names);
+
+	write_file(statedir_path(d), "wiki.json", "{}", 2);
+	write_file(statedir_path(d), "enfo.json", "{}", 2);
+	write_file(statedir_path(d), "a.json", "", 0);
+	write_file(statedir_path(d), "bad name.json", "{}", 2);
+	write_file(statedir_path(d), ".json", "{}", 2);
+	write_file(statedir_path(d), "..json", "{}", 2);
+	write_file(statedir_path(d), "x.json.tmp", "{}", 2);
+	write_file(statedir_path(d), long_name, "{}", 2);
+	free(p);
+	p = path_join(statedir_path(d), "sub.json");
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	free(p);
+	p = path_join(statedir_path(d), "link.json");
+	ck_assert_int_eq(symlink("wiki.json", p), 0);
+
+	ck_assert_int_eq(statedir_list(d, &names), 0);
+	ck_assert_str_eq(names[0], "a");
+	ck_assert_str_eq(names[1], "enfo");
+	ck_assert_str_eq(names[2], "wiki");
+	ck_assert_ptr_null(names[3]);
+	strv_free(names);
+	statedir_free(d);
+	rm_rf(dir);
+}
+END_TEST
+
+/* state_load() fails with r and the message "DIR/" + msg. */
+static void assert_load_error(struct statedir *d, const char *name, int r, const char *msg)
+{
+	_cleanup_free_ char *err = NULL, *want = path_join(statedir_path(d), msg);
+	struct listener_state *t = NULL;
+
+	ck_assert_int_eq(state_load(d, name, &t, &err), r);
+	ck_assert_ptr_null(t);
+	ck_assert_str_eq(err, want);
+}
+
+START_TEST(test_save_load_remove)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *want = NULL, *text = NULL, *expect = NULL;
+	_cleanup_free_ char *p = NULL, *ls = NULL;
+	struct statedir *d = open_locked(dir), *ro = NULL;
+	struct listener_state *s = sample_state(), *t = NULL;
+	json_t *j = listener_state_to_json(s), *j2;
+	struct stat st;
+	size_t len;
+
+	ck_assert_msg(state_save(d, s, &err) == 0, "%s", err);
+	text = read_file(dir, "wiki.json", &len);
+	expect = dump(j);
+	ck_assert_uint_eq(len, strlen(expect) + 1);
+	ck_assert_int_eq(strncmp(text, expect, strlen(expect)), 0);
+	ck_assert_int_eq(text[len - 1], '\n');
+	p = path_join(dir, "wiki.json");
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock wiki.json");
+
+	ck_assert_msg(state_load(d, "wiki", &t, &err) == 0, "%s", err);
+	j2 = listener_state_to_json(t);
+	ck_assert(json_equal(j, j2));
+	json_decref(j2);
+	listener_state_free(t);
+	t = NULL;
+
+	/* Saving again replaces the file. */
+	listener_state_pop(s);
+	ck_assert_int_eq(state_save(d, s, &err), 0);
+	ck_assert_int_eq(state_load(d, "wiki", &t, &err), 0);
+	ck_assert_uint_eq(t->n_pending, 2);
+	listener_state_free(t);
+	t = NULL;
+
+	ck_assert_int_eq(state_load(d, "none", &t, &err), -ENOENT);
+	ck_assert_ptr_null(err);
+	ck_assert_int_eq(state_load(d, "../x", &t, &err), -EINVAL);
+	free(err);
+	err = NULL;
+
+	/* A state file for another listener is refused and left alone. */
+	write_file(dir, "enfo.json", text, len);
+	assert_load_error(d, "enfo", -EBADMSG, "enfo.json: listener: is \"wiki\", expected \"enfo\"");
+	free(text);
+	text = read_file(dir, "enfo.json", NULL);
+	ck_assert_int_eq(strncmp(text, expect, strlen(expect)), 0);
+
+	ck_assert_int_eq(state_remove(d, "wiki"), 0);
+	ck_assert_int_eq(state_remove(d, "wiki"), -ENOENT);
+	ck_assert_int_eq(state_remove(d, "../x"), -EINVAL);
+	ck_assert_int_eq(state_load(d, "wiki", &t, &err), -ENOENT);
+
+	/* Read-only commands open without the lock: they may read, not write. */
+	ck_assert_int_eq(statedir_open(dir, 0, &ro, &err), 0);
+	ck_assert(!statedir_locked(ro));
+	free(err);
+	err = NULL;
+	ck_assert_int_eq(state_save(ro, s, &err), -EPERM);
+	free(want);
+	ck_assert_int_ge(asprintf(&want, "cannot write to state directory %s: not locked", dir), 0);
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(state_remove(ro, "enfo"), -EPERM);
+	ck_assert_int_eq(deadletter_write(ro, "enfo", 1, j), -EPERM);
+	ck_assert_int_eq(deadletter_remove(ro, "enfo", 1), -EPERM);
+	statedir_free(ro);
+
+	/* An inconsistent state is not written. */
+	free(err);
+	err = NULL;
+	s->pending[0].triggers_done = 5000;
+	ck_assert_int_eq(state_save(d, s, &err), -EINVAL);
+	free(want);
+	ck_assert_int_ge(asprintf(&want, "%s/wiki.json: refusing to write an inconsistent state", dir), 0);
+	ck_assert_str_eq(err, want);
+
+	json_decref(j);
+	listener_state_free(s);
+	statedir_free(d);
+	rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_load_refuses_odd_files)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *p = NULL;
+	struct statedir *d = open_locked(dir);
+
+	p = path_join(dir, "link.json");
+	write_file(dir, "wiki.json", BASE, strlen(BASE));
+	ck_assert_int_eq(symlink("wiki.json", p), 0);
+	assert_load_error(d, "link", -ELOOP, "link.json: is a symbolic link, not following it");
+
+	free(p);
+	p = path_join(dir, "fifo.json");
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	assert_load_error(d, "fifo", -EBADMSG, "fifo.json: not a regular file");
+
+	/* A sparse file just over the limit: refused by its size, not read. */
+	free(p);
+	p = path_join(dir, "big.json");
+	write_file(dir, "big.json", "{", 1);
+	ck_assert_int_eq(truncate(p, (off_t)STATE_MAX_FILE_SIZE + 1), 0);
+	assert_load_error(d, "big", -EBADMSG, "big.json: too large (1073741825 bytes, the limit is 1073741824)");
+
+	/* A syntax error names file, line and column. */
+	write_file(dir, "bad.json", "{\n  \"format\": x\n}", 17);
+	assert_load_error(d, "bad", -EBADMSG, "bad.json:2:13: invalid token near 'x'");
+
+	statedir_free(d);
+	rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_saved_file_truncated_at_every_point)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *text = NULL;
+	struct statedir *d = open_locked(dir);
+	struct listener_state *s = sample_state(), *t = NULL;
+	size_t len;
+
+	ck_assert_int_eq(state_save(d, s, &err), 0);
+	text = read_file(dir, "wiki.json", &len);
+	for (size_t cut = 0; cut + 1 < len; cut++) {
+		write_file(dir, "wiki.json", text, cut);
+		ck_assert_msg(state_load(d, "wiki", &t, &err) == -EBADMSG, "accepted a file cut at %zu", cut);
+		ck_assert_ptr_null(t);
+		ck_assert_ptr_nonnull(err);
+		free(err);
+		err = NULL;
+	}
+	/* Only the final newline may go. */
+	write_file(dir, "wiki.json", text, len - 1);
+	ck_assert_int_eq(state_load(d, "wiki", &t, &err), 0);
+	listener_state_free(t);
+	listener_state_free(s);
+	statedir_free(d);
+	rm_rf(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------ locking */
+
+START_TEST(test_lock_in_process)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *want = NULL, *pid = NULL, *ls = NULL;
+	struct statedir *a = open_locked(dir), *b = NULL;
+
+	/* flock() locks belong to the open file description: a second open conflicts. */
+	ck_assert_int_eq(statedir_open(dir, STATEDIR_LOCK, &b, &err), -EBUSY);
+	ck_assert_ptr_null(b);
+	ck_assert_int_ge(asprintf(&want, "state directory %s is locked by another ssewatchd (pid %d)", dir,
+				  (int)getpid()), 0);
+	ck_assert_str_eq(err, want);
+	pid = read_file(dir, ".lock", NULL);
+	free(want);
+	ck_assert_int_ge(asprintf(&want, "%d\n", (int)getpid()), 0);
+	ck_assert_str_eq(pid, want);
+
+	/* Without the lock flag: fine, and not locked. */
+	free(err);
+	err = NULL;
+	ck_assert_int_eq(statedir_open(dir, 0, &b, &err), 0);
+	ck_assert(!statedir_locked(b));
+	statedir_free(b);
+	b = NULL;
+
+	statedir_free(a);
+	ck_assert_int_eq(statedir_open(dir, STATEDIR_LOCK, &b, &err), 0);
+	ck_assert(statedir_locked(b));
+	statedir_free(b);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock");
+	rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_lock_other_process)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *want = NULL;
+	struct statedir *b = NULL;
+	int up[2], down[2], status;
+	char c = 0;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe2(up, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(down, O_CLOEXEC), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct statedir *cd = NULL;
+
+		close(up[0]);
+		close(down[1]);
+		c = statedir_open(dir, STATEDIR_LOCK, &cd, NULL) == 0 ? 'L' : 'E';
+		(void)!write(up[1], &c, 1);
+		(void)!read(down[0], &c, 1);	/* until the parent closes its end */
+		statedir_free(cd);
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	ck_assert_int_eq(read(up[0], &c, 1), 1);
+	ck_assert_int_eq(c, 'L');
+	ck_assert_int_eq(statedir_open(dir, STATEDIR_LOCK, &b, &err), -EBUSY);
+	ck_assert_int_ge(asprintf(&want, "state directory %s is locked by another ssewatchd (pid %d)", dir, (int)pid),
+			 0);
+	ck_assert_str_eq(err, want);
+	close(down[1]);
+	close(up[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	/* Only that it exited: under valgrind a forked child reports the parent's memory as its leaks. */
+	ck_assert(WIFEXITED(status));
+
+	/* The kernel released the lock with the process. */
+	free(err);
+	err = NULL;
+	ck_assert_int_eq(statedir_open(dir, STATEDIR_LOCK, &b, &err), 0);
+	statedir_free(b);
+	rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_lock_holder_without_pid)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *p = NULL, *err = NULL, *want = NULL;
+	_cleanup_close_ int fd = -1;
+	struct statedir *d = NULL;
+
+	p = path_join(dir, ".lock");
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "garbage", 7), 7);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	ck_assert_int_eq(statedir_open(dir, STATEDIR_LOCK, &d, &err), -EBUSY);
+	ck_assert_int_ge(asprintf(&want, "state directory %s is locked by another ssewatchd (pid unknown)", dir), 0);
+	ck_assert_str_eq(err, want);
+	rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_leftover_temp_files)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *ls = NULL, *dl = NULL, *p = NULL;
+	struct statedir *d = NULL;
+
+	write_file(dir, "wiki.json", "{}", 2);
+	write_file(dir, ".wiki.json.Ab12Cd", "{", 1);
+	write_file(dir, ".probe.ZZZZZZ", "", 0);
+	write_file(dir, ".wiki.json.tmp", "", 0);
+	write_file(dir, ".wiki.json.Ab12C-", "", 0);
+	write_file(dir, ".abcdef", "", 0);
+	p = path_join(dir, ".dir.json.Ab12Cd");
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	free(p);
+	p = path_join(dir, "dead-letters");
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	dl = path_join(p, "wiki");
+	ck_assert_int_eq(mkdir(dl, 0700), 0);
+	write_file(dl, "5.json", "{}", 2);
+	write_file(dl, ".6.json.q1w2e3", "{", 1);
+
+	/* Without the lock nothing is touched: a running daemon may be writing them. */
+	ck_assert_int_eq(statedir_open(dir, 0, &d, &err), 0);
+	statedir_free(d);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".abcdef .dir.json.Ab12Cd .probe.ZZZZZZ .wiki.json.Ab12C- .wiki.json.Ab12Cd "
+			     ".wiki.json.tmp dead-letters wiki.json");
+
+	d = open_locked(dir);
+	free(ls);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".abcdef .dir.json.Ab12Cd .lock .wiki.json.Ab12C- .wiki.json.tmp dead-letters wiki.json");
+	free(ls);
+	ls = list_dir(dl);
+	ck_assert_str_eq(ls, "5.json");
+	statedir_free(d);
+	rm_rf(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------ failing file systems */
+
+START_TEST(test_probe_read_only)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *state = NULL, *bare = NULL, *err = NULL, *want = NULL;
+	struct statedir *d = NULL;
+	struct listener_state *s = sample_state(), *t = NULL;
+	char **names = NULL;
+
+	if (!mount_tmpfs(dir, "size=1m,mode=0700", "test_probe_read_only")) {
+		listener_state_free(s);
+		rm_rf(dir);
+		return;
+	}
+	state = path_join(dir, "state");
+	bare = path_join(dir, "bare");
+	ck_assert_int_eq(mkdir(bare, 0700), 0);
+	d = open_locked(state);
+	ck_assert_int_eq(state_save(d, s, &err), 0);
+	statedir_free(d);
+	d = NULL;
+	ck_assert_int_eq(mount("none", dir, "none", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL), 0);
+
+	/* The lock file exists: it is locked, then the probe says what is wrong. */
+	ck_assert_int_eq(statedir_open(state, STATEDIR_LOCK, &d, &err), -EROFS);
+	ck_assert_ptr_null(d);
+	ck_assert_int_ge(asprintf(&want, "cannot write to state directory %s: Read-only file system", state), 0);
+	ck_assert_str_eq(err, want);
+
+	/* No lock file yet. */
+	free(err);
+	free(want);
+	err = NULL;
+	ck_assert_int_eq(statedir_open(bare, STATEDIR_LOCK | STATEDIR_CREATE, &d, &err), -EROFS);
+	ck_assert_int_ge(asprintf(&want, "cannot write to state directory %s (creating .lock): Read-only file system",
+				  bare), 0);
+	ck_assert_str_eq(err, want);
+
+	/* Read-only commands still work. */
+	free(err);
+	err = NULL;
+	ck_assert_int_eq(statedir_open(state, 0, &d, &err), 0);
+	ck_assert_int_eq(state_load(d, "wiki", &t, &err), 0);
+	ck_assert_uint_eq(t->n_pending, 3);
+	ck_assert_int_eq(statedir_list(d, &names), 0);
+	ck_assert_str_eq(names[0], "wiki");
+	strv_free(names);
+	listener_state_free(t);
+	statedir_free(d);
+	listener_state_free(s);
+	ck_assert_int_eq(umount2(dir, MNT_DETACH), 0);
+	rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_enospc)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *want = NULL, *text = NULL, *ls = NULL, *big = NULL;
+	_cleanup_close_ int dfd = -1, fill = -1;
+	struct statedir *d = NULL;
+	char block[4096];
+	ssize_t n;
+
+	if (!mount_tmpfs(dir, "size=64k,mode=0700", "test_enospc")) {
+		rm_rf(dir);
+		return;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_int_eq(atomic_write_at(dfd, "x.json", "old\n", 4, true, 0600), 0);
+
+	/* Fill the file system to the last block. */
+	fill = openat(dfd, "filler", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fill, 0);
+	memset(block, 'f', sizeof(block));
+	while ((n = write(fill, block, sizeof(block))) > 0)
+		;
+	ck_assert_int_eq(n, -1);
+	ck_assert_int_eq(errno, ENOSPC);
+
+	big = malloc(32768);
+	memset(big, 'n', 32768);
+	ck_assert_int_eq(atomic_write_at(dfd, "x.json", big, 32768, true, 0600), -ENOSPC);
+	ck_assert_int_eq(atomic_write_at(dfd, "x.json", "new\n", 4, true, 0600), -ENOSPC);
+	text = read_file(dir, "x.json", NULL);
+	ck_assert_str_eq(text, "old\n");
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, "filler x.json");
+
+	/* The probe finds it too, and leaves nothing behind either. */
+	ck_assert_int_eq(statedir_open(dir, STATEDIR_LOCK, &d, &err), -ENOSPC);
+	ck_assert_int_ge(asprintf(&want, "cannot write to state directory %s (writing a probe file): "
+					 "No space left on device", dir), 0);
+	ck_assert_str_eq(err, want);
+	free(ls);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock filler x.json");
+
+	/* Room again: writes work. */
+	ck_assert_int_eq(ftruncate(fill, 0), 0);
+	ck_assert_int_eq(atomic_write_at(dfd, "x.json", big, 32768, true, 0600), 0);
+	free(err);
+	err = NULL;
+	ck_assert_int_eq(statedir_open(dir, STATEDIR_LOCK, &d, &err), 0);
+	statedir_free(d);
+	ck_assert_int_eq(umount2(dir, MNT_DETACH), 0);
+	rm_rf(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------ dead letters */
+
+static json_t *dead_record(uint64_t seq)
+{
+	json_t *r = json_pack("{s:s,s:I,s:{s:s},s:s,s:s,s:i,s:I}", "listener", "wiki", "seq", (json_int_t)seq,
+			      "notification", "data", "x", "trigger", "triggers[1]", "error", "exit status 3",
+			      "attempts", 4, "failed_usec", (json_int_t)1700000000000000);
+
+	ck_assert_ptr_nonnull(r);
+	return r;
+}
+
+START_TEST(test_dead_letters)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *dl = NULL, *p = NULL, *ls = NULL, *err = NULL, *want = NULL;
+	struct statedir *d = open_locked(dir);
+	_cleanup_free_ uint64_t *seqs = NULL;
+	static const uint64_t order[] = { 10, 2, 1 };
+	json_t *rec, *got = NULL;
+	struct stat st;
+	size_t n = 99;
+
+	ck_assert_int_eq(deadletter_list(d, "wiki", &seqs, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(seqs);
+	ck_assert_int_eq(deadletter_read(d, "wiki", 1, &got, &err), -ENOENT);
+
+	for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+		rec = dead_record(order[i]);
+		ck_assert_int_eq(deadletter_write(d, "wiki", order[i], rec), 0);
+		json_decref(rec);
+	}
+	p = path_join(dir, "dead-letters");
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0700);
+	dl = path_join(p, "wiki");
+	ck_assert_int_eq(stat(dl, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0700);
+	ls = list_dir(dl);
+	ck_assert_str_eq(ls, "1.json 10.json 2.json");
+
+	/* Not ours: ignored. */
+	write_file(dl, "abc.json", "{}", 2);
+	write_file(dl, "007.json", "{}", 2);
+	write_file(dl, "0.json", "{}", 2);
+	write_file(dl, "3.txt", "{}", 2);
+	write_file(dl, "99999999999999999999.json", "{}", 2);
+	write_file(dl, "9223372036854775808.json", "{}", 2);
+	free(p);
+	p = path_join(dl, "4.json");
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+
+	ck_assert_int_eq(deadletter_list(d, "wiki", &seqs, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(seqs[0], 1);
+	ck_assert_uint_eq(seqs[1], 2);
+	ck_assert_uint_eq(seqs[2], 10);
+	free(seqs);
+	seqs = NULL;
+
+	ck_assert_int_eq(deadletter_read(d, "wiki", 2, &got, &err), 0);
+	rec = dead_record(2);
+	ck_assert(json_equal(got, rec));
+	json_decref(rec);
+	json_decref(got);
+	ck_assert_int_eq(deadletter_read(d, "wiki", 3, &got, &err), -ENOENT);
+	ck_assert_ptr_null(err);
+
+	ck_assert_int_eq(deadletter_remove(d, "wiki", 2), 0);
+	ck_assert_int_eq(deadletter_remove(d, "wiki", 2), -ENOENT);
+	ck_assert_int_eq(deadletter_remove(d, "other", 2), -ENOENT);
+	ck_assert_int_eq(deadletter_list(d, "wiki", &seqs, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(seqs[0], 1);
+	ck_assert_uint_eq(seqs[1], 10);
+
+	/* A corrupt dead letter is reported, with its path. */
+	write_file(dl, "11.json", "{\"a\":", 5);
+	ck_assert_int_eq(deadletter_read(d, "wiki", 11, &got, &err), -EBADMSG);
+	ck_assert_int_ge(asprintf(&want, "%s/11.json:1:5: unexpected token near end of file", dl), 0);
+	ck_assert_str_eq(err, want);
+
+	rec = dead_record(1);
+	ck_assert_int_eq(deadletter_write(d, "wiki", 0, rec), -EINVAL);
+	ck_assert_int_eq(deadletter_write(d, "wiki", (uint64_t)INT64_MAX + 1, rec), -EINVAL);
+	ck_assert_int_eq(deadletter_write(d, "..", 1, rec), -EINVAL);
+	ck_assert_int_eq(deadletter_write(d, "a/b", 1, rec), -EINVAL);
+	json_decref(rec);
+	rec = json_array();
+	ck_assert_int_eq(deadletter_write(d, "wiki", 1, rec), -EINVAL);
+	json_decref(rec);
+
+	statedir_free(d);
+	rm_rf(dir);
+}
+END_TEST
+
+Suite *state_suite(void)
+{
+	Suite *s = suite_create("state");
+	TCase *tc;
+
+	tc = tcase_create("vectors");
+	tcase_add_loop_test(tc, test_vectors, 0, (int)ELEMENTSOF(vectors));
+	tcase_add_test(tc, test_expected_name_null);
+	tcase_add_test(tc, test_from_bytes_size_bound);
+	tcase_add_test(tc, test_names);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("serialisation");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_to_json_exact_format);
+	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_to_json_refuses_what_cannot_be_read);
+	tcase_add_test(tc, test_truncate_at_every_point);
+	tcase_add_test(tc, test_split_variants);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("memory");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_cursor_rules);
+	tcase_add_test(tc, test_push_rules);
+	tcase_add_test(tc, test_oldest_and_rollback);
+	tcase_add_test(tc, test_fifo_many);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("directory");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_atomic_write);
+	tcase_add_test(tc, test_open_create_and_list);
+	tcase_add_test(tc, test_save_load_remove);
+	tcase_add_test(tc, test_load_refuses_odd_files);
+	tcase_add_test(tc, test_saved_file_truncated_at_every_point);
+	tcase_add_test(tc, test_lock_in_process);
+	tcase_add_test(tc, test_lock_other_process);
+	tcase_add_test(tc, test_lock_holder_without_pid);
+	tcase_add_test(tc, test_leftover_temp_files);
+	tcase_add_test(tc, test_probe_read_only);
+	tcase_add_test(tc, test_enospc);
+	tcase_add_test(tc, test_dead_letters);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "macro.h"
+#include "suites.h"
+#include "util.h"
+
+START_TEST(test_strdupf)
+{
+	char *s = strdupf("%s-%d-%c", "a", -7, 'z');
+	char big[5000];
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(s, "a--7-z");
+	free(s);
+
+	s = strdupf("%s", "");
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(s, "");
+	free(s);
+
+	/* Longer than any stack buffer a sloppy version might use. */
+	memset(big, 'q', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	s = strdupf("<%s>", big);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(strlen(s), sizeof(big) + 1);
+	ck_assert_int_eq(s[0], '<');
+	ck_assert_int_eq(s[sizeof(big)], '>');
+	ck_assert(memcmp(s + 1, big, sizeof(big) - 1) == 0);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_now_usec_monotonic)
+{
+	uint64_t prev = now_usec(CLOCK_MONOTONIC);
+	struct timespec ts;
+	uint64_t first = prev, mine;
+
+	ck_assert_uint_gt(prev, 0);
+	for (int i = 0; i < 100000; i++) {
+		uint64_t t = now_usec(CLOCK_MONOTONIC);
+
+		ck_assert_uint_ge(t, prev);
+		prev = t;
+	}
+	/* The same clock, in microseconds: our own reading lies between. */
+	ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+	mine = (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+	ck_assert_uint_ge(mine, first);
+	ck_assert_uint_le(now_usec(CLOCK_MONOTONIC) - mine, 10 * USEC_PER_SEC);
+}
+END_TEST
+
+START_TEST(test_now_usec_realtime)
+{
+	time_t before = time(NULL);
+	uint64_t t = now_usec(CLOCK_REALTIME);
+	time_t after = time(NULL);
+
+	/* time() may lag the clock by under a tick: allow one second either side. */
+	ck_assert_uint_ge(t / USEC_PER_SEC + 1, (uint64_t)before);
+	ck_assert_uint_le(t / USEC_PER_SEC, (uint64_t)after + 1);
+}
+END_TEST
+
+START_TEST(test_format_rfc3339_known_instants)
+{
+	/*
+	 * Expected strings computed independently with Python:
+	 *   s, us = divmod(usec, 10**6)
+	 *   (datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=s))
+	 *       .strftime('%Y-%m-%dT%H:%M:%S') + '.%06dZ' % us
+	 * and the 2026 one also with `date -u -d @1795330180`.
+	 */
+	static const struct { uint64_t usec; const char *expect; } rows[] = {
+		{ 0, "1970-01-01T00:00:00.000000Z" },
+		{ 1000000, "1970-01-01T00:00:01.000000Z" },
+		{ 1795330180123456, "2026-11-22T06:49:40.123456Z" },
+		{ 951782400000001, "2000-02-29T00:00:00.000001Z" },	/* a leap day */
+		{ 4102444799999999, "2099-12-31T23:59:59.999999Z" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+		char buf[32];
+
+		memset(buf, 'X', sizeof(buf));
+		ck_assert_ptr_eq(format_rfc3339(rows[i].usec, buf), buf);
+		ck_assert_str_eq(buf, rows[i].expect);
+		ck_assert_uint_eq(strlen(buf), 27);
+	}
+}
+END_TEST
+
+START_TEST(test_format_rfc3339_now_round_trips)
+{
+	uint64_t now = now_usec(CLOCK_REALTIME);
+	char buf[32];
+	struct tm tm = { 0 };
+	const char *rest;
+
+	format_rfc3339(now, buf);
+	rest = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	ck_assert_ptr_nonnull(rest);
+	ck_assert_int_eq((long long)timegm(&tm), (long long)(now / USEC_PER_SEC));
+	ck_assert_int_eq(rest[0], '.');
+	ck_assert_uint_eq(strtoul(rest + 1, NULL, 10), now % USEC_PER_SEC);
+	ck_assert_str_eq(rest + 7, "Z");
+}
+END_TEST
+
+Suite *util_suite(void)
+{
+	Suite *s = suite_create("util");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_strdupf);
+	tcase_add_test(tc, test_now_usec_monotonic);
+	tcase_add_test(tc, test_now_usec_realtime);
+	tcase_add_test(tc, test_format_rfc3339_known_instants);
+	tcase_add_test(tc, test_format_rfc3339_now_round_trips);
+	suite_add_tcase(s, tc);
+	return s;
+}
