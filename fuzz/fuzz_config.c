@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// fuzz-sources: src/config.c src/dbuf.c src/log.c
+// fuzz-sources: src/config.c src/dbuf.c src/log.c src/util.c src/tmpl.c
 /*
  * libFuzzer target for config: arbitrary bytes as a main configuration file.
  * Beyond "does not crash or leak", it checks the loader's promises: success

@@ -294,6 +294,18 @@ int auth_refresh(struct auth *a, sd_event *e, char **base_env, auth_done_fn done
 	return sd_event_source_set_enabled(a->defer, SD_EVENT_ONESHOT);
 }
 
+void auth_rebind(struct auth *a, const struct cfg_auth *cfg)
+{
+	a->cfg = cfg;
+}
+
+void auth_invalidate(struct auth *a)
+{
+	/* A token fetched by refresh_command stays: it is the newest we have. */
+	wipe(a->header);
+	a->header = NULL;
+}
+
 bool auth_url_safe(const char *url)
 {
 	const char *host, *end;

@@ -49,6 +49,12 @@ typedef void (*auth_done_fn)(struct auth *a, int error, const char *message, voi
  */
 int auth_refresh(struct auth *a, sd_event *e, char **base_env, auth_done_fn done, void *userdata);
 
+/* After a reload: an identical configuration in new memory (the old one is freed). */
+void auth_rebind(struct auth *a, const struct cfg_auth *cfg);
+
+/* Forget the credentials read so far: the next auth_header() reads the files again. */
+void auth_invalidate(struct auth *a);
+
 /*
  * Whether credentials may be sent to url: https, or http to a loopback host
  * (localhost, 127.0.0.0/8, ::1). Plain http elsewhere would expose them.

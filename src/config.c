@@ -24,8 +24,10 @@
 
 #include "cleanup.h"
 #include "config.h"
+#include "util.h"
 #include "log.h"
 #include "macro.h"
+#include "tmpl.h"
 
 #define CFG_MAX_NODES        500000	/* counting every alias expansion */
 #define CFG_MAX_DEPTH        64
@@ -264,6 +266,7 @@ struct loader {
 	bool top_base_url;	/* given at top level (maybe invalid, already reported) */
 	bool listeners_pos_set;
 	struct pos listeners_pos;
+	unsigned flags;		/* CFG_LOAD_* */
 };
 
 static const char *cur_file(const struct loader *ld)
@@ -1348,6 +1351,14 @@ static const char *get_readable(struct loader *ld, const struct node *n, bool wa
 	return s && check_path(ld, n, s, want_dir) ? s : NULL;
 }
 
+/* A credentials file: readable, unless the command will not use it. */
+static const char *get_secret_path(struct loader *ld, const struct node *n)
+{
+	if (ld->flags & CFG_LOAD_UNCHECKED_SECRETS)
+		return get_nonempty_str(ld, n);
+	return get_readable(ld, n, false);
+}
+
 /* A non-empty list of strings whose first is not empty. NULL after reporting. */
 static char **get_argv(struct loader *ld, const struct node *n, size_t *ret_argc)
 {
@@ -1384,6 +1395,36 @@ static char **get_argv(struct loader *ld, const struct node *n, size_t *ret_argc
 	if (ret_argc)
 		*ret_argc = argc;
 	return argv;
+}
+
+/* s, the value of n, as a template for dest (see tmpl.h); NULL after reporting. */
+static const char *check_template(struct loader *ld, const struct node *n, const char *s, enum tmpl_dest dest)
+{
+	_cleanup_free_ char *msg = NULL;
+	int r;
+
+	if (!s)
+		return NULL;
+	r = tmpl_check(s, dest, &msg);
+	if (r < 0 && !msg)
+		ld->oom = true;
+	else if (r < 0)
+		err_node(ld, n, "%s", msg);
+	return r < 0 ? NULL : s;
+}
+
+/* Each element of the list n (already read by get_argv) as an argv template. */
+static bool check_argv_templates(struct loader *ld, const struct node *n)
+{
+	bool ok = true;
+
+	for (size_t i = 0; i < json_array_size(n->v); i++) {
+		_cleanup_node_ struct node c = {};
+
+		node_elem(ld, n, i, &c);
+		ok &= check_template(ld, &c, json_string_value(c.v), TMPL_DEST_ARGV) != NULL;
+	}
+	return ok;
 }
 
 /* ------------------------------------------------------------------ keys */
@@ -1612,7 +1653,7 @@ static void basic_member(struct loader *ld, const struct node *c, const char *ke
 	} else if (streq(key, "password"))
 		set_str(ld, &a->basic_password, get_secret(ld, c, false));
 	else
-		set_str(ld, &a->basic_password_file, get_readable(ld, c, false));
+		set_str(ld, &a->basic_password_file, get_secret_path(ld, c));
 }
 
 static void refresh_member(struct loader *ld, const struct node *c, const char *key, void *userdata)
@@ -1633,7 +1674,7 @@ static void auth_member(struct loader *ld, const struct node *c, const char *key
 	if (streq(key, "bearer_token"))
 		set_str(ld, &a->bearer_token, get_secret(ld, c, true));
 	else if (streq(key, "bearer_token_file"))
-		set_str(ld, &a->bearer_token_file, get_readable(ld, c, false));
+		set_str(ld, &a->bearer_token_file, get_secret_path(ld, c));
 	else if (streq(key, "refresh_command")) {
 		if (!json_is_array(c->v)) {
 			if (for_members(ld, c, "a list (argv) or a mapping (argv, timeout)", &refresh_keyset, 0,
@@ -1916,8 +1957,13 @@ static void trigger_member(struct loader *ld, const struct node *c, const char *
 		strv_free(t->argv);
 		t->argc = 0;
 		t->argv = get_argv(ld, c, &t->argc);
+		if (t->argv && !check_argv_templates(ld, c)) {
+			strv_free(t->argv);
+			t->argv = NULL;
+			t->argc = 0;
+		}
 	} else if (streq(key, "command"))
-		set_str(ld, &t->shell, get_nonempty_str(ld, c));
+		set_str(ld, &t->shell, check_template(ld, c, get_nonempty_str(ld, c), TMPL_DEST_SHELL));
 	else if (streq(key, "env"))
 		parse_kv(ld, c, KV_ENV, &t->env, &t->n_env);
 	else if (streq(key, "working_dir"))
@@ -1925,9 +1971,16 @@ static void trigger_member(struct loader *ld, const struct node *c, const char *
 	else if (streq(key, "kill_grace"))
 		(void)get_duration(ld, c, 0, &t->kill_grace_usec);
 	else if (streq(key, "url"))
-		set_str(ld, &t->url, get_http_url(ld, c, true));
-	else if (streq(key, "headers"))
+		set_str(ld, &t->url, check_template(ld, c, get_http_url(ld, c, true), TMPL_DEST_URL));
+	else if (streq(key, "headers")) {
 		parse_kv(ld, c, KV_HEADER, &t->headers, &t->n_headers);
+		for (size_t i = 0; i < t->n_headers; i++) {
+			_cleanup_node_ struct node h = {};
+
+			if (t->headers[i].key && node_get(ld, c, t->headers[i].key, &h))
+				(void)check_template(ld, &h, t->headers[i].value, TMPL_DEST_HEADER);
+		}
+	}
 	else if (streq(key, "path"))
 		set_str(ld, &t->path, get_abs_path(ld, c));
 	else if (streq(key, "fsync"))
@@ -1999,7 +2052,7 @@ static const struct keydef listener_keys[] = {
 	{ "auth", L_BOTH | L_TOP }, { "tls", L_BOTH | L_TOP }, { "heartbeat_interval", L_BOTH | L_TOP },
 	{ "idle_timeout", L_BOTH | L_TOP }, { "proxy", L_BOTH | L_TOP }, { "connect_timeout", L_BOTH | L_TOP }, { "commit", L_BOTH | L_TOP },
 	{ "on_failure", L_BOTH | L_TOP }, { "max_event_size", L_BOTH | L_TOP }, { "max_pending", L_BOTH | L_TOP },
-	{ "state_dir", L_TOP }, { "log_level", L_TOP }, { "state_file", L_TOP }, { "timeout", L_TOP },
+	{ "state_dir", L_TOP }, { "runtime_dir", L_TOP }, { "log_level", L_TOP }, { "state_file", L_TOP }, { "timeout", L_TOP },
 	{ "listeners", L_TOP },
 };
 
@@ -2382,6 +2435,8 @@ static void top_member(struct loader *ld, const struct node *c, const char *key,
 		return; /* listeners come last, with every default known */
 	if (streq(key, "state_dir"))
 		set_str(ld, &ld->cfg->state_dir, get_abs_path(ld, c));
+	else if (streq(key, "runtime_dir"))
+		set_str(ld, &ld->cfg->runtime_dir, get_abs_path(ld, c));
 	else if (streq(key, "log_level")) {
 		if ((s = get_str(ld, c)) && (e = log_level_from_string(s)) >= 0)
 			ld->cfg->log_level = e;
@@ -2858,6 +2913,21 @@ static int loader_finish(struct loader *ld, int r, struct cfg **ret, struct cfg_
 		if (!c->state_dir)
 			ld->oom = true;
 	}
+	if (c && !c->runtime_dir) {
+		/* Where the status file goes: systemd's RuntimeDirectory=, else
+		 * /run/ssewatchd for root, else the user's runtime directory. */
+		const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+		e = getenv("RUNTIME_DIRECTORY");
+		if (e && *e == '/')
+			c->runtime_dir = strndup(e, strcspn(e, ":"));
+		else if (geteuid() == 0 || !xdg || *xdg != '/')
+			c->runtime_dir = strdup(CFG_DEFAULT_RUNTIME_DIR);
+		else
+			c->runtime_dir = strdupf("%s/ssewatchd", xdg);
+		if (!c->runtime_dir)
+			ld->oom = true;
+	}
 	for (size_t i = 0; c && ld->n_errs == 0 && !ld->oom && i < c->n_listeners; i++)
 		if (!(c->listeners[i].resolved = listener_json(&c->listeners[i], false)))
 			ld->oom = true;
@@ -2907,9 +2977,15 @@ int cfg_load_buffer(const char *name, const void *data, size_t size, struct cfg 
 
 int cfg_load(const char *path, struct cfg **ret, struct cfg_errors *errors)
 {
+	return cfg_load_flags(path, 0, ret, errors);
+}
+
+int cfg_load_flags(const char *path, unsigned flags, struct cfg **ret, struct cfg_errors *errors)
+{
 	struct loader ld;
 	int r = loader_init(&ld, path);
 
+	ld.flags = flags;
 	if (r == 0)
 		r = load_path(&ld, path, false);
 	if (r == 0)
@@ -2923,6 +2999,7 @@ struct cfg *cfg_free(struct cfg *c)
 		return NULL;
 	free(c->path);
 	free(c->state_dir);
+	free(c->runtime_dir);
 	for (size_t i = 0; i < c->n_listeners; i++)
 		listener_done(&c->listeners[i]);
 	free(c->listeners);

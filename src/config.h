@@ -21,6 +21,7 @@
 
 #define CFG_DEFAULT_PATH        "/etc/ssewatchd/ssewatchd.yaml"
 #define CFG_DEFAULT_STATE_DIR   "/var/lib/ssewatchd"
+#define CFG_DEFAULT_RUNTIME_DIR "/run/ssewatchd"
 #define CFG_NAME_MAX            64
 #define CFG_MAX_FILE_SIZE       (1024 * 1024)
 #define CFG_MAX_LISTENERS       10000
@@ -160,6 +161,7 @@ struct cfg_listener {
 struct cfg {
 	char *path;			/* the main file as given */
 	char *state_dir;		/* resolved: file, else $STATE_DIRECTORY, else default */
+	char *runtime_dir;		/* the status file: file, else $RUNTIME_DIRECTORY, else default */
 	int log_level;			/* syslog level; "log_level:", default LOG_INFO */
 	struct cfg_listener *listeners;
 	size_t n_listeners;
@@ -181,6 +183,18 @@ struct cfg_errors {
  * cfg_errors_clear). Never logs.
  */
 int cfg_load(const char *path, struct cfg **ret, struct cfg_errors *errors);
+
+enum {
+	/*
+	 * Do not require bearer_token_file and password_file to be readable:
+	 * for commands that never send credentials (state, dead-letter,
+	 * status), which operators run while systemd's credentials directory
+	 * exists only inside the running service.
+	 */
+	CFG_LOAD_UNCHECKED_SECRETS = 1 << 0,
+};
+
+int cfg_load_flags(const char *path, unsigned flags, struct cfg **ret, struct cfg_errors *errors);
 
 /*
  * The same for a main file already in memory: name is used in messages and

@@ -239,6 +239,11 @@ int curl_glue_unpause(struct curl_glue *g, CURL *easy)
 	return curl_easy_pause(easy, CURLPAUSE_CONT) == CURLE_OK ? 0 : -EIO;
 }
 
+sd_event *curl_glue_event(const struct curl_glue *g)
+{
+	return g->event;
+}
+
 unsigned curl_glue_count(const struct curl_glue *g)
 {
 	return g->count;

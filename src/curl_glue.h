@@ -36,6 +36,9 @@ void curl_glue_remove(struct curl_glue *g, CURL *easy);
  */
 int curl_glue_unpause(struct curl_glue *g, CURL *easy);
 
+/* The loop the glue runs in. */
+sd_event *curl_glue_event(const struct curl_glue *g);
+
 /* Transfers running now. */
 unsigned curl_glue_count(const struct curl_glue *g);
 

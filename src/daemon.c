@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include "backoff.h"
@@ -34,20 +39,312 @@ static bool any_busy(const struct daemon *d)
 	for (size_t i = 0; i < d->n_watches; i++)
 		if (watch_busy(d->watches[i]))
 			return true;
+	for (size_t i = 0; i < d->n_retiring; i++)
+		if (watch_busy(d->retiring[i]))
+			return true;
 	return false;
+}
+
+/* ------------------------------------------------------------ status */
+
+static void status_update(struct daemon *d, bool force)
+{
+	size_t open = 0, failed = 0, other = 0;
+	uint64_t received = 0, dead = 0;
+	_cleanup_(json_decrefp) json_t *j = NULL, *list = NULL;
+	_cleanup_free_ char *text = NULL;
+	char started[32], now[32];
+
+	if (d->finished || (!force && d->status_generation == watch_status_generation))
+		return;
+	d->status_generation = watch_status_generation;
+
+	list = json_array();
+	for (size_t i = 0; list && i < d->n_watches; i++) {
+		const struct watch *w = d->watches[i];
+
+		if (w->sv.phase == SV_OPEN)
+			open++;
+		else if (w->sv.phase == SV_FAILED)
+			failed++;
+		else
+			other++;
+		received += w->stats.received;
+		dead += w->stats.dead_letters;
+		if (json_array_append_new(list, watch_status(w)) < 0)
+			return;
+	}
+	(void)sd_notifyf(0, "STATUS=%zu listener(s): %zu open, %zu connecting or waiting, %zu failed; "
+			 "%" PRIu64 " notification(s), %" PRIu64 " dead letter(s)%s",
+			 d->n_watches, open, other, failed, received, dead, d->stopping ? "; stopping" : "");
+
+	if (d->runtime_fd < 0)
+		return;
+	j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:b, s:O}", "version", SSEWATCHD_VERSION, "pid",
+		      (int)getpid(), "started", format_rfc3339(d->started_usec, started), "updated",
+		      format_rfc3339(now_usec(CLOCK_REALTIME), now), "config", d->cfg->path, "state_dir",
+		      d->cfg->state_dir, "runtime_dir", d->cfg->runtime_dir, "stopping", d->stopping, "listeners", list);
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	/* Not durable on purpose: it only describes this process. */
+	if (text && atomic_write_at(d->runtime_fd, DAEMON_STATUS_FILE, text, strlen(text), false, 0644) < 0)
+		log_debug("cannot write the status file, ignoring: %m");
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct daemon *d = userdata;
+
+	(void)usec;
+	status_update(d, false);
+	(void)sd_event_source_set_time_relative(s, USEC_PER_SEC);
+	return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+static void runtime_dir_open(struct daemon *d)
+{
+	const char *path = d->cfg->runtime_dir;
+
+	/* systemd's RuntimeDirectory= exists already; by hand, make it. */
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		log_warning_errno(errno, "cannot create %s, so `ssewatchd status` will not work: %m", path);
+	d->runtime_fd = open(path, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (d->runtime_fd < 0 && errno != ENOENT)
+		log_warning_errno(errno, "cannot open %s, so `ssewatchd status` will not work: %m", path);
+}
+
+/* ------------------------------------------------------------ reload */
+
+static void array_remove(struct watch **a, size_t *n, size_t i)
+{
+	memmove(a + i, a + i + 1, (*n - i - 1) * sizeof(*a));
+	(*n)--;
+}
+
+static int array_push(struct watch ***a, size_t *n, struct watch *w)
+{
+	struct watch **na = realloc(*a, (*n + 1) * sizeof(**a));
+
+	if (!na)
+		return -ENOMEM;
+	na[(*n)++] = w;
+	*a = na;
+	return 0;
+}
+
+static bool retiring_named(const struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_retiring; i++)
+		if (strcmp(d->retiring[i]->name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Retiring watches that finished their trigger go; new watches whose
+ * predecessor went start; old configurations nobody uses are freed. */
+static void reload_progress(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_retiring;) {
+		struct watch *w = d->retiring[i];
+
+		if (watch_busy(w)) {
+			i++;
+			continue;
+		}
+		(void)watch_flush(w);
+		watch_free(w);
+		array_remove(d->retiring, &d->n_retiring, i);
+	}
+	for (size_t i = 0; i < d->n_waiting;) {
+		struct watch *w = d->waiting[i];
+
+		if (retiring_named(d, w->name)) {
+			i++;
+			continue;
+		}
+		array_remove(d->waiting, &d->n_waiting, i);
+		if (watch_start(w) < 0)
+			log_error("%s: cannot start after the reload", w->name);
+	}
+	if (d->n_retiring == 0) {
+		for (size_t i = 0; i < d->n_old_cfgs; i++)
+			cfg_free(d->old_cfgs[i]);
+		d->n_old_cfgs = 0;
+	}
+}
+
+static void retire(struct daemon *d, struct watch *w)
+{
+	watch_stop(w);
+	if (array_push(&d->retiring, &d->n_retiring, w) < 0) {
+		/* Out of memory: stop it the hard way rather than leak it. */
+		watch_cancel_trigger(w);
+		(void)watch_flush(w);
+		watch_free(w);
+	}
+}
+
+static void reload(struct daemon *d)
+{
+	struct cfg_errors errors = { 0 };
+	struct cfg *c = NULL, **old_cfgs;
+	struct watch **next;
+	size_t kept = 0, added = 0, changed = 0, removed = 0;
+	int r;
+
+	(void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec(CLOCK_MONOTONIC));
+	log_info("SIGHUP received: reloading %s", d->cfg->path);
+	r = cfg_load(d->cfg->path, &c, &errors);
+	for (size_t i = 0; i < errors.n; i++)
+		log_error("%s", errors.lines[i]);
+	cfg_errors_clear(&errors);
+	if (r < 0) {
+		log_error_errno(r, "the new configuration is invalid (see above): still running the previous one");
+		goto done;
+	}
+	for (size_t i = 0; i < c->n_warnings; i++)
+		log_warning("%s", c->warnings[i]);
+	if (strcmp(c->state_dir, d->cfg->state_dir) != 0 || strcmp(c->runtime_dir, d->cfg->runtime_dir) != 0)
+		log_warning("state_dir and runtime_dir changes take effect at the next restart; keeping %s",
+			    d->cfg->state_dir);
+	{
+		/* The directories in use stay. */
+		char *t = c->state_dir;
+
+		c->state_dir = d->cfg->state_dir;
+		d->cfg->state_dir = t;
+		t = c->runtime_dir;
+		c->runtime_dir = d->cfg->runtime_dir;
+		d->cfg->runtime_dir = t;
+	}
+
+	next = calloc(c->n_listeners ? c->n_listeners : 1, sizeof(*next));
+	old_cfgs = realloc(d->old_cfgs, (d->n_old_cfgs + 1) * sizeof(*old_cfgs));
+	if (!next || !old_cfgs) {
+		free(next);
+		cfg_free(c);
+		log_error("out of memory: still running the previous configuration");
+		goto done;
+	}
+	d->old_cfgs = old_cfgs;
+
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct cfg_listener *l = &c->listeners[i];
+		struct watch *old = NULL;
+
+		for (size_t k = 0; k < d->n_watches; k++)
+			if (d->watches[k] && strcmp(d->watches[k]->name, l->name) == 0) {
+				old = d->watches[k];
+				d->watches[k] = NULL;
+				break;
+			}
+		if (old && json_equal(old->cfg->resolved, l->resolved)) {
+			watch_reloaded(old, l);	/* same stream: the connection stays */
+			next[i] = old;
+			kept++;
+			continue;
+		}
+		if (old) {
+			retire(d, old);
+			changed++;
+		} else {
+			added++;
+		}
+		r = watch_new(d, l, &next[i]);
+		if (r < 0) {
+			log_error_errno(r, "%s: cannot set up the listener: %m", l->name);
+			continue;
+		}
+		/* The old watch may still run a trigger and owns the state file
+		 * until it is done: the new one waits for it. */
+		if (retiring_named(d, l->name))
+			r = array_push(&d->waiting, &d->n_waiting, next[i]);
+		else
+			r = watch_start(next[i]);
+		if (r < 0)
+			log_error_errno(r, "%s: cannot start: %m", l->name);
+	}
+	for (size_t k = 0; k < d->n_watches; k++)
+		if (d->watches[k]) {
+			log_info("%s: removed from the configuration: stopping (its state is kept)", d->watches[k]->name);
+			retire(d, d->watches[k]);
+			removed++;
+		}
+
+	/* The old configuration lives until no retiring watch uses it. */
+	d->old_cfgs[d->n_old_cfgs++] = d->cfg;
+	d->cfg = c;
+	free(d->watches);
+	d->watches = next;
+	d->n_watches = 0;
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (next[i])
+			d->watches[d->n_watches++] = next[i];
+	log_set_max_level(c->log_level);
+	log_info("configuration reloaded: %zu listener(s) unchanged, %zu changed, %zu added, %zu removed", kept,
+		 changed, added, removed);
+	reload_progress(d);
+done:
+	status_update(d, true);
+	(void)sd_notify(0, "READY=1");
 }
 
 static void finish(struct daemon *d)
 {
+	if (d->finished)
+		return;
+	d->finished = true;
 	for (size_t i = 0; i < d->n_watches; i++)
 		(void)watch_flush(d->watches[i]);	/* logs its own failure */
+	for (size_t i = 0; i < d->n_retiring; i++)
+		(void)watch_flush(d->retiring[i]);
+	/* No daemon, no status: `ssewatchd status` says it is not running. */
+	if (d->runtime_fd >= 0)
+		(void)unlinkat(d->runtime_fd, DAEMON_STATUS_FILE, 0);
 	(void)sd_event_exit(d->event, d->exit_code);
+}
+
+static void progress_print(struct daemon *d, bool final)
+{
+	const struct watch *w = d->watches[0];
+
+	if (!d->progress_tty && !final)
+		return;
+	fprintf(stderr, "%sreplay %s: %" PRIu64 " notification(s), %" PRIu64 " trigger run(s) failed%s",
+		d->progress_tty ? "\r\033[K" : "", w->name, w->stats.received, w->stats.failed,
+		final ? "\n" : "");
+	fflush(stderr);
+}
+
+static void replay_check(struct daemon *d)
+{
+	struct watch *w = d->watches[0];
+
+	if (watch_replay_finished(w) || (sv_is_final(&w->sv) && !watch_busy(w))) {
+		progress_print(d, true);
+		if (!watch_replay_finished(w) || w->stats.failed > 0)
+			d->exit_code = EXIT_FAILURE;
+		finish(d);
+	}
 }
 
 void daemon_watch_idle(struct daemon *d)
 {
-	if (d->stopping && !any_busy(d))
+	if (d->replay && !d->stopping)
+		replay_check(d);
+	else if (d->stopping && !any_busy(d))
 		finish(d);
+	else if (d->n_retiring > 0)
+		reload_progress(d);
+}
+
+static int on_progress(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct daemon *d = userdata;
+
+	(void)usec;
+	progress_print(d, false);
+	(void)sd_event_source_set_time_relative(s, 200 * USEC_PER_MSEC);
+	return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
 static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -86,6 +383,7 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 	log_info("SIG%s received: stopping", sigabbrev_np((int)si->ssi_signo));
 	for (size_t i = 0; i < d->n_watches; i++)
 		watch_stop(d->watches[i]);
+	status_update(d, true);
 	if (!any_busy(d)) {
 		finish(d);
 		return 0;
@@ -99,10 +397,27 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 
 static int on_hangup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
+	struct daemon *d = userdata;
+
+	(void)s;
+	(void)si;
+	if (d->stopping || d->replay)
+		log_notice("SIGHUP ignored: %s", d->replay ? "a replay does not reload" : "stopping");
+	else
+		reload(d);
+	return 0;
+}
+
+/* Test-only: SSEWATCHD_TEST_FAULTS=stall-on-usr1 makes SIGUSR1 stall the
+ * loop, so tests can see the service manager's watchdog restart it. */
+static int on_stall(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
 	(void)s;
 	(void)si;
 	(void)userdata;
-	log_notice("SIGHUP: reloading is not supported by this version; ignored");
+	log_warning("SIGUSR1 with SSEWATCHD_TEST_FAULTS=stall-on-usr1: stalling the event loop");
+	for (;;)
+		pause();
 	return 0;
 }
 
@@ -141,6 +456,13 @@ static int setup_signals(struct daemon *d)
 		r = sd_event_add_signal(d->event, NULL, SIGINT, on_terminate, d);
 	if (r >= 0)
 		r = sd_event_add_signal(d->event, NULL, SIGHUP, on_hangup, d);
+	if (r >= 0 && secure_getenv("SSEWATCHD_TEST_FAULTS") &&
+	    strstr(secure_getenv("SSEWATCHD_TEST_FAULTS"), "stall-on-usr1")) {
+		sigaddset(&mask, SIGUSR1);
+		if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+			return -errno;
+		r = sd_event_add_signal(d->event, NULL, SIGUSR1, on_stall, d);
+	}
 	return r;
 }
 
@@ -149,6 +471,17 @@ static void daemon_done(struct daemon *d)
 	for (size_t i = 0; i < d->n_watches; i++)
 		watch_free(d->watches[i]);
 	free(d->watches);
+	for (size_t i = 0; i < d->n_retiring; i++)
+		watch_free(d->retiring[i]);
+	free(d->retiring);
+	free(d->waiting);	/* its watches are in d->watches too */
+	for (size_t i = 0; i < d->n_old_cfgs; i++)
+		cfg_free(d->old_cfgs[i]);
+	free(d->old_cfgs);
+	sd_event_source_disable_unref(d->status_timer);
+	if (d->runtime_fd >= 0)
+		close(d->runtime_fd);
+	sd_event_source_disable_unref(d->progress);
 	curl_glue_free(d->glue);
 	sd_event_source_disable_unref(d->stop_timer);
 	statedir_free(d->statedir);
@@ -158,51 +491,66 @@ static void daemon_done(struct daemon *d)
 	curl_global_cleanup();
 }
 
-int daemon_run(struct cfg *cfg)
+/* Everything but the watches; the state directory only when lock is set. */
+static int daemon_setup(struct daemon *d, bool lock)
 {
-	struct daemon d = { .cfg = cfg, .stop_grace_usec = STOP_GRACE_USEC, .exit_code = EXIT_SUCCESS };
 	_cleanup_free_ char *err = NULL;
-	size_t failed = 0;
 	int r;
 
 	raise_nofile();
-	if (getrandom(&d.rng, sizeof(d.rng), GRND_NONBLOCK) != sizeof(d.rng))
-		d.rng = now_usec(CLOCK_REALTIME) ^ (uint64_t)getpid();
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_error("cannot initialise libcurl");
-		cfg_free(cfg);
-		return EXIT_FAILURE;
-	}
+	if (getrandom(&d->rng, sizeof(d->rng), GRND_NONBLOCK) != sizeof(d->rng))
+		d->rng = now_usec(CLOCK_REALTIME) ^ (uint64_t)getpid();
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return log_error_errno(-EIO, "cannot initialise libcurl");
 
-	r = sd_event_new(&d.event);
-	if (r < 0) {
-		log_error_errno(r, "cannot create the event loop: %m");
-		goto fail;
+	r = sd_event_new(&d->event);
+	if (r < 0)
+		return log_error_errno(r, "cannot create the event loop: %m");
+	r = setup_signals(d);
+	if (r < 0)
+		return log_error_errno(r, "cannot set up signal handling: %m");
+	if (lock) {
+		r = statedir_open(d->cfg->state_dir, STATEDIR_LOCK | STATEDIR_CREATE, &d->statedir, &err);
+		if (r < 0)
+			return log_f(LOG_ERR, r, &(struct log_fields){ .message_id = LOG_MID_STATE_ERROR }, "%s",
+				     err ? err : strerror(-r));
 	}
-	r = setup_signals(&d);
-	if (r < 0) {
-		log_error_errno(r, "cannot set up signal handling: %m");
-		goto fail;
-	}
-	r = statedir_open(cfg->state_dir, STATEDIR_LOCK | STATEDIR_CREATE, &d.statedir, &err);
-	if (r < 0) {
-		log_f(LOG_ERR, r, &(struct log_fields){ .message_id = LOG_MID_STATE_ERROR }, "%s",
-		      err ? err : strerror(-r));
-		goto fail;
-	}
-	d.tenv.event = d.event;
-	d.tenv.base_env = trigger_base_env(environ);
-	r = curl_glue_new(d.event, &d.glue);
-	if (r < 0 || !d.tenv.base_env) {
-		log_error_errno(r < 0 ? r : -ENOMEM, "cannot set up: %m");
-		goto fail;
-	}
+	d->tenv.event = d->event;
+	d->tenv.base_env = trigger_base_env(environ);
+	r = curl_glue_new(d->event, &d->glue);
+	d->tenv.glue = d->glue;
+	if (r < 0 || !d->tenv.base_env)
+		return log_error_errno(r < 0 ? r : -ENOMEM, "cannot set up: %m");
+	d->watches = calloc(d->cfg->n_listeners ? d->cfg->n_listeners : 1, sizeof(*d->watches));
+	if (!d->watches)
+		return log_error_errno(-ENOMEM, "out of memory");
+	return 0;
+}
 
-	d.watches = calloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof(*d.watches));
-	if (!d.watches) {
-		log_error("out of memory");
-		goto fail;
+/* Runs the loop, then frees everything; returns the exit status. */
+static int daemon_loop(struct daemon *d)
+{
+	int r = sd_event_loop(d->event);
+
+	if (r < 0) {
+		log_error_errno(r, "event loop failed: %m");
+		d->exit_code = EXIT_FAILURE;
+	} else {
+		d->exit_code = r;
 	}
+	daemon_done(d);
+	return d->exit_code;
+}
+
+int daemon_run(struct cfg *cfg)
+{
+	struct daemon d = { .cfg = cfg, .stop_grace_usec = STOP_GRACE_USEC, .exit_code = EXIT_SUCCESS,
+			    .runtime_fd = -1, .started_usec = now_usec(CLOCK_REALTIME) };
+	size_t failed = 0;
+	int r;
+
+	if (daemon_setup(&d, true) < 0)
+		goto fail;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		r = watch_new(&d, &cfg->listeners[i], &d.watches[d.n_watches]);
 		if (r < 0) {
@@ -220,19 +568,58 @@ int daemon_run(struct cfg *cfg)
 		failed += sv_is_final(&d.watches[i]->sv);
 	}
 
+	/* WATCHDOG=1 from the loop itself, when WatchdogSec= asks for it: a
+	 * stalled loop stops the pings and systemd restarts us. */
+	r = sd_event_set_watchdog(d.event, true);
+	if (r < 0)
+		log_warning_errno(r, "cannot enable the watchdog, ignoring: %m");
+	runtime_dir_open(&d);
+	r = sd_event_add_time_relative(d.event, &d.status_timer, CLOCK_MONOTONIC, USEC_PER_SEC, 100 * USEC_PER_MSEC,
+				       on_status_timer, &d);
+	if (r < 0)
+		log_warning_errno(r, "cannot schedule status updates, ignoring: %m");
+
 	log_info("ssewatchd %s started: %zu listener(s)%s, state in %s", SSEWATCHD_VERSION, d.n_watches,
 		 failed ? " (some failed, see above)" : "", cfg->state_dir);
+	status_update(&d, true);
 	(void)sd_notify(0, "READY=1");
-
-	r = sd_event_loop(d.event);
-	if (r < 0) {
-		log_error_errno(r, "event loop failed: %m");
-		d.exit_code = EXIT_FAILURE;
-	} else {
-		d.exit_code = r;
-	}
+	return daemon_loop(&d);
+fail:
 	daemon_done(&d);
-	return d.exit_code;
+	return EXIT_FAILURE;
+}
+
+int daemon_replay(struct cfg *cfg, const char *name, const char *from, uint64_t to)
+{
+	struct daemon d = { .cfg = cfg, .stop_grace_usec = STOP_GRACE_USEC, .exit_code = EXIT_SUCCESS,
+			    .replay = true, .runtime_fd = -1 };
+	const struct cfg_listener *l = cfg_find_listener(cfg, name);
+	int r;
+
+	if (!l || l->protocol != CFG_PROTOCOL_AVISO) {
+		log_error("%s: %s", name, l ? "replay is for aviso listeners (sse servers have no replay endpoint)"
+					  : "no such listener in the configuration");
+		cfg_free(cfg);
+		return l ? EXIT_FAILURE : 64;
+	}
+	if (daemon_setup(&d, false) < 0)
+		goto fail;
+	r = watch_new_replay(&d, l, from, to, &d.watches[0]);
+	if (r < 0) {
+		log_error_errno(r, "%s: cannot set up the replay: %m", name);
+		goto fail;
+	}
+	d.n_watches = 1;
+	d.progress_tty = isatty(STDERR_FILENO);
+	r = sd_event_add_time_relative(d.event, &d.progress, CLOCK_MONOTONIC, 200 * USEC_PER_MSEC,
+				       50 * USEC_PER_MSEC, on_progress, &d);
+	if (r >= 0)
+		r = watch_start(d.watches[0]);
+	if (r < 0) {
+		log_error_errno(r, "%s: cannot start the replay: %m", name);
+		goto fail;
+	}
+	return daemon_loop(&d);
 fail:
 	daemon_done(&d);
 	return EXIT_FAILURE;

@@ -28,15 +28,46 @@ struct daemon {
 	struct trigger_env tenv;
 	uint64_t rng;
 	bool stopping;
+	bool finished;		/* the loop was told to exit */
 	sd_event_source *stop_timer;
 	uint64_t stop_grace_usec;
 	int exit_code;
+
+	/* status file and STATUS= */
+	sd_event_source *status_timer;
+	uint64_t status_generation;
+	int runtime_fd;
+	uint64_t started_usec;
+
+	/* reload: watches finishing under an old configuration, and the new
+	 * watches waiting for them to release their state file */
+	struct cfg **old_cfgs;
+	size_t n_old_cfgs;
+	struct watch **retiring;
+	size_t n_retiring;
+	struct watch **waiting;
+	size_t n_waiting;
+
+	/* `ssewatchd replay`: one watch, nothing written, progress on a terminal */
+	bool replay;
+	sd_event_source *progress;
+	bool progress_tty;
 };
 
 /* Runs until SIGTERM/SIGINT (exit 0) or a fatal error. Takes ownership of cfg. */
 int daemon_run(struct cfg *cfg);
 
+/*
+ * Replays listener name's notifications from `from` (a sequence or a date) to
+ * `to` (0: the end) through its triggers, writing no state. Exit status 0 if
+ * every trigger succeeded. Takes ownership of cfg.
+ */
+int daemon_replay(struct cfg *cfg, const char *name, const char *from, uint64_t to);
+
 uint64_t daemon_random(struct daemon *d);
+
+/* The status file, where `ssewatchd status` reads it. */
+#define DAEMON_STATUS_FILE "status.json"
 
 /* A watch finished its work in progress: during shutdown, maybe the last one. */
 void daemon_watch_idle(struct daemon *d);

@@ -1,10 +1,20 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
+#include <unistd.h>
 
 #include "log.h"
+
+#define LOG_IDENTIFIER     "ssewatchd"
+#define LOG_MSG_MAX        2048
+#define LOG_JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 static int max_level = LOG_INFO;
 
@@ -31,9 +41,100 @@ int log_level_from_string(const char *s)
 	return -EINVAL;
 }
 
+/* One unsigned decimal number, at least one digit, no sign, no overflow. */
+static const char *parse_u64(const char *s, uint64_t *ret)
+{
+	uint64_t n = 0;
+
+	if (*s < '0' || *s > '9')
+		return NULL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		unsigned d = (unsigned)(*s - '0');
+
+		if (n > (UINT64_MAX - d) / 10)
+			return NULL;
+		n = n * 10 + d;
+	}
+	*ret = n;
+	return s;
+}
+
+bool log_fd_is_journal_stream(int fd, const char *journal_stream)
+{
+	uint64_t dev, ino;
+	const char *p;
+	struct stat st;
+
+	if (!journal_stream)
+		return false;
+	p = parse_u64(journal_stream, &dev);
+	if (!p || *p != ':')
+		return false;
+	p = parse_u64(p + 1, &ino);
+	if (!p || *p != '\0')
+		return false;
+	if (fstat(fd, &st) < 0)
+		return false;
+	return (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+}
+
+enum log_target log_get_target(void)
+{
+	return log_fd_is_journal_stream(STDERR_FILENO, getenv("JOURNAL_STREAM")) ? LOG_TARGET_JOURNAL
+										  : LOG_TARGET_STDERR;
+}
+
+/* "NAME=value" into buf[size] as one iovec; false if it did not fit. */
+static bool field(struct iovec *iov, size_t *n, char *buf, size_t size, const char *name, const char *value)
+{
+	int k = snprintf(buf, size, "%s=%s", name, value);
+
+	if (k < 0 || (size_t)k >= size)
+		return false;
+	iov[(*n)++] = (struct iovec){ .iov_base = buf, .iov_len = (size_t)k };
+	return true;
+}
+
+/* 0 on success, negative errno if the journal could not take it. */
+static int log_to_journal(int level, int error, const struct log_fields *f, const char *msg)
+{
+	char message[LOG_MSG_MAX + 256 + 16], priority[16], errnum[32];
+	char listener[256 + 32], event_id[4096 + 32], request_id[256 + 32], message_id[64];
+	struct iovec iov[8];
+	size_t n = 0;
+
+	/* sd_journal_sendv() reports success when the socket is missing (a
+	 * sandbox without /run/systemd): check, so the line is not lost. */
+	if (access(LOG_JOURNAL_SOCKET, F_OK) < 0)
+		return -errno;
+
+	/* The listener stays in MESSAGE too, so `journalctl -u` reads like the terminal. */
+	(void)snprintf(message, sizeof(message), "MESSAGE=%s%s%s", f && f->listener ? f->listener : "",
+		       f && f->listener ? ": " : "", msg);
+	iov[n++] = (struct iovec){ .iov_base = message, .iov_len = strlen(message) };
+	(void)snprintf(priority, sizeof(priority), "PRIORITY=%d", LOG_PRI(level));
+	iov[n++] = (struct iovec){ .iov_base = priority, .iov_len = strlen(priority) };
+	iov[n++] = (struct iovec){ .iov_base = (char *)"SYSLOG_IDENTIFIER=" LOG_IDENTIFIER,
+				   .iov_len = STRLEN("SYSLOG_IDENTIFIER=" LOG_IDENTIFIER) };
+	if (error > 0) {
+		(void)snprintf(errnum, sizeof(errnum), "ERRNO=%d", error);
+		iov[n++] = (struct iovec){ .iov_base = errnum, .iov_len = strlen(errnum) };
+	}
+	/* A field too long for its buffer is left out rather than cut. */
+	if (f && f->message_id)
+		(void)field(iov, &n, message_id, sizeof(message_id), "MESSAGE_ID", f->message_id);
+	if (f && f->listener)
+		(void)field(iov, &n, listener, sizeof(listener), "SSEWATCHD_LISTENER", f->listener);
+	if (f && f->event_id)
+		(void)field(iov, &n, event_id, sizeof(event_id), "SSEWATCHD_EVENT_ID", f->event_id);
+	if (f && f->request_id)
+		(void)field(iov, &n, request_id, sizeof(request_id), "SSEWATCHD_REQUEST_ID", f->request_id);
+	return sd_journal_sendv(iov, (int)n);
+}
+
 int log_internal(int level, int error, const struct log_fields *fields, const char *fmt, ...)
 {
-	char msg[2048];
+	char msg[LOG_MSG_MAX];
 	va_list ap;
 
 	if (error < 0)
@@ -46,6 +147,11 @@ int log_internal(int level, int error, const struct log_fields *fields, const ch
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+
+	if (log_get_target() == LOG_TARGET_JOURNAL && log_to_journal(level, error, fields, msg) >= 0) {
+		errno = error;
+		return -error;
+	}
 
 	fprintf(stderr, "%s%s%s%s\n", level <= LOG_ERR ? "error: " : level == LOG_WARNING ? "warning: " : "",
 		fields && fields->listener ? fields->listener : "", fields && fields->listener ? ": " : "", msg);

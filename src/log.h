@@ -5,12 +5,20 @@
  *
  * Messages may carry fields (the listener, the event id, the server's request
  * id, and a MESSAGE_ID naming the kind of event). On a terminal they read
- * "listener: message"; under journald they become journal fields.
+ * "listener: message". When stderr is the journal (systemd sets
+ * $JOURNAL_STREAM to the "DEV:INODE" of the stream it connected to fd 2),
+ * each message goes through the native journal protocol instead, with
+ * PRIORITY, SYSLOG_IDENTIFIER=ssewatchd, MESSAGE_ID, ERRNO,
+ * SSEWATCHD_LISTENER, SSEWATCHD_EVENT_ID and SSEWATCHD_REQUEST_ID fields
+ * (each only when known). If the journal cannot be reached, the line goes
+ * to stderr as usual. The decision is made again for every message, so a
+ * redirected fd 2 is honoured at once.
  */
 #ifndef SSEWATCHD_LOG_H
 #define SSEWATCHD_LOG_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <syslog.h>
 
 #include "macro.h"
@@ -32,6 +40,21 @@ struct log_fields {
 	const char *request_id;
 	const char *message_id;
 };
+
+enum log_target {
+	LOG_TARGET_STDERR,	/* readable lines on fd 2 */
+	LOG_TARGET_JOURNAL,	/* sd_journal_sendv() with fields */
+};
+
+/* Where the next message would go. */
+enum log_target log_get_target(void);
+
+/*
+ * True if fd is the stream journal_stream names: "DEV:INODE" (decimal, as
+ * systemd writes $JOURNAL_STREAM) equal to fstat(fd)'s st_dev and st_ino.
+ * False for NULL, malformed values and other files.
+ */
+bool log_fd_is_journal_stream(int fd, const char *journal_stream);
 
 void log_set_max_level(int level);
 int log_get_max_level(void);

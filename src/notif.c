@@ -211,8 +211,11 @@ int notif_env(const json_t *n, enum cfg_protocol protocol, const char *listener,
 		const char *key;
 		json_t *value;
 
-		seq = json_dumps(json_object_get(n, "sequence"), JSON_ENCODE_ANY);
-		payload = json_dumps(json_object_get(n, "payload"), JSON_COMPACT | JSON_ENCODE_ANY);
+		json_t *sv = json_object_get(n, "sequence"), *pv = json_object_get(n, "payload");
+
+		/* Absent members give empty values, not errors. */
+		seq = sv ? json_dumps(sv, JSON_ENCODE_ANY) : strdup("");
+		payload = json_dumps(pv ? pv : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
 		r = notif_stdin(n, protocol, &whole, &len);
 		if (r < 0)
 			return r;

@@ -482,18 +482,19 @@ static void lock_holder_pid(int fd, char *buf, size_t size)
 
 static int statedir_lock(struct statedir *d, char **reterr)
 {
-	_cleanup_close_ int fd = -1;
-	bool writable = true;
+	_cleanup_close_ int fd = -1, wfd = -1;
 	char pid[32];
 	int n;
 
-	fd = openat(d->fd, LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	/* The lock is held on a read-only descriptor: the daemon keeps no file
+	 * open for writing, so the file system can still be remounted
+	 * read-only under it (and is then reported as such by the commits). */
+	fd = openat(d->fd, LOCK_FILE, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (fd < 0 && (errno == EROFS || errno == EACCES)) {
 		/* An existing lock file can still be locked; the probe then says what is wrong. */
 		int saved = errno;
 
 		fd = openat(d->fd, LOCK_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-		writable = false;
 		if (fd < 0)
 			errno = saved;
 	}
@@ -508,8 +509,9 @@ static int statedir_lock(struct statedir *d, char **reterr)
 	}
 	/* The pid is only for the message above: failing to record it is harmless. */
 	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-	if (writable && ftruncate(fd, 0) == 0)
-		(void)!pwrite(fd, pid, (size_t)n, 0);
+	wfd = openat(d->fd, LOCK_FILE, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (wfd >= 0 && ftruncate(wfd, 0) == 0)
+		(void)!pwrite(wfd, pid, (size_t)n, 0);
 	d->lock_fd = TAKE_FD(fd);
 	return 0;
 }

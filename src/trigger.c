@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,19 +10,38 @@
 
 #include "child.h"
 #include "cleanup.h"
+#include "curl_glue.h"
+#include "dbuf.h"
 #include "log.h"
 #include "notif.h"
 #include "strv.h"
+#include "tmpl.h"
 #include "trigger.h"
 #include "util.h"
 
+#define POST_RESPONSE_MAX 1024
+
 struct trigger_run {
-	struct child *child;
 	trigger_done_fn done;
 	void *userdata;
 	const struct cfg_listener *listener;
 	const struct cfg_trigger *trigger;
+
+	struct child *child;		/* command */
+
+	struct curl_glue *glue;		/* post */
+	CURL *easy;
+	struct curl_slist *headers;
+	char *body;
+	struct dbuf response;
+	sd_event_source *cancelled;	/* reports a cancelled request from the loop */
 };
+
+/* A command's failure is retried unless fail_fast says otherwise (aviso's option). */
+static bool command_failure_permanent(const struct cfg_trigger *t)
+{
+	return t->fail_fast == 1;
+}
 
 bool trigger_is_external(const struct cfg_trigger *t)
 {
@@ -60,6 +80,75 @@ char **trigger_base_env(char **environ_)
 			return NULL;
 		}
 	return v;
+}
+
+/* ------------------------------------------------------------ templates */
+
+/*
+ * What templates see as "notification": for aviso the notification as
+ * aviso's own client models it; for sse the event, plus "json" when its data
+ * is JSON (so {{ notification.json.meta.domain }} works).
+ */
+static json_t *template_root(const struct cfg_listener *l, const json_t *n)
+{
+	_cleanup_free_ char *data = NULL;
+	json_t *root, *parsed;
+	size_t len;
+
+	if (l->protocol == CFG_PROTOCOL_AVISO) {
+		static const char *const keys[] = { "event_type", "sequence", "id", "identifier", "payload", "time" };
+
+		root = json_object();
+		for (size_t i = 0; root && i < ELEMENTSOF(keys); i++)
+			if (json_object_get(n, keys[i]) && json_object_set(root, keys[i], json_object_get(n, keys[i])) < 0)
+				return json_decref(root), NULL;
+		return root;
+	}
+	root = json_pack("{s:O?, s:s, s:O?}", "id", json_object_get(n, "id"), "event", notif_event_name(n), "data",
+			 json_object_get(n, "data"));
+	if (root && notif_stdin(n, l->protocol, &data, &len) == 0 &&
+	    (parsed = json_loadb(data, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL)))
+		(void)json_object_set_new(root, "json", parsed);
+	return root;
+}
+
+static const char *template_getenv(const char *name, void *userdata)
+{
+	(void)userdata;
+	return getenv(name);
+}
+
+/* Renders one value if it holds placeholders (a copy otherwise). */
+static int render(const char *template, enum tmpl_dest dest, const json_t *root, char **ret, char ***ret_env,
+		  char **reterr)
+{
+	if (!tmpl_has_placeholders(template)) {
+		*ret = strdup(template);
+		return *ret ? 0 : -ENOMEM;
+	}
+	return tmpl_render(template, dest, root, template_getenv, NULL, ret, ret_env, reterr);
+}
+
+/* aviso's rule: a variable a template read through {{ env.X }} is not
+ * passed on to the child as well. */
+static void drop_template_env(char **envp, const char *template)
+{
+	char **names = NULL;
+
+	if (!template || tmpl_env_names(template, &names) < 0)
+		return;
+	for (size_t i = 0; names && names[i]; i++) {
+		size_t len = strlen(names[i]);
+
+		for (size_t k = 0; envp && envp[k];)
+			if (strncmp(envp[k], names[i], len) == 0 && envp[k][len] == '=') {
+				free(envp[k]);
+				memmove(envp + k, envp + k + 1, (strv_length(envp + k + 1) + 1) * sizeof(char *));
+			} else {
+				k++;
+			}
+	}
+	strv_free(names);
 }
 
 static int write_all(int fd, const char *p, size_t len)
@@ -159,7 +248,8 @@ static void on_child_done(struct child *c, const struct child_result *res, void 
 
 	(void)c;
 	if (res->spawn_error) {
-		error = strdupf("cannot start %s: %s", run->trigger->argv[0], strerror(res->spawn_error));
+		error = strdupf("cannot start %s: %s", run->trigger->shell ? "/bin/sh" : run->trigger->argv[0],
+				strerror(res->spawn_error));
 	} else {
 		log_output(run, "stdout", res->out_tail, res->out_len, res->out_total);
 		log_output(run, "stderr", res->err_tail, res->err_len, res->err_total);
@@ -172,27 +262,74 @@ static void on_child_done(struct child *c, const struct child_result *res, void 
 	}
 	if ((res->spawn_error || res->timed_out || !res->exited || res->exit_code != 0) && !error)
 		error = strdup("failed");
-	run->done(run, error, run->userdata);
+	/* Only a real exit status is the program's verdict; a timeout, a
+	 * signal or a failed start may go away. */
+	run->done(run, error, error && res->exited && res->exit_code != 0 && command_failure_permanent(run->trigger),
+		  run->userdata);
 }
 
 static int run_command(const struct trigger_env *env, const struct cfg_listener *l, const struct cfg_trigger *t,
-		       const json_t *n, trigger_done_fn done, void *userdata, struct trigger_run **ret_run)
+		       const json_t *n, trigger_done_fn done, void *userdata, struct trigger_run **ret_run,
+		       char **ret_error)
 {
-	_cleanup_free_ char *input = NULL;
-	char **envp = NULL;
+	_cleanup_free_ char *input = NULL, *err = NULL;
+	_cleanup_(json_decrefp) json_t *root = NULL;
+	char **envp = NULL, **argv = NULL, **shell_env = NULL;
 	struct trigger_run *run;
 	size_t input_len = 0;
-	int r;
+	int r = 0;
+
+	root = template_root(l, n);
+	if (!root)
+		return -ENOMEM;
+	if (t->shell) {
+		char *script = NULL;
+
+		r = render(t->shell, TMPL_DEST_SHELL, root, &script, &shell_env, &err);
+		if (r >= 0)
+			r = strv_push(&argv, "/bin/sh");
+		if (r >= 0)
+			r = strv_push(&argv, "-c");
+		if (r >= 0)
+			r = strv_consume(&argv, script);
+		else
+			free(script);
+	} else {
+		for (size_t i = 0; t->argv && t->argv[i]; i++) {
+			char *arg = NULL;
+
+			r = render(t->argv[i], TMPL_DEST_ARGV, root, &arg, NULL, &err);
+			if (r < 0)
+				break;
+			r = strv_consume(&argv, arg);
+			if (r < 0)
+				break;
+		}
+	}
+	if (r < 0 && err) {
+		/* A field the notification lacks will not appear on retry. */
+		*ret_error = strdupf("%s: %s", t->shell ? "command" : "argv", err);
+		r = TRIGGER_FAILED_PERMANENT;
+		goto fail;
+	}
+	if (r < 0)
+		goto fail;
 
 	r = notif_stdin(n, l->protocol, &input, &input_len);
 	if (r < 0)
-		return r;
+		goto fail;
 	for (size_t i = 0; env->base_env && env->base_env[i]; i++)
 		if ((r = strv_push(&envp, env->base_env[i])) < 0)
 			goto fail;
+	for (size_t i = 0; t->argv && t->argv[i]; i++)
+		drop_template_env(envp, t->argv[i]);
+	drop_template_env(envp, t->shell);
 	r = notif_env(n, l->protocol, l->name, &envp);
 	for (size_t i = 0; r >= 0 && i < t->n_env; i++)
 		r = strv_env_set(&envp, t->env[i].key, t->env[i].value);
+	/* Last: the values the shell script refers to. */
+	for (size_t i = 0; r >= 0 && shell_env && shell_env[i]; i++)
+		r = strv_push(&envp, shell_env[i]);
 	if (r < 0)
 		goto fail;
 
@@ -204,7 +341,7 @@ static int run_command(const struct trigger_env *env, const struct cfg_listener 
 	*run = (struct trigger_run){ .done = done, .userdata = userdata, .listener = l, .trigger = t };
 	r = child_spawn(env->event,
 			&(struct child_spec){
-				.argv = t->argv,
+				.argv = argv,
 				.envp = envp,
 				.working_dir = t->working_dir,
 				.stdin_data = input,
@@ -214,6 +351,8 @@ static int run_command(const struct trigger_env *env, const struct cfg_listener 
 			},
 			on_child_done, run, &run->child);
 	strv_free(envp);
+	strv_free(argv);
+	strv_free(shell_env);
 	if (r < 0) {
 		free(run);
 		return r;
@@ -222,13 +361,207 @@ static int run_command(const struct trigger_env *env, const struct cfg_listener 
 	return TRIGGER_STARTED;
 fail:
 	strv_free(envp);
+	strv_free(argv);
+	strv_free(shell_env);
+	return r;
+}
+
+/* ------------------------------------------------------------ post */
+
+json_t *trigger_cloudevent(const struct cfg_listener *l, const struct trigger_input *in)
+{
+	const json_t *n = in->notification;
+	_cleanup_free_ char *data = NULL, *id = NULL, *type = NULL;
+	char time[32];
+	json_t *ce, *parsed;
+	size_t len;
+
+	if (l->protocol == CFG_PROTOCOL_AVISO) {
+		/* The server's own CloudEvent, as aviso's client forwards it. */
+		ce = json_object_get(n, "cloudevent");
+		if (json_is_object(ce))
+			return json_deep_copy(ce);
+		return json_pack("{s:s, s:O?, s:s, s:s+, s:{s:O?, s:O?}}", "specversion", "1.0", "id",
+				 json_object_get(n, "id"), "source", l->base_url, "type", "int.ecmwf.aviso.",
+				 json_string_value(json_object_get(n, "event_type")) ?: "unknown", "data", "identifier",
+				 json_object_get(n, "identifier"), "payload", json_object_get(n, "payload"));
+	}
+
+	/* sse: the event becomes a CloudEvent of our own. */
+	id = notif_event_id(n)[0] ? strdup(notif_event_id(n)) : strdupf("%s-%" PRIu64, l->name, in->seq);
+	type = strdupf("ssewatchd.sse.%s", notif_event_name(n));
+	if (!id || !type || notif_stdin(n, l->protocol, &data, &len) < 0)
+		return NULL;
+	ce = json_pack("{s:s, s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", id, "source", l->url, "type", type,
+		       "time", format_rfc3339(in->received_usec, time));
+	if (!ce)
+		return NULL;
+	parsed = json_loadb(data, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+	if (parsed) {
+		if (json_object_set_new(ce, "datacontenttype", json_string("application/json")) < 0 ||
+		    json_object_set_new(ce, "data", parsed) < 0)
+			goto fail;
+	} else if (json_object_get(n, "data")) {
+		if (json_object_set_new(ce, "datacontenttype", json_string("text/plain")) < 0 ||
+		    json_object_set(ce, "data", json_object_get(n, "data")) < 0)
+			goto fail;
+	} else if (json_object_set(ce, "data_base64", json_object_get(n, "data_base64")) < 0) {
+		goto fail;
+	}
+	return ce;
+fail:
+	json_decref(ce);
+	return NULL;
+}
+
+static size_t post_write(char *p, size_t size, size_t nmemb, void *userdata)
+{
+	struct trigger_run *run = userdata;
+	size_t len = size * nmemb;
+
+	/* Only the start of an answer matters, for the error message. */
+	(void)dbuf_append(&run->response, p, MIN(len, POST_RESPONSE_MAX - run->response.len));
+	return len;
+}
+
+static void post_release(struct trigger_run *run)
+{
+	if (run->easy) {
+		curl_glue_remove(run->glue, run->easy);
+		curl_easy_cleanup(run->easy);
+		run->easy = NULL;
+	}
+	curl_slist_free_all(run->headers);
+	run->headers = NULL;
+	free(run->body);
+	run->body = NULL;
+}
+
+static void on_post_done(CURL *easy, CURLcode result, void *userdata)
+{
+	struct trigger_run *run = userdata;
+	_cleanup_free_ char *error = NULL;
+	bool permanent = false;
+	long status = 0;
+
+	(void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	if (result != CURLE_OK) {
+		error = strdupf("POST failed: %s", curl_easy_strerror(result));
+	} else if (status < 200 || status > 299) {
+		char body[POST_RESPONSE_MAX + 1];
+		size_t n = 0;
+
+		for (size_t i = 0; i < run->response.len; i++)
+			body[n++] = (unsigned char)run->response.buf[i] >= 0x20 && run->response.buf[i] != 0x7f
+					    ? run->response.buf[i] : ' ';
+		while (n > 0 && body[n - 1] == ' ')
+			n--;
+		body[n] = '\0';
+		error = strdupf("the server answered HTTP %ld%s%s", status, n ? ": " : "", body);
+		/* Worth retrying: 408, 425, 429 and 5xx; the rest will not change,
+		 * unless fail_fast: false asks to retry anyway. */
+		permanent = status != 408 && status != 425 && status != 429 && status < 500 &&
+			    run->trigger->fail_fast != 0;
+	}
+	if (result != CURLE_OK && !error)
+		error = strdup("POST failed");
+	post_release(run);
+	run->done(run, error, permanent, run->userdata);
+}
+
+static int on_post_cancelled(sd_event_source *s, void *userdata)
+{
+	struct trigger_run *run = userdata;
+
+	(void)s;
+	run->done(run, "cancelled", false, run->userdata);
+	return 0;
+}
+
+static int run_post(const struct trigger_env *env, const struct cfg_listener *l, const struct cfg_trigger *t,
+		    const struct trigger_input *in, trigger_done_fn done, void *userdata, struct trigger_run **ret_run,
+		    char **ret_error)
+{
+	_cleanup_(json_decrefp) json_t *ce = trigger_cloudevent(l, in);
+	_cleanup_(json_decrefp) json_t *root = template_root(l, in->notification);
+	_cleanup_free_ char *url = NULL, *err = NULL;
+	struct trigger_run *run;
+	bool content_type = false;
+	int r = -ENOMEM;
+
+	if (!ce || !root || !env->glue)
+		return ce && root ? -EINVAL : -ENOMEM;
+	r = render(t->url, TMPL_DEST_URL, root, &url, NULL, &err);
+	if (r < 0 && err) {
+		*ret_error = strdupf("url: %s", err);
+		return TRIGGER_FAILED_PERMANENT;
+	}
+	if (r < 0)
+		return r;
+	r = -ENOMEM;
+	run = calloc(1, sizeof(*run));
+	if (!run)
+		return -ENOMEM;
+	*run = (struct trigger_run){ .done = done, .userdata = userdata, .listener = l, .trigger = t,
+				     .glue = env->glue };
+	dbuf_init(&run->response, POST_RESPONSE_MAX);
+	run->body = json_dumps(ce, JSON_COMPACT);
+	run->easy = curl_easy_init();
+	if (!run->body || !run->easy)
+		goto fail;
+	for (size_t i = 0; i < t->n_headers; i++) {
+		_cleanup_free_ char *value = NULL, *h = NULL;
+		struct curl_slist *nl;
+
+		r = render(t->headers[i].value, TMPL_DEST_HEADER, root, &value, NULL, &err);
+		if (r < 0 && err) {
+			*ret_error = strdupf("headers.%s: %s", t->headers[i].key, err);
+			r = TRIGGER_FAILED_PERMANENT;
+			goto fail;
+		}
+		r = -ENOMEM;
+		h = value ? strdupf("%s: %s", t->headers[i].key, value) : NULL;
+		if (!h || !(nl = curl_slist_append(run->headers, h)))
+			goto fail;
+		run->headers = nl;
+		content_type |= strcasecmp(t->headers[i].key, "Content-Type") == 0;
+	}
+	if (!content_type) {
+		struct curl_slist *nl = curl_slist_append(run->headers, "Content-Type: application/cloudevents+json");
+
+		if (!nl)
+			goto fail;
+		run->headers = nl;
+	}
+	r = -EINVAL;
+	if (curl_easy_setopt(run->easy, CURLOPT_URL, url) != CURLE_OK ||
+	    curl_easy_setopt(run->easy, CURLOPT_POSTFIELDS, run->body) != CURLE_OK ||
+	    curl_easy_setopt(run->easy, CURLOPT_HTTPHEADER, run->headers) != CURLE_OK ||
+	    curl_easy_setopt(run->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl_easy_setopt(run->easy, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+	    curl_easy_setopt(run->easy, CURLOPT_TIMEOUT_MS, (long)(t->timeout_usec / USEC_PER_MSEC)) != CURLE_OK ||
+	    curl_easy_setopt(run->easy, CURLOPT_USERAGENT, "ssewatchd/" SSEWATCHD_VERSION) != CURLE_OK ||
+	    curl_easy_setopt(run->easy, CURLOPT_WRITEFUNCTION, post_write) != CURLE_OK ||
+	    curl_easy_setopt(run->easy, CURLOPT_WRITEDATA, run) != CURLE_OK)
+		goto fail;
+	r = curl_glue_add(run->glue, run->easy, on_post_done, run);
+	if (r < 0)
+		goto fail;
+	*ret_run = run;
+	return TRIGGER_STARTED;
+fail:
+	post_release(run);
+	dbuf_free(&run->response);
+	free(run);
 	return r;
 }
 
 int trigger_start(const struct trigger_env *env, const struct cfg_listener *l, const struct cfg_trigger *t,
-		  const json_t *n, trigger_done_fn done, void *userdata, struct trigger_run **ret_run,
-		  char **ret_error)
+		  const struct trigger_input *in, trigger_done_fn done, void *userdata,
+		  struct trigger_run **ret_run, char **ret_error)
 {
+	const json_t *n = in->notification;
+
 	*ret_run = NULL;
 	*ret_error = NULL;
 	switch (t->type) {
@@ -237,22 +570,31 @@ int trigger_start(const struct trigger_env *env, const struct cfg_listener *l, c
 	case CFG_TRIGGER_LOG:
 		return run_log(l, t, n, ret_error);
 	case CFG_TRIGGER_COMMAND:
-		if (!t->argv) {
-			*ret_error = strdup("shell command strings are not supported yet; use argv");
-			return TRIGGER_FAILED;
-		}
-		return run_command(env, l, t, n, done, userdata, ret_run);
+		return run_command(env, l, t, n, done, userdata, ret_run, ret_error);
 	case CFG_TRIGGER_POST:
-		*ret_error = strdup("post triggers are not supported yet");
-		return TRIGGER_FAILED;
+		return run_post(env, l, t, in, done, userdata, ret_run, ret_error);
 	}
 	return -EINVAL;
 }
 
 void trigger_run_cancel(struct trigger_run *run)
 {
-	if (run && run->child)
+	if (!run)
+		return;
+	if (run->child) {
 		child_terminate(run->child);
+	} else if (run->easy && !run->cancelled) {
+		/* Report from the loop: the caller may hold on to run. */
+		post_release(run);
+		if (sd_event_add_defer(curl_glue_event(run->glue), &run->cancelled, on_post_cancelled, run) < 0)
+			run->done(run, "cancelled", false, run->userdata);
+	}
+}
+
+void trigger_run_rebind(struct trigger_run *run, const struct cfg_listener *l, const struct cfg_trigger *t)
+{
+	run->listener = l;
+	run->trigger = t;
 }
 
 struct trigger_run *trigger_run_free(struct trigger_run *run)
@@ -260,6 +602,9 @@ struct trigger_run *trigger_run_free(struct trigger_run *run)
 	if (!run)
 		return NULL;
 	child_free(run->child);
+	post_release(run);
+	sd_event_source_disable_unref(run->cancelled);
+	dbuf_free(&run->response);
 	free(run);
 	return NULL;
 }

@@ -10,41 +10,63 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <systemd/sd-event.h>
 
 #include "config.h"
 
+struct curl_glue;
 struct trigger_run;
 
 /* What a trigger needs from the daemon. */
 struct trigger_env {
 	sd_event *event;
+	struct curl_glue *glue;	/* post requests run in the daemon's curl multi */
 	char **base_env;	/* the daemon's environment minus what children must not see */
 };
 
-/* error is NULL on success, else a short description ("exit status 3"). */
-typedef void (*trigger_done_fn)(struct trigger_run *run, const char *error, void *userdata);
-
-enum {
-	TRIGGER_STARTED = 0,	/* done will be called later, from the loop */
-	TRIGGER_SUCCEEDED = 1,	/* finished already, successfully */
-	TRIGGER_FAILED = 2,	/* finished already, unsuccessfully: *ret_error says why */
+/* The notification a trigger runs for. */
+struct trigger_input {
+	const json_t *notification;	/* borrowed; must outlive the run */
+	uint64_t seq;			/* the listener's delivery number */
+	uint64_t received_usec;		/* CLOCK_REALTIME */
 };
 
 /*
- * Runs trigger t of listener l for notification n (borrowed; must outlive the
- * run). Returns TRIGGER_* or a negative errno for local failures such as OOM.
- * On TRIGGER_STARTED *ret_run is set and belongs to the caller, who frees it
- * with trigger_run_free() (also from inside done).
+ * error is NULL on success, else a short description ("exit status 3").
+ * permanent: retrying cannot help (a 4xx answer, or fail_fast: true).
+ */
+typedef void (*trigger_done_fn)(struct trigger_run *run, const char *error, bool permanent, void *userdata);
+
+enum {
+	TRIGGER_STARTED = 0,		/* done will be called later, from the loop */
+	TRIGGER_SUCCEEDED = 1,		/* finished already, successfully */
+	TRIGGER_FAILED = 2,		/* finished already, unsuccessfully: *ret_error says why */
+	TRIGGER_FAILED_PERMANENT = 3,	/* ...and retrying cannot help */
+};
+
+/*
+ * Runs trigger t of listener l for in. Returns TRIGGER_* or a negative errno
+ * for local failures such as OOM. On TRIGGER_STARTED *ret_run is set and
+ * belongs to the caller, who frees it with trigger_run_free() (also from
+ * inside done).
  */
 int trigger_start(const struct trigger_env *env, const struct cfg_listener *l, const struct cfg_trigger *t,
-		  const json_t *n, trigger_done_fn done, void *userdata, struct trigger_run **ret_run,
-		  char **ret_error);
+		  const struct trigger_input *in, trigger_done_fn done, void *userdata,
+		  struct trigger_run **ret_run, char **ret_error);
 
-/* Terminates a running command (SIGTERM, then SIGKILL after its grace); done is still called. */
+/* Ends a running trigger (a command gets SIGTERM, then SIGKILL after its
+ * grace; a request is aborted); done is still called, from the loop. */
 void trigger_run_cancel(struct trigger_run *run);
 
+/* The body a post trigger sends: a structured CloudEvent. New reference. */
+json_t *trigger_cloudevent(const struct cfg_listener *l, const struct trigger_input *in);
+
 struct trigger_run *trigger_run_free(struct trigger_run *run);
+
+/* After a reload that left this listener unchanged: the same listener and
+ * trigger, in the new configuration's memory (the old one is freed). */
+void trigger_run_rebind(struct trigger_run *run, const struct cfg_listener *l, const struct cfg_trigger *t);
 
 /* Whether a trigger runs outside the daemon (a process or a request) and so can be
  * interrupted by a crash half way. echo and log finish within one loop iteration. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "backoff.h"
 #include "cleanup.h"
 #include "curl_glue.h"
@@ -43,10 +44,13 @@ static void watch_log(struct watch *w, int level, int error, const char *mid, co
 	      "%s", msg);
 }
 
+uint64_t watch_status_generation;
+
 static void apply(struct watch *w, const struct sv_actions *a);
 
 static void sv_event(struct watch *w, struct sv_event ev)
 {
+	watch_status_generation++;
 	struct sv_state n;
 	struct sv_actions a;
 	enum sv_phase before = w->sv.phase;
@@ -61,17 +65,29 @@ static void sv_event(struct watch *w, struct sv_event ev)
 	else if (n.phase != before && n.phase == SV_STOPPED && n.reason == SV_REASON_NO_CONTENT)
 		watch_log(w, LOG_NOTICE, 0, NULL, NULL, "the server answered 204 No Content: listener stopped");
 	apply(w, &a);
+	if (sv_is_final(&n) && n.phase != before)
+		daemon_watch_idle(w->daemon);
 }
 
 /* ------------------------------------------------------------ commits */
 
 static void remember_commit(struct watch *w)
 {
+	/* Only a durable notification counts as delivered (and resets the
+	 * backoff): a stream whose commits fail must not reconnect at full speed. */
+	if (w->uncommitted_notifications) {
+		w->uncommitted_notifications = false;
+		w->stats.received += w->st->next_seq - w->committed_next_seq;
+		w->stats.last_event_usec = now_usec(CLOCK_REALTIME);
+		if (w->sv.phase == SV_OPEN && !w->sv.delivered)
+			sv_event(w, (struct sv_event){ .type = SV_EV_DELIVERED });
+	}
 	json_decref(w->committed_cursor);
 	w->committed_cursor = json_incref(w->st->cursor);
 	w->committed_next_seq = w->st->next_seq;
 	w->dirty = false;
 	w->commits++;
+	watch_status_generation++;
 }
 
 static int commit(struct watch *w)
@@ -79,6 +95,11 @@ static int commit(struct watch *w)
 	_cleanup_free_ char *err = NULL;
 	int r;
 
+	if (w->replay) {
+		/* A replay leaves the listener's state alone. */
+		remember_commit(w);
+		return 0;
+	}
 	r = state_save(w->daemon->statedir, w->st, &err);
 	if (r < 0) {
 		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL, "cannot commit state: %s",
@@ -102,6 +123,7 @@ static void rollback(struct watch *w)
 	const char *id = NULL;
 
 	listener_state_rollback(w->st, w->committed_next_seq, w->committed_cursor);
+	w->uncommitted_notifications = false;
 	if (w->proto == &proto_sse) {
 		id = json_string_value(w->st->cursor);
 		(void)sse_parser_set_last_id(&w->parser, id, id ? strlen(id) : 0, id != NULL);
@@ -112,6 +134,70 @@ static void rollback(struct watch *w)
 
 static void transfer_stop(struct watch *w);
 static int transfer_start(struct watch *w);
+
+/* From the loop: the listener cannot go on. */
+static void watch_fail(struct watch *w, enum sv_reason reason, const char *fmt, ...) _printf_(3, 4);
+static void watch_fail(struct watch *w, enum sv_reason reason, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg = vstrdupf(fmt, ap);
+	va_end(ap);
+	watch_log(w, LOG_ERR, 0, LOG_MID_LISTENER_FAILED, NULL, "%s", msg ? msg : fmt);
+	transfer_stop(w);
+	sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = reason });
+}
+
+void watch_end_stream(struct watch *w, enum sv_reason reason, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	if (!w->easy)
+		return;
+	va_start(ap, fmt);
+	msg = vstrdupf(fmt, ap);
+	va_end(ap);
+	watch_log(w, LOG_WARNING, 0, LOG_MID_DISCONNECTED, NULL, "%s", msg ? msg : fmt);
+	transfer_stop(w);
+	sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = SV_CLOSE_ERROR, .reason = reason });
+}
+
+static void on_credentials(struct auth *a, int error, const char *message, void *userdata)
+{
+	struct watch *w = userdata;
+
+	(void)a;
+	if (error < 0)
+		watch_log(w, LOG_ERR, error, NULL, NULL, "cannot refresh credentials: %s",
+			  message ? message : strerror(-error));
+	else
+		watch_log(w, LOG_NOTICE, 0, NULL, NULL, "credentials refreshed");
+	if (w->auth_fetching) {
+		/* The first request was waiting for them. */
+		w->auth_fetching = false;
+		if (error < 0)
+			sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_AUTH });
+		else if (transfer_start(w) < 0)
+			sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = SV_CLOSE_ERROR,
+						       .reason = SV_REASON_TRANSPORT });
+		return;
+	}
+	sv_event(w, (struct sv_event){ .type = SV_EV_AUTH_REFRESHED, .ok = error >= 0 });
+}
+
+/* A 401: re-read the credential files, or run refresh_command. */
+static void refresh_credentials(struct watch *w)
+{
+	int r = auth_refresh(w->auth, w->daemon->event, w->daemon->tenv.base_env, on_credentials, w);
+
+	if (r < 0) {
+		watch_log(w, LOG_ERR, r, NULL, NULL, "cannot refresh credentials: %m");
+		sv_event(w, (struct sv_event){ .type = SV_EV_AUTH_REFRESHED, .ok = false });
+	}
+}
 
 static void apply(struct watch *w, const struct sv_actions *a)
 {
@@ -132,8 +218,7 @@ static void apply(struct watch *w, const struct sv_actions *a)
 			  (double)(a->timer_at - now_usec(CLOCK_MONOTONIC)) / 1e6);
 	}
 	if (a->refresh_auth)
-		/* Credentials are read afresh for every request. */
-		sv_event(w, (struct sv_event){ .type = SV_EV_AUTH_REFRESHED, .ok = true });
+		refresh_credentials(w);
 	if (a->connect) {
 		if (w->in_callback || w->easy) {
 			/* Not from inside curl: let the timer start it. */
@@ -377,6 +462,8 @@ static void report_error_response(struct watch *w)
 					       .reason = SV_REASON_HTTP_STATUS });
 }
 
+static void pump_schedule(struct watch *w);
+
 static void on_transfer_done(CURL *easy, CURLcode result, void *userdata)
 {
 	struct watch *w = userdata;
@@ -389,6 +476,13 @@ static void on_transfer_done(CURL *easy, CURLcode result, void *userdata)
 	snprintf(errbuf, sizeof(errbuf), "%s", curl_easy_strerror(result));
 	transfer_cleanup(w);
 	/* The glue removed the handle already; transfer_cleanup freed it. */
+
+	if (w->replay && w->replay_done) {
+		/* The replay reached its end: no reconnect; the pump finishes. */
+		sv_event(w, (struct sv_event){ .type = SV_EV_STOP });
+		pump_schedule(w);
+		return;
+	}
 
 	if (w->headers_done && !w->stream_ok) {
 		report_error_response(w);
@@ -497,6 +591,40 @@ static int transfer_start(struct watch *w)
 		r = w->proto->prepare(w, e, &w->req_headers);
 	if (r < 0)
 		goto fail;
+	if (auth_configured(w->auth)) {
+		_cleanup_free_ char *err = NULL;
+		const char *url = l->protocol == CFG_PROTOCOL_SSE ? l->url : l->base_url, *value = NULL;
+
+		if (!auth_url_safe(url)) {
+			curl_easy_cleanup(e);
+			w->easy = NULL;
+			curl_slist_free_all(w->req_headers);
+			w->req_headers = NULL;
+			watch_fail(w, SV_REASON_AUTH,
+				   "refusing to send credentials over plain http to %s: use https, or a loopback address", url);
+			return 0;
+		}
+		r = auth_header(w->auth, &value, &err);
+		if (r == -ENOKEY) {
+			/* refresh_command only: fetch a token first, then connect. */
+			curl_easy_cleanup(e);
+			w->easy = NULL;
+			curl_slist_free_all(w->req_headers);
+			w->req_headers = NULL;
+			w->auth_fetching = true;
+			r = auth_refresh(w->auth, w->daemon->event, w->daemon->tenv.base_env, on_credentials, w);
+			if (r < 0)
+				w->auth_fetching = false;
+			return r;
+		}
+		if (r < 0) {
+			watch_log(w, LOG_ERR, r, NULL, NULL, "%s", err ? err : "cannot read credentials");
+			goto fail;
+		}
+		r = add_header(&w->req_headers, "Authorization: %s", value);
+		if (r < 0)
+			goto fail;
+	}
 
 	/* Stream handles: no total timeout (streams are meant to last), no
 	 * signals, no compression (it holds small events back), HTTP/1.1 (no
@@ -563,10 +691,7 @@ int watch_deliver(struct watch *w, json_t *notification, json_t *cursor)
 	json_decref(cursor);
 	if (r < 0)
 		return watch_abort(w, SV_REASON_STATE, true, "cannot record a notification: %s", strerror(-r));
-	w->stats.received++;
-	w->stats.last_event_usec = now_usec(CLOCK_REALTIME);
-	if (!w->sv.delivered)
-		sv_event(w, (struct sv_event){ .type = SV_EV_DELIVERED });
+	w->uncommitted_notifications = true;
 
 	if (w->cfg->commit == CFG_COMMIT_PER_EVENT) {
 		r = commit(w);
@@ -668,15 +793,15 @@ static int dead_letter(struct watch *w, struct state_pending *p, const struct cf
 	return 0;
 }
 
-static void trigger_finished(struct watch *w, const char *error);
+static void trigger_finished(struct watch *w, const char *error, bool permanent);
 
-static void on_trigger_done(struct trigger_run *run, const char *error, void *userdata)
+static void on_trigger_done(struct trigger_run *run, const char *error, bool permanent, void *userdata)
 {
 	struct watch *w = userdata;
 
 	(void)run;
 	w->run = trigger_run_free(w->run);
-	trigger_finished(w, error);
+	trigger_finished(w, error, permanent);
 	if (w->stopping)
 		daemon_watch_idle(w->daemon);
 }
@@ -703,7 +828,7 @@ static void next_trigger(struct watch *w, struct state_pending *p)
 }
 
 /* A trigger run ended: move on, retry later, or give up on the notification. */
-static void trigger_finished(struct watch *w, const char *error)
+static void trigger_finished(struct watch *w, const char *error, bool permanent)
 {
 	struct state_pending *p = current(w);
 	const struct cfg_trigger *t;
@@ -721,7 +846,7 @@ static void trigger_finished(struct watch *w, const char *error)
 
 	w->stats.failed++;
 	w->attempts++;
-	if (w->attempts <= t->retries && !w->stopping) {
+	if (w->attempts <= t->retries && !w->stopping && !permanent) {
 		uint64_t delay = backoff_delay(t->retry_delay_usec, TRIGGER_RETRY_CAP, w->attempts - 1,
 					       daemon_random(w->daemon));
 
@@ -750,6 +875,12 @@ static void trigger_finished(struct watch *w, const char *error)
 			  "on_failure is stop: listener stopped; the notification stays pending for the next start");
 		w->attempts = 0;
 		sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_TRIGGER });
+		return;
+	}
+	if (w->replay) {
+		/* A replay writes nothing, dead letters included: report and go on. */
+		notification_done(w);
+		pump_schedule(w);
 		return;
 	}
 	r = dead_letter(w, p, t, error);
@@ -781,6 +912,11 @@ static int on_pump(sd_event_source *s, void *userdata)
 			return 0;
 		if (sd_event_source_get_enabled(w->retry_timer, NULL) > 0)
 			return 0;	/* waiting to retry */
+		if (!p && w->replay) {
+			if (w->replay_done && !w->easy)
+				daemon_watch_idle(w->daemon);
+			return 0;
+		}
 		if (!p) {
 			/* Idle: make the completions durable now. */
 			if (w->dirty && commit(w) < 0) {
@@ -796,15 +932,19 @@ static int on_pump(sd_event_source *s, void *userdata)
 			return 0;
 		}
 
-		r = trigger_start(&w->daemon->tenv, w->cfg, t, p->notification, on_trigger_done, w, &w->run, &error);
+		r = trigger_start(&w->daemon->tenv, w->cfg, t,
+				  &(struct trigger_input){ .notification = p->notification, .seq = p->seq,
+							   .received_usec = p->received_usec },
+				  on_trigger_done, w, &w->run, &error);
 		if (r == TRIGGER_STARTED)
 			return 0;
 		if (r < 0) {
 			watch_log(w, LOG_ERR, r, NULL, NULL, "cannot run %s: %m", t->where);
-			trigger_finished(w, "internal error");
+			trigger_finished(w, "internal error", false);
 			continue;
 		}
-		trigger_finished(w, r == TRIGGER_SUCCEEDED ? NULL : error ? error : "failed");
+		trigger_finished(w, r == TRIGGER_SUCCEEDED ? NULL : error ? error : "failed",
+				 r == TRIGGER_FAILED_PERMANENT);
 	}
 	pump_schedule(w);
 	return 0;
@@ -837,13 +977,19 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 		return -ENOMEM;
 	w->daemon = d;
 	w->cfg = cfg;
-	w->proto = cfg->protocol == CFG_PROTOCOL_SSE ? &proto_sse : NULL;
+	w->proto = cfg->protocol == CFG_PROTOCOL_SSE ? &proto_sse : &proto_aviso;
 	w->name = strdup(cfg->name);
 	if (!w->name) {
 		free(w);
 		return -ENOMEM;
 	}
+	r = auth_new(&cfg->auth, &w->auth);
+	if (r < 0) {
+		watch_free(w);
+		return r;
+	}
 	sv_params_default(&w->svp);
+	w->svp.can_refresh_auth = auth_can_refresh(w->auth);
 	sv_init(&w->sv);
 	dbuf_init(&w->error_body, ERROR_BODY_MAX);
 	sse_parser_init(&w->parser, &(struct sse_parser_limits){ .max_line = cfg->max_event_size,
@@ -858,6 +1004,8 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 		r = sd_event_add_time(d->event, &w->retry_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC, on_retry_timer, w);
 	if (r >= 0)
 		r = sd_event_add_defer(d->event, &w->pump, on_pump, w);
+	if (r >= 0 && w->proto->setup)
+		r = w->proto->setup(w);
 	if (r < 0) {
 		watch_free(w);
 		return r;
@@ -885,7 +1033,9 @@ struct watch *watch_free(struct watch *w)
 	listener_state_free(w->st);
 	json_decref(w->committed_cursor);
 	free(w->abort_message);
-	free(w->proto_data);
+	if (w->proto && w->proto->teardown)
+		w->proto->teardown(w);
+	auth_free(w->auth);
 	free(w->name);
 	free(w);
 	return NULL;
@@ -898,16 +1048,11 @@ int watch_start(struct watch *w)
 	const char *id;
 	int r;
 
-	if (!w->proto) {
-		watch_log(w, LOG_ERR, 0, LOG_MID_LISTENER_FAILED, NULL,
-			  "protocol %s is not supported by this version", cfg_protocol_to_string(w->cfg->protocol));
-		sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_PROTOCOL });
-		return 0;
-	}
 	identity = w->proto->identity(w->cfg);
 	if (!identity)
 		return -ENOMEM;
-	r = state_load(w->daemon->statedir, w->name, &w->st, &err);
+	/* A replay starts from nothing and keeps what it learns in memory. */
+	r = w->replay ? -ENOENT : state_load(w->daemon->statedir, w->name, &w->st, &err);
 	if (r == -ENOENT) {
 		w->st = listener_state_new(w->name, identity);
 		if (!w->st)
@@ -919,7 +1064,10 @@ int watch_start(struct watch *w)
 			  err ? err : strerror(-r), w->name);
 		sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_STATE });
 		return 0;
-	} else if (!json_equal(w->st->identity, identity)) {
+	} else if (r >= 0) {
+		w->state_existed = true;
+	}
+	if (w->st && w->state_existed && !json_equal(w->st->identity, identity)) {
 		_cleanup_free_ char *was = json_dumps(w->st->identity, JSON_COMPACT | JSON_SORT_KEYS);
 		_cleanup_free_ char *now = json_dumps(identity, JSON_COMPACT | JSON_SORT_KEYS);
 
@@ -947,6 +1095,25 @@ int watch_start(struct watch *w)
 	}
 	sv_event(w, (struct sv_event){ .type = SV_EV_START });
 	return 0;
+}
+
+int watch_new_replay(struct daemon *d, const struct cfg_listener *cfg, const char *from, uint64_t to,
+		     struct watch **ret)
+{
+	int r = watch_new(d, cfg, ret);
+
+	if (r < 0)
+		return r;
+	(*ret)->replay = true;
+	(*ret)->replay_from = from;
+	(*ret)->replay_from_is_id = from[0] && strspn(from, "0123456789") == strlen(from);
+	(*ret)->replay_to = to;
+	return 0;
+}
+
+bool watch_replay_finished(const struct watch *w)
+{
+	return w->replay && w->replay_done && !w->easy && !w->run && (!w->st || w->st->n_pending == 0);
 }
 
 void watch_stop(struct watch *w)
@@ -980,4 +1147,43 @@ int watch_flush(struct watch *w)
 void watch_set_config(struct watch *w, const struct cfg_listener *cfg)
 {
 	w->cfg = cfg;
+}
+
+void watch_reloaded(struct watch *w, const struct cfg_listener *cfg)
+{
+	struct state_pending *p = current(w);
+
+	/* The listener is the same, but the old configuration's memory is about
+	 * to be freed: everything that points into it moves over. */
+	w->cfg = cfg;
+	auth_rebind(w->auth, &cfg->auth);
+	auth_invalidate(w->auth);
+	if (w->run && p)
+		trigger_run_rebind(w->run, cfg, &cfg->triggers[p->triggers_done]);
+}
+
+json_t *watch_status(const struct watch *w)
+{
+	char since[32], last[32];
+	json_t *j;
+
+	j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:O?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+		      "name", w->name, "protocol", cfg_protocol_to_string(w->cfg->protocol), "state",
+		      sv_phase_to_string(w->sv.phase), "reason", sv_reason_to_string(w->sv.reason), "http_status",
+		      w->sv.http_status, "connected_since",
+		      w->stats.connected_since ? json_string(format_rfc3339(w->stats.connected_since, since)) : json_null(),
+		      "last_event_time",
+		      w->stats.last_event_usec ? json_string(format_rfc3339(w->stats.last_event_usec, last)) : json_null(),
+		      "cursor", w->st ? w->st->cursor : NULL, "pending", (json_int_t)(w->st ? w->st->n_pending : 0),
+		      "received", (json_int_t)w->stats.received, "triggered", (json_int_t)w->stats.triggered, "failed",
+		      (json_int_t)w->stats.failed, "dead_letters", (json_int_t)w->stats.dead_letters, "reconnects",
+		      (json_int_t)w->sv.reconnects, "oversize", (json_int_t)w->stats.oversize, "trigger_running",
+		      w->run != NULL);
+	if (j && w->sv.phase == SV_WAITING) {
+		uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+		(void)json_object_set_new(j, "reconnect_in_sec",
+					  json_real(w->sv.reconnect_at > now ? (double)(w->sv.reconnect_at - now) / 1e6 : 0));
+	}
+	return j;
 }

@@ -34,12 +34,16 @@
 #include "state.h"
 #include "supervisor.h"
 
+struct auth;
 struct daemon;
 struct watch;
 struct trigger_run;
 
 /* What differs between protocols. */
 struct proto_ops {
+	/* Optional: allocate w->proto_data and the like; teardown frees them. */
+	int (*setup)(struct watch *w);
+	void (*teardown)(struct watch *w);
 	/* The identity recorded in the state file: what stream the cursor belongs to. */
 	json_t *(*identity)(const struct cfg_listener *l);
 	/* URL, method, body and protocol headers of the next request. */
@@ -53,6 +57,7 @@ struct proto_ops {
 };
 
 extern const struct proto_ops proto_sse;
+extern const struct proto_ops proto_aviso;
 
 struct watch_stats {
 	uint64_t received;	/* notifications committed */
@@ -72,9 +77,11 @@ struct watch {
 	char *name;
 
 	struct listener_state *st;	/* NULL until started (or if the state was unusable) */
+	bool state_existed;		/* st came from a file, not from nothing */
 	uint64_t committed_next_seq;	/* st->next_seq at the last commit */
 	json_t *committed_cursor;	/* st->cursor at the last commit */
 	bool dirty;			/* progress not yet committed */
+	bool uncommitted_notifications;	/* received since the last commit */
 	uint64_t commits;
 
 	struct sv_params svp;
@@ -106,6 +113,16 @@ struct watch {
 	/* protocol scratch (e.g. aviso's opening check and last sequence) */
 	void *proto_data;
 
+	struct auth *auth;
+	bool auth_fetching;		/* credentials are being fetched before the first request */
+
+	/* `ssewatchd replay`: nothing is written to disk, the stream ends at the end */
+	bool replay;
+	const char *replay_from;	/* from_id (digits) or from_date */
+	bool replay_from_is_id;
+	uint64_t replay_to;		/* 0: to the end */
+	bool replay_done;
+
 	/* the trigger pump */
 	sd_event_source *pump;
 	sd_event_source *retry_timer;	/* waiting between attempts of a trigger */
@@ -117,6 +134,13 @@ struct watch {
 };
 
 int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **ret);
+
+/* A one-shot replay watch (aviso): no state is read or written. */
+int watch_new_replay(struct daemon *d, const struct cfg_listener *cfg, const char *from, uint64_t to,
+		     struct watch **ret);
+
+/* Whether a replay watch reached its end and ran every trigger. */
+bool watch_replay_finished(const struct watch *w);
 struct watch *watch_free(struct watch *w);
 
 /* Loads the state and starts connecting. A state problem fails this listener only (logged). */
@@ -133,6 +157,16 @@ bool watch_busy(const struct watch *w);
 
 /* Commits progress not yet on disk. */
 int watch_flush(struct watch *w);
+
+/* The listener's status for `ssewatchd status` (a new reference). */
+json_t *watch_status(const struct watch *w);
+
+/* Bumped whenever something shown by watch_status() changed. */
+extern uint64_t watch_status_generation;
+
+/* The configuration was reloaded and this listener's is the same: credentials
+ * files are read again at the next request; the connection stays. */
+void watch_reloaded(struct watch *w, const struct cfg_listener *cfg);
 
 /* How long a stream may stay silent before it is deemed dead. */
 uint64_t watch_idle_budget(const struct cfg_listener *l);
@@ -161,5 +195,8 @@ void watch_retry(struct watch *w, uint32_t ms);
 
 /* Makes the stream end with reason (fatal: the listener stops). Returns -EPROTO for the note callback. */
 int watch_abort(struct watch *w, enum sv_reason reason, bool fatal, const char *fmt, ...) _printf_(4, 5);
+
+/* The same from the loop (a timer), where no curl callback is running: ends it now, to reconnect. */
+void watch_end_stream(struct watch *w, enum sv_reason reason, const char *fmt, ...) _printf_(3, 4);
 
 #endif

@@ -6,6 +6,7 @@ request reaching the server); nothing sleeps in place of an event.
 """
 
 import http.client
+import json
 import os
 import random
 import sys
@@ -19,11 +20,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from daemon import Daemon, read_records, record_trigger, under_valgrind  # noqa: E402
 from nchan import Nchan  # noqa: E402
 from procs import Workspace, wait_until  # noqa: E402
+from post_sink import PostSink  # noqa: E402
 from sse_fault_server import FaultServer  # noqa: E402
 
 # Volume tests scale down under valgrind, which is ~50x slower.
 VOLUME = int(os.environ.get("SSEWATCHD_TEST_VOLUME", "10000" if not under_valgrind() else "300"))
-KILLS = 10
+# `make torture` raises this to 100.
+KILLS = int(os.environ.get("SSEWATCHD_TEST_KILLS", "10"))
 
 
 def sse_listener(name, url, out, **extra):
@@ -173,13 +176,16 @@ class NchanTests(unittest.TestCase):
         self.assertEqual(d.stop(), 0)
 
     def test_volume_with_sigkills_loses_nothing(self):
-        """SIGKILL the daemon at random moments while VOLUME events flow:
-        none lost, first runs in order, duplicates no more than the kills."""
+        """SIGKILL the daemon at random moments while VOLUME events flow
+        through a command trigger that sleeps 0-20 ms: none lost, first runs
+        in order, duplicates no more than the kills."""
         rng = random.Random(int(os.environ.get("SSEWATCHD_TEST_SEED", "0")) or None)
         seed = rng.randrange(1 << 30)
         rng.seed(seed)
         kill_at = sorted(rng.sample(range(1, VOLUME), KILLS))
-        d = self.daemon()
+        d = Daemon(self.ws, [sse_listener("nchan", self.nchan.sub_url(self.channel), self.out,
+                                          triggers=[record_trigger(self.out, env={"RECORD_SLEEP_MAX_MS": "20"})])])
+        self.addCleanup(d.cleanup)
         d.start()
         d.wait_log(r"nchan: connected")
 
@@ -367,6 +373,155 @@ class FaultTests(unittest.TestCase):
         self.assertEqual(d.stop(), 0)
         listing = d.run_command("state", "list")
         self.assertRegex(listing.stdout, r"faulty .*pending=0 dead_letters=1")
+
+
+class PostTests(unittest.TestCase):
+    """The post trigger: a structured CloudEvent, retried only when it may help."""
+
+    def setUp(self):
+        self.ws = Workspace()
+        self.addCleanup(self.ws.cleanup)
+        self.src = FaultServer(script=[], initial_events=0)
+        self.src.start()
+        self.addCleanup(self.src.stop)
+
+    def daemon(self, sink, **post):
+        trig = {"type": "post", "url": sink.url, "retry_delay": "50ms"}
+        trig.update(post)
+        d = Daemon(self.ws, [{"name": "hook", "protocol": "sse", "url": self.src.url, "triggers": [trig]}])
+        self.addCleanup(d.cleanup)
+        d.start()
+        d.wait_log(r"hook: connected")
+        return d
+
+    def sink(self, *statuses):
+        s = PostSink(statuses=statuses).start()
+        self.addCleanup(s.stop)
+        return s
+
+    def test_posts_a_structured_cloudevent(self):
+        sink = self.sink()
+        d = self.daemon(sink, headers={"X-Hook-Token": "s3cret-value"})
+        self.src.push('{"page": "Main", "n": 1}', event="edit", id="e-1")
+        self.src.push("plain text", id="e-2")
+        reqs = sink.wait_requests(2)
+        self.assertEqual(reqs[0]["headers"]["Content-Type"], "application/cloudevents+json")
+        self.assertEqual(reqs[0]["headers"]["X-Hook-Token"], "s3cret-value")
+        ce = reqs[0]["json"]
+        self.assertEqual((ce["specversion"], ce["id"], ce["source"], ce["type"]),
+                         ("1.0", "e-1", self.src.url, "ssewatchd.sse.edit"))
+        self.assertEqual(ce["datacontenttype"], "application/json")
+        self.assertEqual(ce["data"], {"page": "Main", "n": 1})
+        self.assertRegex(ce["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+        self.assertEqual((reqs[1]["json"]["datacontenttype"], reqs[1]["json"]["data"]), ("text/plain", "plain text"))
+        self.assertEqual(d.stop(), 0)
+        self.assertNotIn("s3cret-value", d.all_logs())
+
+    def test_5xx_and_429_are_retried(self):
+        sink = self.sink(503, 429, 500, 200)
+        d = self.daemon(sink, retries=3)
+        self.src.push("x", id="1")
+        sink.wait_requests(4)
+        wait_until(lambda: "pending=0" in d.run_command("state", "list").stdout, 10)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual([r["status"] for r in sink.requests], [503, 429, 500, 200])
+        self.assertRegex(d.all_logs(), r"attempt 1 of 4\): the server answered HTTP 503: error 503 from the sink")
+
+    def test_4xx_is_not_retried_and_dead_letters(self):
+        sink = self.sink(400)
+        d = self.daemon(sink, retries=3)
+        self.src.push("x", id="1")
+        d.wait_log(r"dead-lettered after 1 attempts")
+        self.src.push("y", id="2")
+        sink.wait_requests(2)
+        self.assertEqual([r["status"] for r in sink.requests], [400, 200])
+        self.assertEqual(d.stop(), 0)
+
+    def test_unreachable_target_is_retried_then_dead_lettered(self):
+        sink = self.sink()
+        url = sink.url
+        sink.stop()
+        d = self.daemon(type("S", (), {"url": url})(), retries=2)
+        self.src.push("x", id="1")
+        d.wait_log(r"dead-lettered after 3 attempts of listeners\[0\]\.triggers\[0\]: POST failed")
+        self.assertEqual(d.stop(), 0)
+
+
+class TemplateTests(unittest.TestCase):
+    """{{ notification.PATH }} in argv, shell strings and post URLs."""
+
+    HOSTILE = ["it's \"quoted\"", "$(touch PWNED)", "`touch PWNED`", "; touch PWNED", "a\ntouch PWNED",
+               "$HOME", "\\", "*", "-rf /", "'; touch PWNED; '", "${IFS}touch${IFS}PWNED"]
+
+    def setUp(self):
+        self.ws = Workspace()
+        self.addCleanup(self.ws.cleanup)
+        self.src = FaultServer(script=[], initial_events=0)
+        self.src.start()
+        self.addCleanup(self.src.stop)
+        self.dir = self.ws.mkdir("work")
+
+    def run_triggers(self, triggers, values):
+        d = Daemon(self.ws, [{"name": "t", "protocol": "sse", "url": self.src.url, "triggers": triggers}])
+        self.addCleanup(d.cleanup)
+        d.start()
+        d.wait_log(r"t: connected")
+        for i, v in enumerate(values):
+            self.src.push(json.dumps({"v": v, "i": i}), id=str(i + 1))
+        wait_until(lambda: len(os.listdir(self.ws.path("done"))) == len(values) if os.path.isdir(
+            self.ws.path("done")) else False, 20, message="not every trigger ran:\n" + d.log())
+        self.assertEqual(d.stop(), 0)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "PWNED")), "a value was executed")
+        return d
+
+    def test_shell_string_values_are_never_executed(self):
+        script = ('printf %s {{ notification.json.v }} > out.{{ notification.json.i }}; '
+                  'printf "%s" "{{ notification.json.v }}" > dq.{{ notification.json.i }}; '
+                  "printf '%s' '{{ notification.json.v }}' > sq.{{ notification.json.i }}; "
+                  'touch {{ env.DONE_DIR }}/{{ notification.json.i }}')
+        os.makedirs(self.ws.path("done"))
+        os.environ["DONE_DIR"] = self.ws.path("done")
+        self.addCleanup(os.environ.pop, "DONE_DIR", None)
+        self.run_triggers([{"type": "command", "command": script, "working_dir": self.dir}], self.HOSTILE)
+        for i, v in enumerate(self.HOSTILE):
+            for prefix in ("out", "dq", "sq"):
+                with open(os.path.join(self.dir, "%s.%d" % (prefix, i)), encoding="utf-8") as f:
+                    self.assertEqual(f.read(), v, "%s.%d" % (prefix, i))
+
+    def test_argv_placeholders_are_single_arguments(self):
+        os.makedirs(self.ws.path("done"))
+        rec = os.path.join(self.dir, "args")
+        argv = ["/bin/sh", "-c", 'printf "%%s|" "$@" >> "$0"; echo >> "$0"; touch "%s/$2"' % self.ws.path("done"),
+                rec, "{{ notification.json.v }}", "n{{ notification.json.i }}", "whole={{ notification.id }}"]
+        self.run_triggers([{"type": "command", "argv": argv}], self.HOSTILE[:4])
+        with open(rec, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        self.assertEqual(lines, ["%s|n%d|whole=%d|" % (v, i, i + 1) for i, v in enumerate(self.HOSTILE[:4])])
+
+    def test_missing_field_fails_without_retries(self):
+        d = Daemon(self.ws, [{"name": "t", "protocol": "sse", "url": self.src.url, "triggers": [
+            {"type": "command", "argv": ["/bin/echo", "{{ notification.json.nope }}"], "retries": 5}]}])
+        self.addCleanup(d.cleanup)
+        d.start()
+        d.wait_log(r"t: connected")
+        self.src.push(json.dumps({"v": 1}), id="1")
+        d.wait_log(r"dead-lettered after 1 attempts .*argv: notification\.json\.nope: not present")
+        self.assertEqual(d.stop(), 0)
+
+    def test_post_url_values_are_percent_encoded(self):
+        sink = PostSink().start()
+        self.addCleanup(sink.stop)
+        d = Daemon(self.ws, [{"name": "t", "protocol": "sse", "url": self.src.url, "triggers": [
+            {"type": "post", "url": sink.url + "/{{ notification.json.v }}?n={{ notification.json.i }}",
+             "headers": {"X-Id": "{{ notification.id }}"}}]}])
+        self.addCleanup(d.cleanup)
+        d.start()
+        d.wait_log(r"t: connected")
+        self.src.push(json.dumps({"v": "a b/c?d&e", "i": 7}), id="x-1")
+        req = sink.wait_requests(1)[0]
+        self.assertEqual(req["path"], "/hook/a%20b%2Fc%3Fd%26e?n=7")
+        self.assertEqual(req["headers"]["X-Id"], "x-1")
+        self.assertEqual(d.stop(), 0)
 
 
 class StateTests(unittest.TestCase):

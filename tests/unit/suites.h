@@ -17,6 +17,7 @@
 	X(supervisor) \
 	X(trigger) \
 	X(sse_parser) \
+	X(tmpl) \
 	X(state)
 
 #define X(name) Suite *name##_suite(void);

@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The aviso protocol (ECMWF aviso-server's watch API):
+ *
+ * - POST {base_url}/api/v1/watch (or /replay) with {event_type, identifier}
+ *   and from_id = the last committed sequence + 1 (a decimal string), or at
+ *   bootstrap (while the listener has no state file yet) the configured
+ *   from_id / from_date;
+ * - the first frame must be connection_established or replay_started, within
+ *   AVISO_OPENING_USEC of the response;
+ * - dispatch on the event name, then on data.specversion (a CloudEvent) or
+ *   data.type (a control frame); unknown names and types are ignored;
+ * - the sequence is the number after the last '@' of the CloudEvent id; a
+ *   malformed id stops the listener; sequences at or below the cursor are
+ *   duplicates (aviso 0.7.1 repeats items at the replay->live boundary) and
+ *   are dropped; for unfiltered listeners a jump is a gap (logged, on_gap);
+ * - connection-closing: max_duration_reached and end_of_stream reconnect at
+ *   once, server_shutdown after a short delay; an end without a close frame,
+ *   or an error frame, reconnects from the cursor with backoff.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "daemon.h"
+#include "log.h"
+#include "notif.h"
+#include "util.h"
+#include "watch.h"
+
+#define AVISO_OPENING_USEC (10 * USEC_PER_SEC)
+
+struct aviso {
+	sd_event_source *opening_timer;
+	bool opened;
+	bool close_frame;
+	enum sv_close close;
+	bool bootstrap;			/* this stream started from the configured position */
+	uint64_t expected;		/* next sequence expected on this stream, 0 = unknown */
+	char *request_body;
+};
+
+static struct aviso *A(struct watch *w)
+{
+	return w->proto_data;
+}
+
+static void aviso_log(struct watch *w, int level, const char *mid, const char *event_id, const char *fmt, ...)
+	_printf_(5, 6);
+static void aviso_log(struct watch *w, int level, const char *mid, const char *event_id, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg = vstrdupf(fmt, ap);
+	va_end(ap);
+	log_f(level, 0,
+	      &(struct log_fields){ .listener = w->name, .event_id = event_id, .message_id = mid,
+				    .request_id = w->request_id[0] ? w->request_id : NULL },
+	      "%s", msg ? msg : fmt);
+}
+
+/* Without a trailing slash, so "/api/v1/..." can be appended. */
+static size_t base_len(const char *base)
+{
+	size_t n = strlen(base);
+
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	return n;
+}
+
+static json_t *aviso_identity(const struct cfg_listener *l)
+{
+	return json_pack("{s:s, s:s%, s:s, s:O}", "protocol", "aviso", "base_url", l->base_url,
+			 base_len(l->base_url), "event", l->event, "identifiers",
+			 l->identifiers ? l->identifiers : json_object());
+}
+
+static bool unfiltered(const struct cfg_listener *l)
+{
+	return !l->identifiers || json_object_size(l->identifiers) == 0;
+}
+
+static int on_opening_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct watch *w = userdata;
+
+	(void)s;
+	(void)usec;
+	if (!A(w)->opened)
+		watch_end_stream(w, SV_REASON_PROTOCOL, "no connection_established or replay_started frame within %.0fs",
+				 (double)AVISO_OPENING_USEC / 1e6);
+	return 0;
+}
+
+static int aviso_setup(struct watch *w)
+{
+	struct aviso *a = calloc(1, sizeof(*a));
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	w->proto_data = a;
+	r = sd_event_add_time(w->daemon->event, &a->opening_timer, CLOCK_MONOTONIC, 0, 10 * USEC_PER_MSEC,
+			      on_opening_timer, w);
+	if (r < 0)
+		return r;
+	return sd_event_source_set_enabled(a->opening_timer, SD_EVENT_OFF);
+}
+
+static void aviso_teardown(struct watch *w)
+{
+	struct aviso *a = A(w);
+
+	if (!a)
+		return;
+	sd_event_source_disable_unref(a->opening_timer);
+	free(a->request_body);
+	free(a);
+	w->proto_data = NULL;
+}
+
+/* The last committed sequence, or false if there is none yet. */
+static bool cursor_seq(const struct watch *w, uint64_t *ret)
+{
+	json_int_t v;
+
+	if (!json_is_integer(w->st->cursor))
+		return false;
+	v = json_integer_value(w->st->cursor);
+	if (v < 0)
+		return false;
+	*ret = (uint64_t)v;
+	return true;
+}
+
+static int aviso_prepare(struct watch *w, CURL *easy, struct curl_slist **headers)
+{
+	struct aviso *a = A(w);
+	const struct cfg_listener *l = w->cfg;
+	_cleanup_(json_decrefp) json_t *body = NULL;
+	_cleanup_free_ char *url = NULL;
+	struct curl_slist *n;
+	uint64_t seq;
+
+	body = json_pack("{s:s, s:O}", "event_type", l->event, "identifier",
+			 l->identifiers ? l->identifiers : json_object());
+	if (!body)
+		return -ENOMEM;
+
+	/* from_id is inclusive: resume after the last committed notification.
+	 * The configured start applies only until something was committed. */
+	a->bootstrap = false;
+	a->expected = 0;
+	if (cursor_seq(w, &seq)) {
+		_cleanup_free_ char *from = strdupf("%" PRIu64, seq + 1);
+
+		if (!from || json_object_set_new(body, "from_id", json_string(from)) < 0)
+			return -ENOMEM;
+		a->expected = seq + 1;
+	} else if (w->replay_from) {
+		if (json_object_set_new(body, w->replay_from_is_id ? "from_id" : "from_date",
+					json_string(w->replay_from)) < 0)
+			return -ENOMEM;
+		a->expected = w->replay_from_is_id ? strtoull(w->replay_from, NULL, 10) : 0;
+	} else if (w->state_existed) {
+		/* Reset to live (`state reset --live`): no bootstrap position. */
+	} else if (l->from_id_set) {
+		_cleanup_free_ char *from = strdupf("%" PRIu64, l->from_id);
+
+		if (!from || json_object_set_new(body, "from_id", json_string(from)) < 0)
+			return -ENOMEM;
+		a->bootstrap = true;
+		a->expected = l->from_id;
+	} else if (l->from_date) {
+		if (json_object_set_new(body, "from_date", json_string(l->from_date)) < 0)
+			return -ENOMEM;
+		a->bootstrap = true;
+	}
+
+	free(a->request_body);
+	a->request_body = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	url = strdupf("%.*s/api/v1/%s", (int)base_len(l->base_url), l->base_url, w->replay ? "replay" : "watch");
+	if (!a->request_body || !url)
+		return -ENOMEM;
+	if (curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK ||
+	    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, a->request_body) != CURLE_OK)
+		return -EINVAL;
+	n = curl_slist_append(*headers, "Content-Type: application/json");
+	if (!n)
+		return -ENOMEM;
+	*headers = n;
+
+	a->opened = false;
+	a->close_frame = false;
+	log_f(LOG_DEBUG, 0, &(struct log_fields){ .listener = w->name }, "POST %s %s", url, a->request_body);
+	return 0;
+}
+
+static void aviso_response_ok(struct watch *w)
+{
+	struct aviso *a = A(w);
+
+	(void)sd_event_source_set_time_relative(a->opening_timer, AVISO_OPENING_USEC);
+	(void)sd_event_source_set_enabled(a->opening_timer, SD_EVENT_ONESHOT);
+}
+
+static void opened(struct watch *w)
+{
+	struct aviso *a = A(w);
+
+	if (a->opened)
+		return;
+	a->opened = true;
+	(void)sd_event_source_set_enabled(a->opening_timer, SD_EVENT_OFF);
+	watch_opened(w);
+}
+
+/* "<event_type>@<sequence>": the sequence after the last '@', digits only. */
+static int parse_id(const char *id, uint64_t *ret_seq)
+{
+	const char *at = id ? strrchr(id, '@') : NULL;
+	uint64_t v = 0;
+
+	if (!at || at == id || !at[1])
+		return -EINVAL;
+	for (const char *p = at + 1; *p; p++) {
+		if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*ret_seq = v;
+	return 0;
+}
+
+static int gap(struct watch *w, const char *event_id, const char *fmt, ...) _printf_(3, 4);
+static int gap(struct watch *w, const char *event_id, const char *fmt, ...)
+{
+	_cleanup_free_ char *what = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	what = vstrdupf(fmt, ap);
+	va_end(ap);
+	if (w->cfg->on_gap == CFG_ON_GAP_STOP) {
+		aviso_log(w, LOG_ERR, LOG_MID_GAP, event_id, "%s; on_gap is stop: listener stopped", what ? what : "gap");
+		return watch_abort(w, SV_REASON_GAP, true, "gap in the notification sequence");
+	}
+	aviso_log(w, LOG_WARNING, LOG_MID_GAP, event_id, "%s", what ? what : "gap");
+	return 0;
+}
+
+static int notification(struct watch *w, const char *event, json_t *ce)
+{
+	struct aviso *a = A(w);
+	const char *id = json_string_value(json_object_get(ce, "id"));
+	json_t *data = json_object_get(ce, "data"), *n;
+	uint64_t seq, last = 0;
+	bool have_last = cursor_seq(w, &last);
+
+	if (!a->opened)
+		return watch_abort(w, SV_REASON_PROTOCOL, false, "a notification came before the opening frame");
+	if (parse_id(id, &seq) < 0)
+		return watch_abort(w, SV_REASON_PROTOCOL, true,
+				   "malformed CloudEvent id %s%s%s (expected <event_type>@<sequence>): listener stopped",
+				   id ? "'" : "", id ? id : "(missing)", id ? "'" : "");
+	if (w->replay && w->replay_to && seq > w->replay_to) {
+		w->replay_done = true;
+		return watch_abort(w, SV_REASON_SERVER_CLOSE, false, "replay reached --to %" PRIu64, w->replay_to);
+	}
+	if (have_last && seq <= last) {
+		/* aviso 0.7.1 repeats items published during catch-up. */
+		log_f(LOG_DEBUG, 0, &(struct log_fields){ .listener = w->name, .event_id = id },
+		      "dropping %s: at or below the cursor %" PRIu64, id, last);
+		return 0;
+	}
+	if (unfiltered(w->cfg) && a->expected && seq > a->expected) {
+		int r = gap(w, id, "gap: expected sequence %" PRIu64 ", got %" PRIu64 " (%" PRIu64 " missing)",
+			    a->expected, seq, seq - a->expected);
+
+		if (r < 0)
+			return r;
+	}
+	a->expected = seq + 1;
+
+	n = json_pack("{s:s, s:s%, s:I, s:s, s:O, s:O, s:O, s:O}", "event", event, "event_type", id,
+		      (size_t)(strrchr(id, '@') - id), "sequence", (json_int_t)seq, "id", id, "identifier",
+		      json_object_get(data, "identifier") ?: json_object(), "payload",
+		      json_object_get(data, "payload") ?: json_null(), "time",
+		      json_object_get(ce, "time") ?: json_null(), "cloudevent", ce);
+	if (!n)
+		return -ENOMEM;
+	if (seq > INT64_MAX) {
+		json_decref(n);
+		return watch_abort(w, SV_REASON_PROTOCOL, true, "sequence %" PRIu64 " is too large", seq);
+	}
+	if (w->replay && w->replay_to && seq == w->replay_to) {
+		int r = watch_deliver(w, n, json_integer((json_int_t)seq));
+
+		w->replay_done = true;
+		return r < 0 ? r : watch_abort(w, SV_REASON_SERVER_CLOSE, false, "replay reached --to %" PRIu64, seq);
+	}
+	return watch_deliver(w, n, json_integer((json_int_t)seq));
+}
+
+static int control(struct watch *w, const char *event, json_t *data)
+{
+	struct aviso *a = A(w);
+	const char *type = json_string_value(json_object_get(data, "type"));
+
+	if (!type)
+		return 0;
+	if (strcmp(type, "connection_established") == 0 || strcmp(type, "replay_started") == 0) {
+		opened(w);
+		return 0;
+	}
+	if (!a->opened)
+		return 0;	/* wait for the opening frame */
+	if (strcmp(type, "replay_completed") == 0) {
+		log_f(LOG_DEBUG, 0, &(struct log_fields){ .listener = w->name }, "replay completed; live now");
+		return 0;
+	}
+	if (strcmp(type, "notification_replay_limit_reached") == 0) {
+		json_int_t max = json_integer_value(json_object_get(data, "max_allowed"));
+
+		return gap(w, NULL, "the server truncated the history it replays (at most %" JSON_INTEGER_FORMAT
+			   " notifications): older notifications were skipped", max);
+	}
+	(void)event;
+	return 0;	/* unknown control types are for newer servers */
+}
+
+static int closing(struct watch *w, json_t *data)
+{
+	struct aviso *a = A(w);
+	const char *reason = json_string_value(json_object_get(data, "reason"));
+
+	a->close_frame = true;
+	if (reason && (strcmp(reason, "max_duration_reached") == 0 || strcmp(reason, "end_of_stream") == 0))
+		a->close = SV_CLOSE_IMMEDIATE;
+	else if (reason && strcmp(reason, "server_shutdown") == 0)
+		a->close = SV_CLOSE_SHUTDOWN;
+	else
+		a->close = SV_CLOSE_ERROR;
+	if (w->replay && reason && strcmp(reason, "end_of_stream") == 0)
+		w->replay_done = true;
+	aviso_log(w, LOG_INFO, NULL, NULL, "the server closes the stream: %s", reason ? reason : "(no reason)");
+	return 0;
+}
+
+static int aviso_note(struct watch *w, const struct sse_note *note)
+{
+	_cleanup_(json_decrefp) json_t *data = NULL;
+	json_error_t err;
+	const char *event = note->type;
+
+	switch (note->kind) {
+	case SSE_NOTE_EVENT:
+		break;
+	case SSE_NOTE_OVERSIZE:
+		return watch_abort(w, SV_REASON_PROTOCOL, true,
+				   "a frame of %zu bytes exceeds max_event_size (%zu): listener stopped", note->size,
+				   w->cfg->max_event_size);
+	case SSE_NOTE_ID:
+	case SSE_NOTE_RETRY:
+		return 0;	/* aviso uses neither */
+	}
+
+	if (strcmp(event, "heartbeat") == 0)
+		return 0;
+	data = json_loadb(note->data, note->data_len, JSON_REJECT_DUPLICATES, &err);
+	if (!json_is_object(data)) {
+		if (strcmp(event, "live-notification") == 0 || strcmp(event, "replay") == 0 ||
+		    strcmp(event, "replay-control") == 0 || strcmp(event, "connection-closing") == 0 ||
+		    strcmp(event, "error") == 0)
+			return watch_abort(w, SV_REASON_PROTOCOL, false, "a %s frame whose data is not a JSON object%s%s",
+					   event, data ? "" : ": ", data ? "" : err.text);
+		return 0;
+	}
+
+	if (strcmp(event, "live-notification") == 0 || strcmp(event, "replay") == 0) {
+		if (json_object_get(data, "specversion"))
+			return notification(w, event, data);
+		return control(w, event, data);
+	}
+	if (strcmp(event, "replay-control") == 0)
+		return control(w, event, data);
+	if (strcmp(event, "connection-closing") == 0)
+		return closing(w, data);
+	if (strcmp(event, "error") == 0) {
+		const char *msg = json_string_value(json_object_get(data, "message"));
+		const char *kind = json_string_value(json_object_get(data, "error"));
+
+		return watch_abort(w, SV_REASON_PROTOCOL, false, "the server reported an error: %s%s%s",
+				   kind ? kind : "error", msg ? ": " : "", msg ? msg : "");
+	}
+	return 0;	/* unknown event names are for newer servers */
+}
+
+static enum sv_close aviso_ended(struct watch *w, enum sv_reason *ret_reason)
+{
+	struct aviso *a = A(w);
+
+	(void)sd_event_source_set_enabled(a->opening_timer, SD_EVENT_OFF);
+	if (!a->close_frame) {
+		/* No close frame: a proxy or the network cut it. */
+		*ret_reason = SV_REASON_EOF;
+		return SV_CLOSE_ERROR;
+	}
+	*ret_reason = SV_REASON_SERVER_CLOSE;
+	return a->close;
+}
+
+const struct proto_ops proto_aviso = {
+	.setup = aviso_setup,
+	.teardown = aviso_teardown,
+	.identity = aviso_identity,
+	.prepare = aviso_prepare,
+	.response_ok = aviso_response_ok,
+	.note = aviso_note,
+	.ended = aviso_ended,
+};

@@ -1,0 +1,136 @@
+"""The one-shot commands: check, state list|show|reset, dead-letter
+list|retry|drop, and how they treat a running daemon's lock."""
+
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+from daemon import ROOT, Daemon, read_records, record_trigger  # noqa: E402
+from procs import Workspace, wait_until  # noqa: E402
+from sse_fault_server import FaultServer  # noqa: E402
+
+
+class CliTests(unittest.TestCase):
+    def setUp(self):
+        self.ws = Workspace()
+        self.addCleanup(self.ws.cleanup)
+        self.srv = FaultServer(script=[], initial_events=3)
+        self.srv.start()
+        self.addCleanup(self.srv.stop)
+        self.out = self.ws.path("out.txt")
+
+    def daemon(self, **trigger):
+        d = Daemon(self.ws, [{"name": "l", "protocol": "sse", "url": self.srv.url,
+                              "triggers": [record_trigger(self.out, **trigger)]}])
+        self.addCleanup(d.cleanup)
+        return d
+
+    def run_ok(self, d, *args):
+        r = d.run_command(*args)
+        self.assertEqual(r.returncode, 0, "%s: %s%s" % (args, r.stdout, r.stderr))
+        return r
+
+    def test_example_configurations_are_valid(self):
+        """conf/ssewatchd.yaml as shipped, conf/demo.yaml as scripts/demo fills it in."""
+        with open(os.path.join(ROOT, "conf", "demo.yaml")) as f:
+            demo = f.read().replace("@DEMO_DIR@", self.ws.path("demo")).replace("@DEMO_PORT@", "8787")
+        with open(self.ws.path("demo.yaml"), "w") as f:
+            f.write(demo)
+        d = Daemon(self.ws, [])
+        for path in (os.path.join(ROOT, "conf", "ssewatchd.yaml"), self.ws.path("demo.yaml")):
+            argv = d.argv("check")
+            argv[argv.index(d.config)] = path
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, "%s: %s" % (path, r.stderr))
+            self.assertIn("configuration OK", r.stderr)
+
+    def test_state_show_and_list_after_a_run(self):
+        d = self.daemon()
+        d.start()
+        wait_until(lambda: len(read_records(self.out)) == 3, 10)
+        self.assertEqual(d.stop(), 0)
+        show = json.loads(self.run_ok(d, "state", "show", "l").stdout)
+        self.assertEqual((show["listener"], show["protocol"], show["cursor"], show["pending"], show["dead_letters"]),
+                         ("l", "sse", "3", 0, 0))
+        self.assertRegex(self.run_ok(d, "state", "list").stdout, r'^l +cursor="3" pending=0 dead_letters=0$')
+
+    def test_reset_refuses_while_the_daemon_runs_then_works(self):
+        d = self.daemon()
+        d.start()
+        wait_until(lambda: len(read_records(self.out)) == 3, 10)
+        r = d.run_command("state", "reset", "l")
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"refusing: .*locked by another ssewatchd \(pid %d\)" % d.proc.pid)
+        r = d.run_command("dead-letter", "drop", "l")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("refusing", r.stderr)
+        self.assertEqual(d.stop(), 0)
+
+        self.run_ok(d, "state", "reset", "l", "--to", "1")
+        self.assertEqual(json.loads(self.run_ok(d, "state", "show", "l").stdout)["cursor"], "1")
+        d.start()
+        wait_until(lambda: len(read_records(self.out)) == 5, 10)   # 2 and 3 again
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(self.srv.requests[-1]["last_event_id"], "1")
+
+        self.run_ok(d, "state", "reset", "l")
+        self.assertIsNone(json.loads(self.run_ok(d, "state", "show", "l").stdout)["cursor"])
+
+    def test_dead_letters_list_retry_drop(self):
+        d = self.daemon(env={"RECORD_FAIL_MATCH": "event 2"})
+        d.start()
+        d.wait_log(r"dead-lettered after 1 attempts")
+        wait_until(lambda: len(read_records(self.out)) == 2, 10)
+        self.assertEqual(d.stop(), 0)
+
+        listing = self.run_ok(d, "dead-letter", "list", "l").stdout
+        self.assertRegex(listing, r"^2 +2 +listeners\[0\]\.triggers\[0\] +exit status 3 \(")
+
+        # The failure is fixed: queue it again, and it runs, once.
+        d.write_config([{"name": "l", "protocol": "sse", "url": self.srv.url,
+                         "triggers": [record_trigger(self.out)]}])
+        self.run_ok(d, "dead-letter", "retry", "l", "2")
+        self.assertEqual(self.run_ok(d, "dead-letter", "list", "l").stdout, "")
+        self.assertEqual(json.loads(self.run_ok(d, "state", "show", "l").stdout)["pending"], 1)
+        d.start()
+        wait_until(lambda: len(read_records(self.out)) == 3, 10)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual([x for _, x in read_records(self.out)], ["event 1", "event 3", "event 2"])
+
+        r = d.run_command("dead-letter", "retry", "l", "99")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no dead letter 99", r.stderr)
+
+    def test_drop_dead_letters(self):
+        d = self.daemon(env={"RECORD_FAIL_MATCH": "event"})
+        d.start()
+        wait_until(lambda: "dead_letters=3" in d.run_command("state", "list").stdout, 10)
+        self.assertEqual(d.stop(), 0)
+        self.run_ok(d, "dead-letter", "drop", "l", "1")
+        self.assertEqual(len(self.run_ok(d, "dead-letter", "list", "l").stdout.splitlines()), 2)
+        self.run_ok(d, "dead-letter", "drop", "l")
+        self.assertEqual(self.run_ok(d, "dead-letter", "list", "l").stdout, "")
+
+    def test_reset_keeps_unfinished_notifications_as_dead_letters(self):
+        d = self.daemon(env={"RECORD_SLEEP": "30"})
+        d.start()
+        wait_until(lambda: json.loads(d.run_command("state", "show", "l").stdout)["pending"] == 3, 10)
+        d.kill()
+        r = self.run_ok(d, "state", "reset", "l", "--live")
+        self.assertIn("3 unfinished notification(s) moved to dead letters", r.stderr)
+        self.assertEqual(len(self.run_ok(d, "dead-letter", "list", "l").stdout.splitlines()), 3)
+
+    def test_usage_errors_exit_64(self):
+        d = self.daemon()
+        for args in (["state", "reset"], ["state", "show"], ["dead-letter", "list"], ["dead-letter", "bogus", "l"],
+                     ["state", "reset", "nope"], ["replay", "l"], ["frobnicate"], ["check", "extra"]):
+            r = d.run_command(*args)
+            self.assertEqual(r.returncode, 64, "%s: %s" % (args, r.stderr))
+
+
+if __name__ == "__main__":
+    unittest.main()

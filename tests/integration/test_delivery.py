@@ -1,0 +1,186 @@
+"""Delivery under pressure: a state directory that fills up or turns
+read-only, a slow trigger behind a fast server (backpressure), and batch
+commits under SIGKILL."""
+
+import errno
+import json
+import os
+import random
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+from daemon import Daemon, read_records, record_trigger  # noqa: E402
+from procs import Workspace, wait_until  # noqa: E402
+from sse_fault_server import FaultServer  # noqa: E402
+
+
+def data_of(records):
+    return [d for _, d in records]
+
+
+class TinyStateDir:
+    """A small tmpfs mounted for the state directory; needs root."""
+
+    def __init__(self, path, size="256k"):
+        self.path = path
+        os.makedirs(path, exist_ok=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs", path],
+                           capture_output=True, text=True)
+        self.mounted = r.returncode == 0
+        self.error = r.stderr.strip()
+        self.filler = os.path.join(path, "filler")
+
+    def fill(self):
+        """Takes every free byte."""
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+        finally:
+            os.close(fd)
+
+    def free(self):
+        os.unlink(self.filler)
+
+    def remount(self, mode):
+        subprocess.run(["mount", "-o", "remount,%s" % mode, self.path], check=True)
+
+    def cleanup(self):
+        if self.mounted:
+            subprocess.run(["umount", "-l", self.path])
+            self.mounted = False
+
+
+class DiskTests(unittest.TestCase):
+    def setUp(self):
+        self.ws = Workspace()
+        self.addCleanup(self.ws.cleanup)
+        self.tiny = TinyStateDir(self.ws.path("state"))
+        self.addCleanup(self.tiny.cleanup)
+        if not self.tiny.mounted:
+            self.skipTest("cannot mount a tmpfs for the state directory: %s" % self.tiny.error)
+        self.srv = FaultServer(script=[], initial_events=3)
+        self.srv.start()
+        self.addCleanup(self.srv.stop)
+        self.out = self.ws.path("out.txt")
+        self.d = Daemon(self.ws, [{"name": "l", "protocol": "sse", "url": self.srv.url,
+                                   "triggers": [record_trigger(self.out)]}], state_dir=self.tiny.path)
+        self.addCleanup(self.d.cleanup)
+
+    def state_file(self):
+        with open(os.path.join(self.tiny.path, "l.json")) as f:
+            return json.load(f)   # must always parse: never corrupted
+
+    def check_blocked_then_resumed(self, block, unblock, error):
+        d = self.d
+        d.start()
+        wait_until(lambda: len(read_records(self.out)) == 3, 10)
+        wait_until(lambda: self.state_file()["cursor"] == "3" and not self.state_file()["pending"], 10)
+
+        block()
+        self.srv.push("while blocked 1")
+        self.srv.push("while blocked 2")
+        d.wait_log(r"l: cannot commit state: .*%s" % error, timeout=15)
+        # Reconnect attempts meet the same wall; the notifications are not
+        # committed, so no trigger runs for them.
+        wait_until(lambda: d.log().count("cannot commit state") >= 2, 15)
+        self.assertEqual(len(read_records(self.out)), 3)
+        self.assertEqual(self.state_file()["cursor"], "3")
+        self.assertEqual(self.state_file()["pending"], [])
+        self.assertEqual([f for f in os.listdir(self.tiny.path) if f.startswith(".l.json")], [])
+
+        unblock()
+        wait_until(lambda: len(read_records(self.out)) == 5, 40,
+                   message="delivery did not resume after the disk recovered")
+        self.assertEqual(data_of(read_records(self.out))[3:], ["while blocked 1", "while blocked 2"])
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(self.state_file()["cursor"], "5")
+
+    def test_full_state_disk(self):
+        self.check_blocked_then_resumed(self.tiny.fill, self.tiny.free, "No space left on device")
+
+    def test_read_only_state_disk(self):
+        self.check_blocked_then_resumed(lambda: self.tiny.remount("ro"), lambda: self.tiny.remount("rw"),
+                                        "Read-only file system")
+
+    def test_read_only_state_disk_at_start_is_a_clear_error(self):
+        self.tiny.remount("ro")
+        p = self.d.start()
+        self.assertEqual(p.wait(timeout=30), 1)
+        self.assertRegex(p.output(), r"state directory %s.*Read-only file system" % self.tiny.path)
+
+
+class BackpressureTests(unittest.TestCase):
+    def test_slow_trigger_fast_server_memory_bounded(self):
+        ws = Workspace()
+        self.addCleanup(ws.cleanup)
+        total = 20000
+        srv = FaultServer(script=[], initial_events=total, data_template="event {n} " + "x" * 1000)
+        srv.start()
+        self.addCleanup(srv.stop)
+        out = ws.path("out.txt")
+        d = Daemon(ws, [{"name": "l", "protocol": "sse", "url": srv.url, "max_pending": 10,
+                         "triggers": [record_trigger(out, env={"RECORD_SLEEP": "0.02"})]}])
+        self.addCleanup(d.cleanup)
+        d.start()
+        d.wait_log(r"l: connected")
+        status = "/proc/%d/status" % d.proc.pid
+        samples = []
+
+        def sample():
+            with open(status) as f:
+                rss = int([l for l in f if l.startswith("VmRSS:")][0].split()[1])
+            pending = json.loads(d.run_command("state", "show", "l").stdout)["pending"]
+            samples.append((rss, pending, len(srv.requests[0]["sent_ids"])))
+            return len(read_records(out)) >= 100
+
+        wait_until(sample, 60, interval=0.1)
+        self.assertEqual(d.stop(), 0)
+        rss = [s[0] for s in samples]
+        # The queue never holds more than max_pending plus what one read
+        # brings (curl reads at most 16 KiB: 16 of these events).
+        self.assertLessEqual(max(s[1] for s in samples), 10 + 16, samples)
+        # The server could not send everything: the transfer was paused and
+        # TCP pushed back, instead of the daemon buffering 20 MB.
+        self.assertLess(samples[-1][2], total)
+        self.assertLess(max(rss) - min(rss), 16 * 1024, "RSS grew %d KiB" % (max(rss) - min(rss)))
+        recs = data_of(read_records(out))
+        self.assertEqual(recs, ["event %d %s" % (i, "x" * 1000) for i in range(1, len(recs) + 1)])
+
+
+class BatchTests(unittest.TestCase):
+    def test_batch_commit_under_sigkills_loses_nothing(self):
+        ws = Workspace()
+        self.addCleanup(ws.cleanup)
+        total, kills = 2000, 5
+        srv = FaultServer(script=[], initial_events=total)
+        srv.start()
+        self.addCleanup(srv.stop)
+        out = ws.path("out.txt")
+        d = Daemon(ws, [{"name": "l", "protocol": "sse", "url": srv.url, "commit": "batch",
+                         "triggers": [record_trigger(out)]}])
+        self.addCleanup(d.cleanup)
+        d.start()
+        for at in sorted(random.sample(range(1, total), kills)):
+            wait_until(lambda: len(read_records(out)) >= at, 120)
+            d.kill()
+            d.start()
+        want = ["event %d" % i for i in range(1, total + 1)]
+        wait_until(lambda: set(data_of(read_records(out))) >= set(want), 120)
+        self.assertEqual(d.stop(), 0)
+        first, seen = [], set()
+        for x in data_of(read_records(out)):
+            if x not in seen:
+                seen.add(x)
+                first.append(x)
+        self.assertEqual(first, want)
+
+
+if __name__ == "__main__":
+    unittest.main()

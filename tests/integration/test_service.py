@@ -1,0 +1,173 @@
+"""Service operation without a service manager: the status file and
+`ssewatchd status`, and reload on SIGHUP (unchanged listeners keep their
+connection, changed ones restart, removed ones stop with their state kept,
+new ones start, an invalid configuration changes nothing)."""
+
+import json
+import os
+import signal
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+from daemon import Daemon, read_records, record_trigger  # noqa: E402
+from procs import Workspace, wait_until  # noqa: E402
+from sse_fault_server import FaultServer  # noqa: E402
+
+
+def listener(name, url, out, **extra):
+    l = {"name": name, "protocol": "sse", "url": url, "triggers": [record_trigger(out)]}
+    l.update(extra)
+    return l
+
+
+class ServiceTests(unittest.TestCase):
+    def setUp(self):
+        self.ws = Workspace()
+        self.addCleanup(self.ws.cleanup)
+        self.servers = {}
+
+    def server(self, name, **kw):
+        srv = FaultServer(script=[], **kw)
+        srv.start()
+        self.addCleanup(srv.stop)
+        self.servers[name] = srv
+        return srv
+
+    def daemon(self, listeners):
+        d = Daemon(self.ws, listeners, runtime_dir=self.ws.path("run"))
+        self.addCleanup(d.cleanup)
+        return d
+
+    def status(self, d):
+        r = d.run_command("status", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        return {l["name"]: l for l in doc["listeners"]}, doc
+
+    def poll_status(self, d, name, key):
+        """For wait_until: the listener's value once the status file shows one
+        (it is rewritten at most once a second)."""
+        r = d.run_command("status", "--json")
+        if r.returncode != 0:
+            return None
+        ls = {l["name"]: l for l in json.loads(r.stdout)["listeners"]}
+        return ls.get(name, {}).get(key)
+
+    def hup(self, d, expect):
+        before = d.log().count("SIGHUP received")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: d.log().count("SIGHUP received") > before, 10)
+        return d.wait_log(expect)
+
+    def test_status_shows_listeners_and_counters(self):
+        a = self.server("a", initial_events=2)
+        d = self.daemon([listener("a", a.url, self.ws.path("a.txt"))])
+        d.start()
+        wait_until(lambda: len(read_records(self.ws.path("a.txt"))) == 2, 10)
+        wait_until(lambda: self.poll_status(d, "a", "triggered") == 2, 10)
+        ls, doc = self.status(d)
+        self.assertEqual(doc["pid"], d.proc.pid)
+        self.assertEqual((ls["a"]["state"], ls["a"]["received"], ls["a"]["cursor"], ls["a"]["pending"]),
+                         ("open", 2, "2", 0))
+        self.assertIsNotNone(ls["a"]["connected_since"])
+        human = d.run_command("status")
+        self.assertEqual(human.returncode, 0)
+        self.assertRegex(human.stdout, r"\na +open +\S+ +\S+ +2 +2 +0 +0 +0 +0\n")
+        self.assertEqual(d.stop(), 0)
+        gone = d.run_command("status")
+        self.assertEqual(gone.returncode, 1)
+        self.assertIn("not running", gone.stderr)
+
+    def test_reload_adds_changes_and_removes_listeners(self):
+        keep = self.server("keep", initial_events=1)
+        change = self.server("change", initial_events=1)
+        remove = self.server("remove", initial_events=1)
+        add = self.server("add", initial_events=1)
+        outs = {n: self.ws.path(n + ".txt") for n in ("keep", "change", "remove", "add")}
+        d = self.daemon([listener("keep", keep.url, outs["keep"]),
+                         listener("change", change.url, outs["change"]),
+                         listener("remove", remove.url, outs["remove"])])
+        d.start()
+        for n in ("keep", "change", "remove"):
+            wait_until(lambda n=n: len(read_records(outs[n])) == 1, 10)
+        since = wait_until(lambda: self.poll_status(d, "keep", "connected_since"), 10)
+
+        d.write_config([listener("keep", keep.url, outs["keep"]),
+                        listener("change", change.url, outs["change"], headers={"X-Version": "2"}),
+                        listener("add", add.url, outs["add"])], runtime_dir=self.ws.path("run"))
+        self.hup(d, r"configuration reloaded: 1 listener\(s\) unchanged, 1 changed, 1 added, 1 removed")
+
+        wait_until(lambda: len(read_records(outs["add"])) == 1, 10)
+        wait_until(lambda: len(change.requests) == 2, 10)
+        self.assertEqual(change.header(1, "X-Version"), "2")
+        self.assertEqual(change.requests[1]["last_event_id"], "1")      # resumed, nothing repeated
+        wait_until(lambda: remove.requests[0].get("end") is not None, 10)
+        # The unchanged listener kept its stream: one request, same since.
+        self.assertEqual(len(keep.requests), 1)
+        keep.push("after reload")
+        wait_until(lambda: len(read_records(outs["keep"])) == 2, 10)
+        wait_until(lambda: self.poll_status(d, "add", "received") == 1, 10)
+        ls = self.status(d)[0]
+        self.assertEqual(ls["keep"]["connected_since"], since)
+        self.assertEqual(sorted(ls), ["add", "change", "keep"])
+        self.assertEqual(d.stop(), 0)
+        # The removed listener's state is kept.
+        self.assertTrue(os.path.exists(os.path.join(d.state_dir, "remove.json")))
+        self.assertEqual([len(read_records(outs[n])) for n in ("change", "remove")], [1, 1])
+
+    def test_invalid_configuration_on_reload_keeps_the_old_one(self):
+        a = self.server("a", initial_events=1)
+        d = self.daemon([listener("a", a.url, self.ws.path("a.txt"))])
+        d.start()
+        wait_until(lambda: len(read_records(self.ws.path("a.txt"))) == 1, 10)
+        with open(d.config, "a") as f:
+            f.write("bogus_key: 1\n")
+        self.hup(d, r"the new configuration is invalid .*still running the previous one")
+        self.assertRegex(d.log(), r"daemon\.yaml:\d+:1: bogus_key: unknown key")
+        a.push("still here")
+        wait_until(lambda: len(read_records(self.ws.path("a.txt"))) == 2, 10)
+        self.assertEqual(len(a.requests), 1)
+        self.assertEqual(d.stop(), 0)
+
+    def test_changed_listener_waits_for_its_running_trigger(self):
+        a = self.server("a", initial_events=1)
+        out = self.ws.path("a.txt")
+        slow = [record_trigger(out, env={"RECORD_SLEEP": "1.5"})]
+        d = self.daemon([listener("a", a.url, out, triggers=slow)])
+        d.start()
+        wait_until(lambda: self.poll_status(d, "a", "trigger_running"), 10)
+        d.write_config([listener("a", a.url, out, triggers=slow, headers={"X-New": "1"})],
+                       runtime_dir=self.ws.path("run"))
+        self.hup(d, r"1 changed")
+        # The old watch's trigger finishes, then the new one resumes after it.
+        wait_until(lambda: len(a.requests) == 2, 15)
+        self.assertEqual(len(read_records(out)), 1)
+        self.assertEqual(a.requests[1]["last_event_id"], "1")
+        a.push("next")
+        wait_until(lambda: len(read_records(out)) == 2, 15)
+        self.assertEqual([x for _, x in read_records(out)], ["event 1", "next"])
+        self.assertEqual(d.stop(), 0)
+
+    def test_reload_rereads_the_bearer_token_file(self):
+        a = self.server("a", initial_events=1)
+        token = self.ws.path("token")
+        with open(token, "w") as f:
+            f.write("first-token\n")
+        d = self.daemon([listener("a", a.url, self.ws.path("a.txt"), auth={"bearer_token_file": token})])
+        d.start()
+        wait_until(lambda: len(read_records(self.ws.path("a.txt"))) == 1, 10)
+        self.assertEqual(a.header(0, "Authorization"), "Bearer first-token")
+        with open(token, "w") as f:
+            f.write("second-token\n")
+        self.hup(d, r"1 listener\(s\) unchanged")
+        a.drop("fin")
+        wait_until(lambda: len(a.requests) == 2, 10)
+        self.assertEqual(a.header(1, "Authorization"), "Bearer second-token")
+        self.assertEqual(d.stop(), 0)
+        self.assertNotIn("token", d.all_logs().replace("bearer_token_file", ""))
+
+
+if __name__ == "__main__":
+    unittest.main()
