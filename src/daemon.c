@@ -319,7 +319,11 @@ static void replay_check(struct daemon *d)
 {
 	struct watch *w = d->watches[0];
 
-	if (watch_replay_finished(w) || (sv_is_final(&w->sv) && !watch_busy(w))) {
+	bool idle = !watch_busy(w) && (!w->st || w->st->n_pending == 0);
+
+	/* Done when the stream reached its end, or failed for good, and every
+	 * notification received went through the triggers. */
+	if (watch_replay_finished(w) || (w->sv.phase == SV_FAILED && idle)) {
 		progress_print(d, true);
 		if (!watch_replay_finished(w) || w->stats.failed > 0)
 			d->exit_code = EXIT_FAILURE;

@@ -131,13 +131,7 @@ static void on_closed(const struct sv_params *p, struct sv_state *n, const struc
 		return;
 	}
 
-	/* A clean close. A server that accepts and closes at once is still
-	 * throttled, whatever it asked for. */
-	if (is_short) {
-		schedule(n, a, now, backoff_for(p, n, n->short_sessions++, rnd));
-		return;
-	}
-	n->short_sessions = 0;
+	/* A clean close: the delay the server asked for... */
 	switch (ev->close) {
 	case SV_CLOSE_IMMEDIATE:
 		delay = 0;
@@ -150,6 +144,15 @@ static void on_closed(const struct sv_params *p, struct sv_state *n, const struc
 		/* The reconnection time, with the usual spread. */
 		delay = backoff_for(p, n, 0, rnd);
 		break;
+	}
+	/* ...but a server that accepts and closes at once is throttled, never
+	 * below what it asked for. */
+	if (is_short) {
+		uint64_t throttle = backoff_for(p, n, n->short_sessions++, rnd);
+
+		delay = MAX(delay, throttle);
+	} else {
+		n->short_sessions = 0;
 	}
 	schedule(n, a, now, delay);
 }

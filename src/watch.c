@@ -913,8 +913,7 @@ static int on_pump(sd_event_source *s, void *userdata)
 		if (sd_event_source_get_enabled(w->retry_timer, NULL) > 0)
 			return 0;	/* waiting to retry */
 		if (!p && w->replay) {
-			if (w->replay_done && !w->easy)
-				daemon_watch_idle(w->daemon);
+			daemon_watch_idle(w->daemon);	/* maybe the end of the replay */
 			return 0;
 		}
 		if (!p) {

@@ -37,7 +37,8 @@ class CliTests(unittest.TestCase):
     def test_example_configurations_are_valid(self):
         """conf/ssewatchd.yaml as shipped, conf/demo.yaml as scripts/demo fills it in."""
         with open(os.path.join(ROOT, "conf", "demo.yaml")) as f:
-            demo = f.read().replace("@DEMO_DIR@", self.ws.path("demo")).replace("@DEMO_PORT@", "8787")
+            demo = f.read().replace("@DEMO_DIR@", self.ws.path("demo")).replace("@DEMO_PORT@", "8787") \
+                .replace("@AVISO_PORT@", "8788")
         with open(self.ws.path("demo.yaml"), "w") as f:
             f.write(demo)
         d = Daemon(self.ws, [])

@@ -469,6 +469,28 @@ START_TEST(test_short_sessions_are_throttled)
 }
 END_TEST
 
+START_TEST(test_short_session_never_waits_less_than_asked)
+{
+	struct run r;
+
+	run_init(&r);
+	ev_start(&r);
+	open_stream(&r);
+	r.now += MS(10);
+	/* Short, and the server is shutting down: the 5 s stand. */
+	ev_closed(&r, SV_CLOSE_SHUTDOWN, SV_REASON_SERVER_CLOSE);
+	expect_wait(&r, S(5));
+	ck_assert_uint_eq(r.s.short_sessions, 1);
+	fire_timer(&r);
+	/* Short after many: the throttle is longer than 5 s. */
+	r.s.short_sessions = 8;
+	open_stream(&r);
+	r.now += MS(10);
+	ev_closed(&r, SV_CLOSE_SHUTDOWN, SV_REASON_SERVER_CLOSE);
+	expect_wait(&r, S(15));
+}
+END_TEST
+
 START_TEST(test_short_session_with_delivery_is_not_short)
 {
 	struct run r;
@@ -566,6 +588,7 @@ Suite *supervisor_suite(void)
 	tcase_add_test(tc, test_immediate_close_reconnects_at_once);
 	tcase_add_test(tc, test_shutdown_close_waits_short_fixed_delay);
 	tcase_add_test(tc, test_short_sessions_are_throttled);
+	tcase_add_test(tc, test_short_session_never_waits_less_than_asked);
 	tcase_add_test(tc, test_short_session_with_delivery_is_not_short);
 	tcase_add_test(tc, test_close_before_open_is_a_failure);
 	tcase_add_test(tc, test_stop_and_fatal_from_every_live_phase);

@@ -1,0 +1,416 @@
+"""ssewatchd with `protocol: aviso` listeners against the project's
+aviso-server emulator (tests/lib/aviso_emulator.py): resume by from_id, the
+opening check, duplicates, gaps, close reasons, error frames, authentication
+and token rotation, replay, and a long run with a fault every ~500."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+from aviso_emulator import Emulator  # noqa: E402
+from daemon import ROOT, Daemon, read_records, record_trigger, under_valgrind  # noqa: E402
+from procs import Workspace, wait_until  # noqa: E402
+
+VOLUME = int(os.environ.get("SSEWATCHD_TEST_VOLUME", "10000" if not under_valgrind() else "600"))
+MARS = {"class": "od", "stream": "enfo"}
+# A schema whose identifiers are all optional, for unfiltered listeners.
+PLAIN = {"plain": {"identifier": {"x": {"type": "string", "required": False, "example": "a"}},
+                   "payload": {"required": False}}}
+
+
+class CursorEmulator(Emulator):
+    """Reads the daemon's committed cursor from its state file the moment a
+    watch request arrives: the daemon commits before it reconnects, and
+    nothing moves the cursor while no stream is open."""
+
+    state_file = None
+
+    def _record(self, handler, body, url):
+        rec = super()._record(handler, body, url)
+        if self.state_file and url.path.endswith("/watch"):
+            try:
+                with open(self.state_file) as f:
+                    rec["state_cursor"] = json.load(f)["cursor"]
+            except (FileNotFoundError, ValueError, KeyError):
+                rec["state_cursor"] = None
+        return rec
+
+
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def seqs_of(log_path):
+    try:
+        with open(log_path) as f:
+            return [json.loads(l)["sequence"] for l in f]
+    except FileNotFoundError:
+        return []
+
+
+class AvisoTests(unittest.TestCase):
+    def setUp(self):
+        self.ws = Workspace()
+        self.addCleanup(self.ws.cleanup)
+        self.log = self.ws.path("log.ndjson")
+
+    def emulator(self, cls=Emulator, **kw):
+        kw.setdefault("heartbeat", 0.5)
+        emu = cls(**kw)
+        emu.start()
+        self.addCleanup(emu.stop)
+        return emu
+
+    def listener(self, emu, name="m", event="mars", identifiers=MARS, triggers=None, **extra):
+        l = {"name": name, "base_url": emu.base_url if hasattr(emu, "base_url") else emu,
+             "event": event, "identifiers": identifiers,
+             "triggers": triggers or [{"type": "log", "path": self.log}]}
+        l.update(extra)
+        return l
+
+    def daemon(self, *listeners, **top):
+        d = Daemon(self.ws, list(listeners), **top)
+        self.addCleanup(d.cleanup)
+        d.start()
+        return d
+
+    def publish(self, emu, n, event="mars", ident=MARS):
+        return [emu.notify(event, dict(ident, step=i % 1000) if event == "mars" else dict(ident),
+                           payload={"i": i}, fill=True) for i in range(n)]
+
+    def wait_seqs(self, want, timeout=30):
+        wait_until(lambda: len(seqs_of(self.log)) >= len(want), timeout,
+                   message="expected %d notifications, have %d" % (len(want), len(seqs_of(self.log))))
+        self.assertEqual(seqs_of(self.log), want)
+
+    # ------------------------------------------------------------ basics
+
+    def test_live_then_resume_with_from_id(self):
+        emu = self.emulator()
+        d = self.daemon(self.listener(emu))
+        d.wait_log(r"m: connected")
+        first = self.publish(emu, 3)
+        self.wait_seqs(first)
+        self.assertNotIn("from_id", emu.stream_requests()[0]["json"])
+        self.assertEqual(d.stop(), 0)
+        later = self.publish(emu, 3)
+        d.start()
+        self.wait_seqs(first + later)
+        req = emu.stream_requests()[1]
+        self.assertEqual(req["from_id"], str(first[-1] + 1))
+        self.assertIsInstance(req["from_id"], str)       # a decimal string, never a number
+        self.assertEqual(req["json"]["identifier"], MARS)
+        self.assertEqual(d.stop(), 0)
+
+    def test_notification_reaches_triggers_as_the_contract_says(self):
+        emu = self.emulator()
+        seq = emu.notify("mars", dict(MARS, step=6, expver="0001"), payload={"path": "/x/y"}, fill=True)
+        out = self.ws.path("rec.txt")
+        d = self.daemon(self.listener(emu, from_id=str(seq), triggers=[
+            record_trigger(out),
+            {"type": "command", "argv": ["/bin/sh", "-c", 'env | grep -E "^(AVISO|SSEWATCHD)_" | sort > "$0"',
+                                         self.ws.path("env.txt")]},
+            {"type": "command", "command": "echo {{ notification.identifier.step }} "
+                                           "{{ notification.sequence }} > %s" % self.ws.path("shell.txt")},
+        ]))
+        wait_until(lambda: read_text(self.ws.path("shell.txt")).strip(), 15)
+        (eid, data), = read_records(out)
+        self.assertEqual(eid, "mars@%d" % seq)
+        n = json.loads(data)
+        self.assertEqual(sorted(n), ["event_type", "id", "identifier", "payload", "sequence", "time"])
+        self.assertEqual((n["event_type"], n["sequence"], n["payload"]), ("mars", seq, {"path": "/x/y"}))
+        self.assertEqual(n["identifier"]["step"], "6")
+        with open(self.ws.path("env.txt")) as f:
+            env = dict(l.rstrip("\n").split("=", 1) for l in f)
+        self.assertEqual(env["AVISO_EVENT_TYPE"], "mars")
+        self.assertEqual(env["AVISO_SEQUENCE"], str(seq))
+        self.assertEqual(env["AVISO_IDENTIFIER_STEP"], "6")
+        self.assertEqual(env["AVISO_IDENTIFIER_CLASS"], "od")
+        self.assertEqual(json.loads(env["AVISO_PAYLOAD_JSON"]), {"path": "/x/y"})
+        self.assertEqual(json.loads(env["AVISO_NOTIFICATION_JSON"]), n)
+        self.assertEqual(env["SSEWATCHD_EVENT_ID"], "mars@%d" % seq)
+        self.assertEqual(env["SSEWATCHD_LISTENER"], "m")
+        self.assertEqual(env["SSEWATCHD_EVENT"], "replay")
+        with open(self.ws.path("shell.txt")) as f:
+            self.assertEqual(f.read(), "6 %d\n" % seq)
+        self.assertEqual(d.stop(), 0)
+
+    def test_from_date_bootstraps_only_until_something_is_committed(self):
+        emu = self.emulator()
+        self.publish(emu, 2)
+        d = self.daemon(self.listener(emu, from_date="2000-01-01T00:00:00Z"))
+        self.wait_seqs([1, 2])
+        self.assertEqual(emu.stream_requests()[0]["from_date"], "2000-01-01T00:00:00Z")
+        emu.drop_streams("fin")
+        wait_until(lambda: len(emu.stream_requests()) == 2, 10)
+        self.assertIsNone(emu.stream_requests()[1]["from_date"])
+        self.assertEqual(emu.stream_requests()[1]["from_id"], "3")
+        self.assertEqual(d.stop(), 0)
+
+    def test_duplicates_at_the_replay_live_boundary_are_dropped(self):
+        emu = self.emulator()
+        self.publish(emu, 5)
+        emu.script(["dup:3"])
+        d = self.daemon(self.listener(emu, from_id="1"))
+        self.wait_seqs([1, 2, 3, 4, 5])
+        more = self.publish(emu, 2)
+        self.wait_seqs([1, 2, 3, 4, 5] + more)
+        self.assertEqual(d.stop(), 0)
+
+    # ------------------------------------------------------------ the opening, frames
+
+    def test_no_opening_frame_within_10s_reconnects(self):
+        emu = self.emulator()
+        emu.script(["silent"])
+        d = self.daemon(self.listener(emu))
+        d.wait_log(r"no connection_established or replay_started frame within 10s", timeout=20)
+        wait_until(lambda: len(emu.stream_requests()) == 2, 10)
+        d.wait_log(r"m: connected")
+        self.assertEqual(d.stop(), 0)
+
+    def test_unknown_events_and_control_types_are_ignored(self):
+        emu = self.emulator()
+        self.publish(emu, 4)
+        emu.script(["unknown_event:1+unknown_control:2"])
+        d = self.daemon(self.listener(emu, from_id="1"))
+        self.wait_seqs([1, 2, 3, 4])
+        self.assertEqual(len(emu.stream_requests()), 1)
+        self.assertEqual(d.stop(), 0)
+
+    def test_error_frame_reconnects_from_the_checkpoint(self):
+        emu = self.emulator()
+        self.publish(emu, 6)
+        emu.script(["error_replay:3"])
+        d = self.daemon(self.listener(emu, from_id="1"))
+        self.wait_seqs([1, 2, 3, 4, 5, 6])
+        d.wait_log(r"the server reported an error: stream_processing_failed")
+        self.assertEqual(emu.stream_requests()[1]["from_id"], "4")
+        self.assertEqual(d.stop(), 0)
+
+    def test_malformed_id_stops_that_listener_only(self):
+        emu = self.emulator()
+        self.publish(emu, 2)
+        emu.script_at(0, "bad_id:mars@x")
+        d = self.daemon(self.listener(emu, from_id="1"),
+                        self.listener(emu, name="other", triggers=[{"type": "log", "path": self.ws.path("o")}]))
+        d.wait_log(r"m: malformed CloudEvent id 'mars@x'")
+        d.wait_log(r"m: listener failed: protocol error")
+        d.wait_log(r"other: connected")
+        self.publish(emu, 1)
+        wait_until(lambda: seqs_of(self.ws.path("o")) == [3], 10)
+        self.assertEqual(d.stop(), 0)
+
+    def test_close_reasons(self):
+        emu = self.emulator()
+        emu.script(["max_duration_reached:0", "server_shutdown:0", "end_of_stream:0"])
+        d = self.daemon(self.listener(emu))
+        wait_until(lambda: len(emu.stream_requests()) == 4, 20)
+        ends = [emu.wait_stream_end(i) for i in range(3)]
+        self.assertEqual(len(ends), 3)
+        r = emu.stream_requests()
+        gaps = [r[i + 1]["time"] - r[i]["time"] for i in range(3)]
+        # max_duration_reached and end_of_stream: at once; server_shutdown: ~5 s.
+        self.assertLess(gaps[0], 1.5)
+        self.assertGreaterEqual(gaps[1], 4.9)
+        self.assertLess(gaps[2], 1.5)
+        self.assertEqual(d.stop(), 0)
+
+    # ------------------------------------------------------------ gaps
+
+    def test_gap_in_an_unfiltered_stream_is_logged(self):
+        emu = self.emulator(schema=PLAIN)
+        seqs = self.publish(emu, 5, event="plain", ident={})
+        emu.delete("plain", 3)
+        d = self.daemon(self.listener(emu, event="plain", identifiers={}, from_id="1"))
+        self.wait_seqs([1, 2, 4, 5])
+        d.wait_log(r"gap: expected sequence 3, got 4 \(1 missing\)")
+        self.assertEqual(seqs, [1, 2, 3, 4, 5])
+        self.assertEqual(d.stop(), 0)
+
+    def test_gap_with_on_gap_stop_stops_the_listener(self):
+        emu = self.emulator(schema=PLAIN)
+        self.publish(emu, 3, event="plain", ident={})
+        emu.delete("plain", 2)
+        d = self.daemon(self.listener(emu, event="plain", identifiers={}, from_id="1", on_gap="stop"))
+        d.wait_log(r"on_gap is stop: listener stopped")
+        d.wait_log(r"listener failed: gap")
+        self.assertEqual(seqs_of(self.log), [1])
+        self.assertEqual(d.stop(), 0)
+
+    def test_replay_limit_is_a_gap(self):
+        emu = self.emulator(max_historical=2, limit_form="new")
+        self.publish(emu, 4)
+        d = self.daemon(self.listener(emu, from_id="1"))
+        d.wait_log(r"truncated the history")
+        self.assertEqual(d.stop(), 0)
+
+    # ------------------------------------------------------------ auth
+
+    def test_bearer_token_file_rotation_loses_nothing(self):
+        emu = self.emulator(on_token_revoked="fin")
+        emu.set_valid_tokens(["tok-1"])
+        token = self.ws.write("token", "tok-1\n")
+        d = self.daemon(self.listener(emu, auth={"bearer_token_file": token}))
+        d.wait_log(r"m: connected")
+        first = self.publish(emu, 3)
+        self.wait_seqs(first)
+        self.ws.write("token", "tok-2\n")
+        emu.set_valid_tokens(["tok-2"])            # the open stream is cut
+        second = self.publish(emu, 3)
+        self.wait_seqs(first + second)
+        auths = [r["authorization"] for r in emu.stream_requests()]
+        self.assertEqual(auths[0], "Bearer tok-1")
+        self.assertEqual(auths[-1], "Bearer tok-2")
+        self.assertIn(401, [r["status"] for r in emu.stream_requests()])
+        d.wait_log(r"credentials refreshed")
+        self.assertEqual(d.stop(), 0)
+        self.assertNotIn("tok-", d.all_logs())
+
+    def test_refresh_command_rotation_loses_nothing(self):
+        emu = self.emulator(on_token_revoked="fin")
+        emu.set_valid_tokens(["cmd-1"])
+        src = self.ws.write("current", "cmd-1\n")
+        d = self.daemon(self.listener(emu, auth={"refresh_command": ["/bin/cat", src]}))
+        d.wait_log(r"m: connected")
+        first = self.publish(emu, 2)
+        self.wait_seqs(first)
+        self.ws.write("current", "cmd-2\n")
+        emu.set_valid_tokens(["cmd-2"])
+        second = self.publish(emu, 2)
+        self.wait_seqs(first + second)
+        self.assertEqual(emu.stream_requests()[-1]["authorization"], "Bearer cmd-2")
+        self.assertEqual(d.stop(), 0)
+        self.assertNotIn("cmd-", d.all_logs())
+
+    def test_second_401_after_refresh_fails_the_listener(self):
+        emu = self.emulator()
+        emu.set_valid_tokens(["good"])
+        token = self.ws.write("token", "stale\n")
+        d = self.daemon(self.listener(emu, auth={"bearer_token_file": token}))
+        d.wait_log(r"listener failed: authentication rejected")
+        self.assertEqual([r["status"] for r in emu.stream_requests()], [401, 401])
+        self.assertEqual(d.stop(), 0)
+
+    def test_403_fails_the_listener(self):
+        emu = self.emulator()
+        emu.set_valid_tokens({"t": {"deny": True}})
+        d = self.daemon(self.listener(emu, auth={"bearer_token": "t"}))
+        d.wait_log(r"listener failed: HTTP status")
+        self.assertIn("HTTP 403", d.log())
+        self.assertEqual(len(emu.stream_requests()), 1)
+        self.assertEqual(d.stop(), 0)
+
+    def test_credentials_are_refused_over_plain_http_to_other_hosts(self):
+        d = self.daemon(self.listener("http://192.0.2.1:9", auth={"bearer_token": "x"}))
+        d.wait_log(r"refusing to send credentials over plain http to http://192\.0\.2\.1:9")
+        self.assertEqual(d.stop(), 0)
+
+    # ------------------------------------------------------------ replay
+
+    def test_replay_runs_triggers_and_leaves_the_state_alone(self):
+        emu = self.emulator()
+        self.publish(emu, 10)
+        d = Daemon(self.ws, [self.listener(emu)])
+        self.addCleanup(d.cleanup)
+        r = d.run_command("replay", "m", "--from", "3", "--to", "7")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(seqs_of(self.log), [3, 4, 5, 6, 7])
+        self.assertIn("replay m: 5 notification(s), 0 trigger run(s) failed", r.stderr)
+        self.assertEqual(emu.stream_requests()[0]["path"], "/api/v1/replay")
+        self.assertFalse(os.path.exists(os.path.join(d.state_dir, "m.json")))
+        r = d.run_command("replay", "m", "--from", "9")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(seqs_of(self.log), [3, 4, 5, 6, 7, 9, 10])
+
+    # ------------------------------------------------------------ aviso's own configuration
+
+    def test_a_configuration_written_for_the_aviso_cli_runs(self):
+        emu = self.emulator()
+        seqs = self.publish(emu, 2)
+        conf = self.ws.write("aviso.yaml", """\
+base_url: "%s"
+heartbeat_interval: 30
+timeout: 10s
+state_file: /tmp/not-used-by-ssewatchd.json
+state_dir: "%s"
+listeners:
+  - name: mars-listener
+    event: mars
+    identifiers:
+      class: od
+      stream: enfo
+      step: {in: [0, 1]}
+    from_id: "1"
+    triggers:
+      - type: echo
+      - type: log
+        path: "%s"
+      - type: command
+        command: "echo {{ notification.sequence }} >> %s"
+        timeout: 30s
+        retries: 1
+""" % (emu.base_url, self.ws.path("state"), self.log, self.ws.path("seqs.txt")))
+        argv = Daemon(self.ws, []).argv("run")     # the binary (and wrapper) under test
+        argv[argv.index("-c") + 1] = conf
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda: len(read_text(self.ws.path("seqs.txt")).split()) == 2, 15)
+        finally:
+            proc.terminate()
+            out, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, err)
+        with open(self.ws.path("seqs.txt")) as f:
+            self.assertEqual(f.read().split(), [str(s) for s in seqs])
+        self.assertIn("state_file is ignored", err)
+
+    # ------------------------------------------------------------ volume with faults
+
+    def test_volume_with_a_fault_every_500(self):
+        """VOLUME notifications, half before the start, half while the
+        daemon streams, with a fault about every 500 (every lossless kind in
+        turn): none lost, no trigger run twice, in order, and every reconnect
+        asked for the last committed sequence + 1."""
+        emu = self.emulator(CursorEmulator, heartbeat=0.5)
+        kinds = ["rst", "fin", "eof", "stall", "close:max_duration_reached", "close:server_shutdown",
+                 "close:end_of_stream", "dup", "resend:3", "unknown_event", "unknown_control", "split",
+                 "merge", "500", "503", "429", "error_replay"]
+        half = VOLUME // 2
+        self.publish(emu, half)
+        emu.fault_every(max(1, VOLUME // 20), kinds)
+        d = Daemon(self.ws, [self.listener(emu, from_id="1", idle_timeout="2s")])
+        self.addCleanup(d.cleanup)
+        emu.state_file = os.path.join(d.state_dir, "m.json")
+        d.start()
+
+        def publish_rest():
+            for start in range(half, VOLUME, 50):
+                emu.notify_many([("mars", dict(MARS, step=i % 1000), {"i": i})
+                                 for i in range(start, min(start + 50, VOLUME))], fill=True)
+        t = threading.Thread(target=publish_rest)
+        t.start()
+        t.join()
+        wait_until(lambda: len(seqs_of(self.log)) >= VOLUME, 600,
+                   message="delivered %d of %d" % (len(seqs_of(self.log)), VOLUME))
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(seqs_of(self.log), list(range(1, VOLUME + 1)))
+        fired = emu.fault_every_log()
+        self.assertGreaterEqual(len(fired), len(kinds), fired)
+        for r in emu.stream_requests()[1:]:
+            if r.get("state_cursor") is not None:
+                self.assertEqual(r["from_id"], str(r["state_cursor"] + 1), r)
+        reconnects = len(emu.stream_requests()) - 1
+        print("\n    aviso volume: %d notifications, %d faults, %d reconnects" % (VOLUME, len(fired), reconnects),
+              file=sys.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
