@@ -67,7 +67,7 @@ PYTHON      ?= python3
 INTEGRATION := $(PYTHON) -m unittest discover -s tests/integration -p 'test_*.py'
 
 .PHONY: all deps demo check check-run unit integration torture valgrind fuzz fuzz-build fuzz-smoke \
-        install clean help libs-present
+        install clean help libs-present bench
 
 all: $(BIN)
 
@@ -79,6 +79,8 @@ help:
 	@echo "make valgrind        the unit suites under valgrind"
 	@echo "make fuzz FUZZ_SECONDS=N  run each libFuzzer target for N seconds"
 	@echo "make torture         100 SIGKILLs during 10,000 notifications: nothing lost"
+	@echo "make bench           measure against curl, fdatasync and node eventsource; writes bench/RESULTS.md"
+	@echo "                     (BENCH_QUICK=1: a one-minute smoke run)"
 	@echo "make install PREFIX=/usr DESTDIR=..."
 
 deps:
@@ -132,7 +134,7 @@ unit: $(UNIT)
 # daemon binary; tests/integration/*.py.
 integration: $(BIN)
 	@echo "== integration tests$(if $(SANITIZE), (ASan+UBSan daemon))"
-	@SSEWATCHD_BIN=$(abspath $(BIN)) $(INTEGRATION)
+	@SSEWATCHD_BIN=$(abspath $(BIN)) SSEWATCHD_SANITIZED=$(SANITIZE) $(INTEGRATION)
 
 # The long run: 100 SIGKILLs at random moments during 10,000 notifications
 # through a command trigger that sleeps 0-20 ms (make check does 10).
@@ -149,6 +151,16 @@ valgrind: deps
 	CK_FORK=no CK_DEFAULT_TIMEOUT=0 valgrind $(VALGRIND_FLAGS) $(UNIT)
 	@echo "== integration tests, daemon under valgrind"
 	@SSEWATCHD_BIN=$(abspath build/ssewatchd) SSEWATCHD_WRAPPER="$(VALGRIND_DAEMON)" $(INTEGRATION)
+
+# ---------------------------------------------------------------- benchmark
+
+# Not part of check: a few minutes of real servers and peers (issue 7).
+# bench/run.py installs node's eventsource into build/bench and regenerates
+# bench/RESULTS.md; BENCH_QUICK=1 is a smoke run (build/bench/RESULTS-quick.md),
+# BENCH_ONLY=sse,spawn runs some parts, BENCH_PERF=1 adds perf profiles.
+bench: deps
+	@$(MAKE) --no-print-directory $(BIN) SANITIZE=
+	@SSEWATCHD_BIN=$(abspath build/ssewatchd) $(PYTHON) bench/run.py
 
 # ---------------------------------------------------------------- fuzzing
 
@@ -210,4 +222,4 @@ man-lint:
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -path '*/obj/*' -name '*.d' -type f 2>/dev/null)

@@ -280,6 +280,8 @@ static void reload(struct daemon *d)
 		if (next[i])
 			d->watches[d->n_watches++] = next[i];
 	log_set_max_level(c->log_level);
+	/* Log files are opened afresh (after a rotation, say). */
+	trigger_logs_close_all(d->tenv.logs);
 	log_info("configuration reloaded: %zu listener(s) unchanged, %zu changed, %zu added, %zu removed", kept,
 		 changed, added, removed);
 	reload_progress(d);
@@ -490,6 +492,7 @@ static void daemon_done(struct daemon *d)
 	sd_event_source_disable_unref(d->stop_timer);
 	statedir_free(d->statedir);
 	strv_free(d->tenv.base_env);
+	trigger_logs_free(d->tenv.logs);
 	sd_event_unref(d->event);
 	cfg_free(d->cfg);
 	curl_global_cleanup();
@@ -521,9 +524,10 @@ static int daemon_setup(struct daemon *d, bool lock)
 	}
 	d->tenv.event = d->event;
 	d->tenv.base_env = trigger_base_env(environ);
+	d->tenv.logs = trigger_logs_new();
 	r = curl_glue_new(d->event, &d->glue);
 	d->tenv.glue = d->glue;
-	if (r < 0 || !d->tenv.base_env)
+	if (r < 0 || !d->tenv.base_env || !d->tenv.logs)
 		return log_error_errno(r < 0 ? r : -ENOMEM, "cannot set up: %m");
 	d->watches = calloc(d->cfg->n_listeners ? d->cfg->n_listeners : 1, sizeof(*d->watches));
 	if (!d->watches)

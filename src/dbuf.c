@@ -35,7 +35,7 @@ void dbuf_reset_trim(struct dbuf *b, size_t keep)
 		dbuf_reset(b);
 }
 
-static int dbuf_reserve(struct dbuf *b, size_t extra)
+int dbuf_reserve(struct dbuf *b, size_t extra)
 {
 	size_t need, cap;
 	char *p;

@@ -28,6 +28,9 @@ void dbuf_reset(struct dbuf *b);
 void dbuf_reset_trim(struct dbuf *b, size_t keep);
 
 int dbuf_append(struct dbuf *b, const void *p, size_t n);
+
+/* Makes room for n more bytes (plus the terminator) without adding any. */
+int dbuf_reserve(struct dbuf *b, size_t n);
 int dbuf_putc(struct dbuf *b, char c);
 int dbuf_set(struct dbuf *b, const void *p, size_t n);
 

@@ -7,6 +7,7 @@
 #include "cleanup.h"
 #include "notif.h"
 #include "strv.h"
+#include "util.h"
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -79,8 +80,8 @@ json_t *notif_sse_new(const char *event, size_t event_len, const char *data, siz
 
 	if (!n)
 		return NULL;
-	/* jansson refuses invalid UTF-8: such data (and names) go as base64. */
-	d = json_stringn(data, data_len);
+	/* JSON strings are UTF-8: other data (and names) go as base64. */
+	d = utf8_valid(data, data_len) ? json_stringn_nocheck(data, data_len) : NULL;
 	if (d) {
 		if (json_object_set_new(n, "data", d) < 0)
 			goto fail;

@@ -266,6 +266,10 @@ static int dispatch(struct sse_parser *p)
 		note.data = p->data.buf;
 		note.data_len = p->data.len;
 		r = p->emit(p->userdata, &note);
+		if (r == SSE_PARSER_STOP) {
+			p->stop = true;
+			r = 0;
+		}
 	}
 	block_clear(p);
 	return r;
@@ -280,12 +284,19 @@ static const char *find_eol(const char *s, const char *end)
 	return cr ? cr : lf ? lf : end;
 }
 
-/* Parse bytes once any byte-order mark has been dealt with. */
-static int parse(struct sse_parser *p, const char *s, const char *end)
+/* Parse bytes once any byte-order mark has been dealt with. Sets *ret_end to
+ * where parsing stopped: end, or just after an event the callback stopped at. */
+static int parse(struct sse_parser *p, const char *s, const char *end, const char **ret_end)
 {
 	int r;
 
+	*ret_end = end;
 	while (s < end) {
+		if (p->stop) {
+			p->stop = false;
+			*ret_end = s;
+			return 0;
+		}
 		char c = *s;
 
 		if (p->after_cr) {
@@ -375,12 +386,14 @@ static int parse(struct sse_parser *p, const char *s, const char *end)
 		}
 		}
 	}
+	p->stop = false;	/* stopped on the last byte: nothing is left anyway */
 	return 0;
 }
 
-int sse_parser_feed(struct sse_parser *p, const void *buf, size_t len)
+int sse_parser_feed_some(struct sse_parser *p, const void *buf, size_t len, size_t *ret_consumed)
 {
-	const char *s = buf, *end = s + len;
+	const char *s = buf, *end = s + len, *stopped;
+	int r;
 
 	while (p->state == SSE_STATE_BOM && s < end) {
 		if ((unsigned char)*s == bom[p->bom_matched]) {
@@ -396,13 +409,30 @@ int sse_parser_feed(struct sse_parser *p, const void *buf, size_t len)
 		p->state = SSE_STATE_LINE_START;
 		if (p->bom_matched > 0) {
 			uint8_t n = p->bom_matched;
-			int r;
 
 			p->bom_matched = 0;
-			r = parse(p, (const char *)bom, (const char *)bom + n);
+			/* No line ends in these bytes, so no event can stop here. */
+			r = parse(p, (const char *)bom, (const char *)bom + n, &stopped);
 			if (r < 0)
 				return r;
 		}
 	}
-	return parse(p, s, end);
+	r = parse(p, s, end, &stopped);
+	*ret_consumed = (size_t)(stopped - (const char *)buf);
+	return r;
+}
+
+int sse_parser_feed(struct sse_parser *p, const void *buf, size_t len)
+{
+	const char *s = buf;
+	size_t consumed;
+	int r;
+
+	/* Everything is parsed, whatever the callback asks. */
+	do {
+		r = sse_parser_feed_some(p, s, len, &consumed);
+		s += consumed;
+		len -= consumed;
+	} while (r >= 0 && len > 0);
+	return r;
 }

@@ -65,9 +65,13 @@ struct sse_note {
 /*
  * Called for every note. A negative return stops sse_parser_feed(), which
  * returns that value; the parser must then be reset before further use.
+ * SSE_PARSER_STOP, returned for an event, makes sse_parser_feed_some() stop
+ * right after it (the parser stays consistent: feed the rest later).
  * The callback must not call back into the parser.
  */
 typedef int (*sse_parser_emit_fn)(void *userdata, const struct sse_note *note);
+
+#define SSE_PARSER_STOP 1
 
 enum sse_parser_state {
 	SSE_STATE_BOM,		/* stream start: maybe a byte-order mark */
@@ -101,6 +105,7 @@ struct sse_parser {
 	size_t line_len;
 	bool line_overflow;
 
+	bool stop;		/* the callback asked to stop after the event just dispatched */
 	uint64_t retry_value;
 	bool retry_valid;
 	bool retry_any;
@@ -130,6 +135,13 @@ void sse_parser_done(struct sse_parser *p);
 
 /* Returns 0, -ENOMEM, or the callback's negative return. */
 int sse_parser_feed(struct sse_parser *p, const void *buf, size_t len);
+
+/*
+ * Like sse_parser_feed(), but the callback may return SSE_PARSER_STOP for an
+ * event: parsing stops right after it and *ret_consumed says how many bytes
+ * of buf were used (all of them otherwise). The rest is fed later, as is.
+ */
+int sse_parser_feed_some(struct sse_parser *p, const void *buf, size_t len, size_t *ret_consumed);
 
 /*
  * Start a new connection: the partial event (and any id field in it) is

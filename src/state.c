@@ -21,6 +21,7 @@
 
 #include "cleanup.h"
 #include "dbuf.h"
+#include "jsonw.h"
 #include "macro.h"
 #include "state.h"
 #include "strv.h"
@@ -42,7 +43,11 @@ struct statedir {
 	char *path;
 	int fd;
 	int lock_fd;	/* >= 0 while we hold the lock */
+	struct dbuf text;	/* state file text, reused from commit to commit */
 };
+
+/* Larger than this, the text buffer is given back after a commit. */
+#define TEXT_KEEP (4u * 1024 * 1024)
 
 /* ------------------------------------------------------------ helpers */
 
@@ -571,6 +576,7 @@ int statedir_open(const char *path, unsigned flags, struct statedir **ret, char 
 	if (!d)
 		return -ENOMEM;
 	d->fd = d->lock_fd = -1;
+	dbuf_init(&d->text, STATE_MAX_FILE_SIZE);
 	d->path = strdup(path);
 	if (!d->path) {
 		r = -ENOMEM;
@@ -616,6 +622,7 @@ struct statedir *statedir_free(struct statedir *d)
 		close(d->lock_fd);
 	if (d->fd >= 0)
 		close(d->fd);
+	dbuf_free(&d->text);
 	free(d->path);
 	free(d);
 	return NULL;
@@ -749,12 +756,39 @@ struct listener_state *listener_state_new(const char *name, json_t *identity)
 	return s;
 }
 
+static void pending_clear(struct state_pending *p)
+{
+	json_decref(p->notification);
+	free(p->text);
+	p->notification = NULL;
+	p->text = NULL;
+}
+
+/*
+ * The notification as the state file holds it (compact, sorted keys),
+ * serialised once: a commit writes every pending notification, and the same
+ * ones are written again and again while they wait.
+ */
+static const char *pending_text(const struct state_pending *p)
+{
+	struct state_pending *mp = (struct state_pending *)p;	/* a cache, not state */
+
+	if (!mp->text)
+		mp->text = jsonw_dumps(p->notification);
+	return mp->text;
+}
+
+const char *state_pending_text(const struct state_pending *p)
+{
+	return pending_text(p);
+}
+
 struct listener_state *listener_state_free(struct listener_state *s)
 {
 	if (!s)
 		return NULL;
 	for (size_t i = 0; i < s->n_pending; i++)
-		json_decref(s->pending[i].notification);
+		pending_clear(&s->pending[i]);
 	free(pending_base(s));
 	json_decref(s->identity);
 	json_decref(s->cursor);
@@ -787,6 +821,7 @@ int listener_state_push(struct listener_state *s, json_t *notification, uint64_t
 		.notification = notification,
 		.received_usec = received_usec,
 	};
+	(void)pending_text(p);	/* now, while it is in the cache anyway (NULL is retried) */
 	if (ret_seq)
 		*ret_seq = p->seq;
 	return 0;
@@ -796,7 +831,7 @@ void listener_state_pop(struct listener_state *s)
 {
 	if (s->n_pending == 0)
 		return;
-	json_decref(s->pending[0].notification);
+	pending_clear(&s->pending[0]);
 	if (--s->n_pending == 0) {
 		struct state_pending *base = pending_base(s);
 
@@ -825,7 +860,7 @@ void listener_state_rollback(struct listener_state *s, uint64_t next_seq, json_t
 	if (next_seq < 1)
 		return;
 	while (s->n_pending > 0 && s->pending[s->n_pending - 1].seq >= next_seq)
-		json_decref(s->pending[--s->n_pending].notification);
+		pending_clear(&s->pending[--s->n_pending]);
 	s->next_seq = next_seq;
 	json_incref(cursor);
 	json_decref(s->cursor);
@@ -1239,11 +1274,67 @@ static int dump_json(const json_t *j, char **ret, size_t *ret_len)
 	return 0;
 }
 
+/*
+ * The state file's text, the same bytes as dumping listener_state_to_json()
+ * with JSON_COMPACT | JSON_SORT_KEYS plus a newline, but assembled from the
+ * pending notifications' cached text (keys in sorted order, written here).
+ */
+static int state_text(const struct listener_state *s, struct dbuf *out)
+{
+	_cleanup_free_ char *cursor = NULL, *identity = NULL;
+	char num[128];
+	uint64_t prev = 0;
+	int r = 0;
+
+	if (!s->name || !state_name_valid(s->name) || !json_is_object(s->identity) || !cursor_valid(s->cursor) ||
+	    s->next_seq < 1 || s->next_seq > INT64_MAX || s->delivered > INT64_MAX)
+		return -EINVAL;
+	cursor = json_dumps(s->cursor ? s->cursor : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+	identity = json_dumps(s->identity, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!cursor || !identity)
+		return -ENOMEM;
+
+#define PUT(p, n) do { if (r >= 0) r = dbuf_append(out, (p), (n)); } while (0)
+#define PUTS(str) PUT((str), strlen(str))
+#define PUTF(...) do { snprintf(num, sizeof(num), __VA_ARGS__); PUTS(num); } while (0)
+	PUTS("{\"cursor\":");
+	PUTS(cursor);
+	PUTF(",\"delivered\":%" PRIu64 ",\"format\":\"" STATE_FORMAT "\",\"identity\":", s->delivered);
+	PUTS(identity);
+	/* Listener names are [A-Za-z0-9_.-]: nothing to escape. */
+	PUTS(",\"listener\":\"");
+	PUTS(s->name);
+	PUTF("\",\"next_seq\":%" PRIu64 ",\"pending\":[", s->next_seq);
+	for (size_t i = 0; i < s->n_pending && r >= 0; i++) {
+		const struct state_pending *p = &s->pending[i];
+		const char *text;
+
+		if (p->seq <= prev || p->seq >= s->next_seq || p->triggers_done > TRIGGERS_DONE_MAX ||
+		    p->received_usec > INT64_MAX || !json_is_object(p->notification)) {
+			r = -EINVAL;
+			break;
+		}
+		prev = p->seq;
+		text = pending_text(p);
+		if (!text) {
+			r = -ENOMEM;
+			break;
+		}
+		PUTS(i > 0 ? ",{\"notification\":" : "{\"notification\":");
+		PUTS(text);
+		PUTF(",\"received_usec\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"triggers_done\":%" PRIu32 "}",
+		     p->received_usec, p->seq, p->triggers_done);
+	}
+	PUTF("],\"retry_ms\":%" PRIu32 ",\"version\":%d}\n", s->retry_ms, STATE_VERSION);
+#undef PUT
+#undef PUTS
+#undef PUTF
+	return r == -E2BIG ? -EINVAL : r;
+}
+
 int state_save(struct statedir *d, const struct listener_state *s, char **reterr)
 {
-	_cleanup_free_ char *file = NULL, *text = NULL;
-	json_t *j = NULL;
-	size_t len;
+	_cleanup_free_ char *file = NULL;
 	int r;
 
 	if (!statedir_locked(d))
@@ -1252,16 +1343,13 @@ int state_save(struct statedir *d, const struct listener_state *s, char **reterr
 		return errmsg(reterr, -EINVAL, "invalid listener name");
 	if (asprintf(&file, "%s.json", s->name) < 0)
 		return -ENOMEM;
-	r = state_to_json(s, &j);
+	dbuf_reset(&d->text);
+	r = state_text(s, &d->text);
 	if (r == -EINVAL)
 		return errmsg(reterr, r, "%s/%s: refusing to write an inconsistent state", d->path, file);
-	if (r < 0)
-		return r;
-	r = dump_json(j, &text, &len);
-	json_decref(j);
-	if (r < 0)
-		return r;
-	r = atomic_write_at(d->fd, file, text, len, true, 0600);
+	if (r >= 0)
+		r = atomic_write_at(d->fd, file, d->text.buf, d->text.len, true, 0600);
+	dbuf_reset_trim(&d->text, TEXT_KEEP);
 	if (r < 0)
 		return errmsg(reterr, r, "cannot write state file %s/%s: %s", d->path, file, strerror(-r));
 	return 0;

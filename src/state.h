@@ -76,9 +76,10 @@ int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, b
 
 struct state_pending {
 	uint64_t seq;			/* local delivery number, strictly increasing */
-	json_t *notification;		/* owned */
+	json_t *notification;		/* owned; not to be changed once pushed */
 	uint32_t triggers_done;		/* how many of the listener's triggers completed */
 	uint64_t received_usec;		/* CLOCK_REALTIME when received */
+	char *text;			/* private: notification serialised, cached for commits */
 };
 
 struct listener_state {
@@ -109,6 +110,9 @@ struct listener_state *listener_state_free(struct listener_state *s);
  */
 int listener_state_push(struct listener_state *s, json_t *notification, uint64_t received_usec,
 			uint64_t *ret_seq);
+
+/* The notification as compact JSON with sorted keys (cached); NULL on OOM. */
+const char *state_pending_text(const struct state_pending *p);
 
 /* Removes the oldest pending notification and counts it as delivered. */
 void listener_state_pop(struct listener_state *s);

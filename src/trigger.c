@@ -167,11 +167,103 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-static int record_line(const struct cfg_listener *l, const json_t *n, char **ret, size_t *ret_len)
+struct trigger_logs {
+	struct log_file {
+		char *path;
+		int fd;
+	} *files;
+	size_t n;
+};
+
+struct trigger_logs *trigger_logs_new(void)
 {
-	_cleanup_(json_decrefp) json_t *rec = notif_record(n, l->protocol, l->name);
+	return calloc(1, sizeof(struct trigger_logs));
+}
+
+void trigger_logs_close_all(struct trigger_logs *logs)
+{
+	for (size_t i = 0; logs && i < logs->n; i++) {
+		(void)close(logs->files[i].fd);
+		free(logs->files[i].path);
+	}
+	if (logs) {
+		free(logs->files);
+		logs->files = NULL;
+		logs->n = 0;
+	}
+}
+
+struct trigger_logs *trigger_logs_free(struct trigger_logs *logs)
+{
+	trigger_logs_close_all(logs);
+	free(logs);
+	return NULL;
+}
+
+static int log_open(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* The file's descriptor, opened once (or per line without a cache). */
+static int log_fd(struct trigger_logs *logs, const char *path, bool *ret_cached)
+{
+	struct log_file *nf;
+	int fd;
+
+	*ret_cached = false;
+	for (size_t i = 0; logs && i < logs->n; i++)
+		if (strcmp(logs->files[i].path, path) == 0) {
+			*ret_cached = true;
+			return logs->files[i].fd;
+		}
+	fd = log_open(path);
+	if (fd < 0 || !logs)
+		return fd;
+	nf = reallocarray(logs->files, logs->n + 1, sizeof(*nf));
+	if (nf) {
+		logs->files = nf;
+		nf[logs->n].path = strdup(path);
+		if (nf[logs->n].path) {
+			nf[logs->n++].fd = fd;
+			*ret_cached = true;
+		}
+	}
+	return fd;
+}
+
+/* A write failed: forget the descriptor, the next line opens the file again. */
+static void log_forget(struct trigger_logs *logs, const char *path)
+{
+	for (size_t i = 0; logs && i < logs->n; i++)
+		if (strcmp(logs->files[i].path, path) == 0) {
+			(void)close(logs->files[i].fd);
+			free(logs->files[i].path);
+			logs->files[i] = logs->files[--logs->n];
+			return;
+		}
+}
+
+static int record_line(const struct cfg_listener *l, const struct trigger_input *in, char **ret, size_t *ret_len)
+{
+	_cleanup_(json_decrefp) json_t *rec = NULL;
+	const char *text = in->notification_text;
 	char *s;
 
+	/* sse: the notification's cached JSON with the listener put in front
+	 * (listener names need no escaping), without building anything. */
+	if (l->protocol == CFG_PROTOCOL_SSE && text && text[0] == '{') {
+		s = strdupf(text[1] == '}' ? "{\"listener\":\"%s\"%s" : "{\"listener\":\"%s\",%s", l->name, text + 1);
+		if (!s)
+			return -ENOMEM;
+		*ret_len = strlen(s);
+		s[*ret_len] = '\n';	/* the NUL becomes the line feed; callers write len + 1 */
+		*ret = s;
+		return 0;
+	}
+	rec = notif_record(in->notification, l->protocol, l->name);
 	if (!rec)
 		return -ENOMEM;
 	s = json_dumps(rec, JSON_COMPACT);
@@ -183,13 +275,13 @@ static int record_line(const struct cfg_listener *l, const json_t *n, char **ret
 	return 0;
 }
 
-static int run_echo(const struct cfg_listener *l, const json_t *n, char **ret_error)
+static int run_echo(const struct cfg_listener *l, const struct trigger_input *in, char **ret_error)
 {
 	_cleanup_free_ char *line = NULL;
 	size_t len;
 	int r;
 
-	r = record_line(l, n, &line, &len);
+	r = record_line(l, in, &line, &len);
 	if (r < 0)
 		return r;
 	r = write_all(STDOUT_FILENO, line, len + 1);
@@ -200,28 +292,31 @@ static int run_echo(const struct cfg_listener *l, const json_t *n, char **ret_er
 	return TRIGGER_SUCCEEDED;
 }
 
-static int run_log(const struct cfg_listener *l, const struct cfg_trigger *t, const json_t *n, char **ret_error)
+static int run_log(const struct trigger_env *env, const struct cfg_listener *l, const struct cfg_trigger *t,
+		   const struct trigger_input *in, char **ret_error)
 {
 	_cleanup_free_ char *line = NULL;
-	_cleanup_close_ int fd = -1;
+	bool cached;
 	size_t len;
-	int r;
+	int fd, r;
 
-	r = record_line(l, n, &line, &len);
+	r = record_line(l, in, &line, &len);
 	if (r < 0)
 		return r;
 	/* One write of one whole line with O_APPEND: lines never interleave. */
-	fd = open(t->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	fd = log_fd(env->logs, t->path, &cached);
 	if (fd < 0) {
-		*ret_error = strdupf("cannot open %s: %m", t->path);
+		*ret_error = strdupf("cannot open %s: %s", t->path, strerror(-fd));
 		return TRIGGER_FAILED;
 	}
 	r = write_all(fd, line, len + 1);
 	if (r >= 0 && t->fsync && fsync(fd) < 0)
 		r = -errno;
-	if (r >= 0 && close(TAKE_FD(fd)) < 0)
+	if (!cached && close(fd) < 0 && r >= 0)
 		r = -errno;
 	if (r < 0) {
+		if (cached)
+			log_forget(env->logs, t->path);
 		*ret_error = strdupf("cannot write %s: %s", t->path, strerror(-r));
 		return TRIGGER_FAILED;
 	}
@@ -566,9 +661,9 @@ int trigger_start(const struct trigger_env *env, const struct cfg_listener *l, c
 	*ret_error = NULL;
 	switch (t->type) {
 	case CFG_TRIGGER_ECHO:
-		return run_echo(l, n, ret_error);
+		return run_echo(l, in, ret_error);
 	case CFG_TRIGGER_LOG:
-		return run_log(l, t, n, ret_error);
+		return run_log(env, l, t, in, ret_error);
 	case CFG_TRIGGER_COMMAND:
 		return run_command(env, l, t, n, done, userdata, ret_run, ret_error);
 	case CFG_TRIGGER_POST:

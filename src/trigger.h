@@ -16,6 +16,7 @@
 #include "config.h"
 
 struct curl_glue;
+struct trigger_logs;
 struct trigger_run;
 
 /* What a trigger needs from the daemon. */
@@ -23,13 +24,20 @@ struct trigger_env {
 	sd_event *event;
 	struct curl_glue *glue;	/* post requests run in the daemon's curl multi */
 	char **base_env;	/* the daemon's environment minus what children must not see */
+	struct trigger_logs *logs;	/* log files kept open; NULL: opened per line */
 };
+
+/* The files log triggers write stay open; reload closes them (log rotation). */
+struct trigger_logs *trigger_logs_new(void);
+void trigger_logs_close_all(struct trigger_logs *logs);
+struct trigger_logs *trigger_logs_free(struct trigger_logs *logs);
 
 /* The notification a trigger runs for. */
 struct trigger_input {
 	const json_t *notification;	/* borrowed; must outlive the run */
 	uint64_t seq;			/* the listener's delivery number */
 	uint64_t received_usec;		/* CLOCK_REALTIME */
+	const char *notification_text;	/* notification as compact sorted JSON, or NULL */
 };
 
 /*

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -21,6 +22,54 @@ char *strdupf(const char *fmt, ...)
 	s = vstrdupf(fmt, ap);
 	va_end(ap);
 	return s;
+}
+
+bool utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		unsigned char c = *p;
+		uint32_t cp;
+		size_t n;
+
+		/* Eight ASCII bytes at a time. */
+		if (c < 0x80) {
+			uint64_t word;
+
+			while ((size_t)(end - p) >= 8) {
+				memcpy(&word, p, 8);
+				if (word & UINT64_C(0x8080808080808080))
+					break;
+				p += 8;
+			}
+			while (p < end && *p < 0x80)
+				p++;
+			continue;
+		}
+		if (c < 0xC2)
+			return false;		/* a continuation byte, or an overlong start */
+		else if (c < 0xE0)
+			n = 2, cp = c & 0x1F;
+		else if (c < 0xF0)
+			n = 3, cp = c & 0x0F;
+		else if (c < 0xF5)
+			n = 4, cp = c & 0x07;
+		else
+			return false;
+		if ((size_t)(end - p) < n)
+			return false;
+		for (size_t i = 1; i < n; i++) {
+			if ((p[i] & 0xC0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i] & 0x3F);
+		}
+		if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+		    (cp >= 0xD800 && cp <= 0xDFFF))
+			return false;
+		p += n;
+	}
+	return true;
 }
 
 uint64_t now_usec(clockid_t clock)

@@ -3,6 +3,8 @@
 #define SSEWATCHD_UTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -13,6 +15,13 @@ char *strdupf(const char *fmt, ...) _printf_(1, 2);
 char *vstrdupf(const char *fmt, va_list ap) _printf_(1, 0);
 
 uint64_t now_usec(clockid_t clock);
+
+/*
+ * Whether s is valid UTF-8 as jansson requires of a JSON string (NUL
+ * allowed; no overlong forms, surrogates or code points above U+10FFFF),
+ * with a fast path for ASCII.
+ */
+bool utf8_valid(const char *s, size_t len);
 
 /* "2026-11-22T10:00:00.123456Z" for a CLOCK_REALTIME µs value; buf must hold 32 bytes. */
 const char *format_rfc3339(uint64_t usec, char buf[static 32]);

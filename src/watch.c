@@ -18,6 +18,8 @@
 #include "watch.h"
 
 #define ERROR_BODY_MAX   1024
+#define READ_SIZE        (64 * 1024)	/* curl's buffer: fewer, larger reads */
+#define FLUSH_DELAY_USEC (100 * USEC_PER_MSEC)
 #define ERROR_BODY_USEC  (2 * USEC_PER_SEC)	/* how long to read an error response */
 #define PUMP_BATCH       64		/* in-process triggers run per loop iteration */
 #define TRIGGER_RETRY_CAP (5 * 60 * USEC_PER_SEC)
@@ -369,6 +371,61 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
 	return w->abort_now ? 0 : len;
 }
 
+/*
+ * Parses stream bytes and commits what they brought. Parsing stops once the
+ * queue is full; the rest goes to the stash (the caller makes sure it was
+ * empty, or passes the stash itself). Negative: the stream must end.
+ */
+static int consume(struct watch *w, const char *buf, size_t len)
+{
+	size_t used = 0;
+	int r;
+
+	r = sse_parser_feed_some(&w->parser, buf, len, &used);
+	/* batch: the pump commits before the first trigger runs, so all that
+	 * one socket read brought (curl hands it over in 16 KiB pieces) shares
+	 * one commit. per_event committed each notification already. */
+	if (r >= 0 && has_uncommitted(w) && w->cfg->commit == CFG_COMMIT_PER_EVENT) {
+		r = commit(w);
+		if (r < 0)
+			(void)watch_abort(w, SV_REASON_COMMIT, false, "commit failed: %s", strerror(-r));
+	}
+	if (r < 0 || w->abort_now) {
+		if (has_uncommitted(w))
+			rollback(w);
+		return r < 0 ? r : -EPROTO;
+	}
+	if (used < len) {
+		if (buf == w->stash.buf) {
+			memmove(w->stash.buf, buf + used, len - used);
+			w->stash.len = len - used;
+		} else if (dbuf_append(&w->stash, buf + used, len - used) < 0) {
+			return watch_abort(w, SV_REASON_TRANSPORT, false, "out of memory");
+		}
+	} else if (buf == w->stash.buf) {
+		dbuf_reset(&w->stash);
+	}
+	if (w->st->n_pending > 0 || has_uncommitted(w))
+		(void)sd_event_source_set_enabled(w->pump, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+/* From the loop: make what was received durable, or forget it (the server
+ * sends it again after the reconnect). Negative if it was forgotten. */
+static int commit_received(struct watch *w)
+{
+	int r;
+
+	if (!w->st || !has_uncommitted(w))
+		return 0;
+	r = commit(w);
+	if (r < 0) {
+		rollback(w);
+		watch_end_stream(w, SV_REASON_COMMIT, "commit failed: %s", strerror(-r));
+	}
+	return r;
+}
+
 static size_t on_write(char *buf, size_t size, size_t nmemb, void *userdata)
 {
 	struct watch *w = userdata;
@@ -383,7 +440,7 @@ static size_t on_write(char *buf, size_t size, size_t nmemb, void *userdata)
 		(void)dbuf_append(&w->error_body, buf, MIN(len, ERROR_BODY_MAX - w->error_body.len));
 		return w->error_body.len >= ERROR_BODY_MAX ? 0 : len;
 	}
-	if (w->st->n_pending >= w->cfg->max_pending) {
+	if (w->stash.len > 0 || w->st->n_pending >= w->cfg->max_pending) {
 		/* Backpressure: curl keeps these bytes and offers them again
 		 * after the pump drained the queue and unpaused us. */
 		w->paused = true;
@@ -392,21 +449,11 @@ static size_t on_write(char *buf, size_t size, size_t nmemb, void *userdata)
 
 	w->stats.bytes += len;
 	w->in_callback = true;
-	r = sse_parser_feed(&w->parser, buf, len);
-	if (r >= 0 && has_uncommitted(w)) {
-		r = commit(w);
-		if (r < 0)
-			(void)watch_abort(w, SV_REASON_COMMIT, false, "commit failed");
-	}
+	r = consume(w, buf, len);
 	w->in_callback = false;
-	if (r < 0 || w->abort_now) {
-		if (has_uncommitted(w))
-			rollback(w);
-		return 0;
-	}
-	if (w->st->n_pending > 0)
-		(void)sd_event_source_set_enabled(w->pump, SD_EVENT_ONESHOT);
-	return len;
+	if (w->stash.len > 0)
+		w->paused = true;	/* the pump drains the stash before more is read */
+	return r < 0 ? 0 : len;
 }
 
 static void transfer_cleanup(struct watch *w)
@@ -420,9 +467,8 @@ static void transfer_cleanup(struct watch *w)
 	w->req_headers = NULL;
 	(void)sd_event_source_set_enabled(w->idle_timer, SD_EVENT_OFF);
 	w->paused = false;
-	if (w->stats.connected_since) {
-		w->stats.connected_since = 0;
-	}
+	dbuf_reset_trim(&w->stash, 0);
+	w->stats.connected_since = 0;
 }
 
 static void log_error_response(struct watch *w)
@@ -570,6 +616,9 @@ static int transfer_start(struct watch *w)
 	CURL *e;
 	int r;
 
+	/* The request resumes from the cursor: it must be the durable one. */
+	(void)commit_received(w);
+
 	e = curl_easy_init();
 	if (!e)
 		return -ENOMEM;
@@ -641,6 +690,7 @@ static int transfer_start(struct watch *w)
 	    curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 60L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 20L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_USERAGENT, "ssewatchd/" SSEWATCHD_VERSION) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)READ_SIZE) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->req_headers) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HEADERDATA, w) != CURLE_OK ||
@@ -756,7 +806,22 @@ static struct state_pending *current(struct watch *w)
 
 static void maybe_unpause(struct watch *w)
 {
-	if (w->paused && w->easy && w->st->n_pending <= w->cfg->max_pending / 2) {
+	/* batch: refill only an empty queue, so a commit carries a full one;
+	 * per_event commits each notification anyway: refill at half. */
+	size_t low = w->cfg->commit == CFG_COMMIT_BATCH ? 0 : w->cfg->max_pending / 2;
+
+	if (!w->paused || !w->easy || w->st->n_pending > low)
+		return;
+	if (w->stash.len > 0 && consume(w, w->stash.buf, w->stash.len) < 0) {
+		/* From the loop, so end the stream here rather than in curl. */
+		dbuf_reset(&w->stash);
+		if (w->abort_fatal)
+			watch_fail(w, w->abort_reason, "%s", w->abort_message ?: "stream aborted");
+		else
+			watch_end_stream(w, w->abort_reason, "%s", w->abort_message ?: "stream aborted");
+		return;
+	}
+	if (w->stash.len == 0) {
 		w->paused = false;
 		w->last_byte_at = now_usec(CLOCK_MONOTONIC);
 		(void)curl_glue_unpause(w->daemon->glue, w->easy);
@@ -804,6 +869,18 @@ static void on_trigger_done(struct trigger_run *run, const char *error, bool per
 	trigger_finished(w, error, permanent);
 	if (w->stopping)
 		daemon_watch_idle(w->daemon);
+}
+
+static int on_flush_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct watch *w = userdata;
+
+	(void)usec;
+	if (w->dirty && commit(w) < 0) {
+		(void)sd_event_source_set_time_relative(s, COMMIT_RETRY_USEC);
+		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	}
+	return 0;
 }
 
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -902,11 +979,15 @@ static int on_pump(sd_event_source *s, void *userdata)
 
 	(void)s;
 	for (unsigned i = 0; i < PUMP_BATCH; i++) {
-		struct state_pending *p = current(w);
+		struct state_pending *p;
 		const struct cfg_trigger *t;
 		_cleanup_free_ char *error = NULL;
 		int r;
 
+		/* Nothing runs for a notification that is not on disk yet. */
+		if (commit_received(w) < 0)
+			return 0;
+		p = current(w);
 		/* A listener stopped by on_failure: stop keeps its notification pending. */
 		if (w->run || w->stopping || (w->sv.phase == SV_FAILED && w->sv.reason == SV_REASON_TRIGGER))
 			return 0;
@@ -917,10 +998,11 @@ static int on_pump(sd_event_source *s, void *userdata)
 			return 0;
 		}
 		if (!p) {
-			/* Idle: make the completions durable now. */
-			if (w->dirty && commit(w) < 0) {
-				(void)sd_event_source_set_time_relative(w->retry_timer, COMMIT_RETRY_USEC);
-				(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_ONESHOT);
+			/* Idle: make the completions durable soon; a commit for new
+			 * notifications before then takes them along. */
+			if (w->dirty && sd_event_source_get_enabled(w->flush_timer, NULL) <= 0) {
+				(void)sd_event_source_set_time_relative(w->flush_timer, FLUSH_DELAY_USEC);
+				(void)sd_event_source_set_enabled(w->flush_timer, SD_EVENT_ONESHOT);
 			}
 			return 0;
 		}
@@ -933,7 +1015,8 @@ static int on_pump(sd_event_source *s, void *userdata)
 
 		r = trigger_start(&w->daemon->tenv, w->cfg, t,
 				  &(struct trigger_input){ .notification = p->notification, .seq = p->seq,
-							   .received_usec = p->received_usec },
+							   .received_usec = p->received_usec,
+							   .notification_text = state_pending_text(p) },
 				  on_trigger_done, w, &w->run, &error);
 		if (r == TRIGGER_STARTED)
 			return 0;
@@ -962,8 +1045,12 @@ uint64_t watch_idle_budget(const struct cfg_listener *l)
 static int on_note(void *userdata, const struct sse_note *note)
 {
 	struct watch *w = userdata;
+	int r = w->proto->note(w, note);
 
-	return w->proto->note(w, note);
+	/* The queue is full: parse no further; the rest of the read waits. */
+	if (r >= 0 && note->kind == SSE_NOTE_EVENT && w->st->n_pending >= w->cfg->max_pending)
+		return SSE_PARSER_STOP;
+	return r;
 }
 
 int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **ret)
@@ -991,6 +1078,8 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 	w->svp.can_refresh_auth = auth_can_refresh(w->auth);
 	sv_init(&w->sv);
 	dbuf_init(&w->error_body, ERROR_BODY_MAX);
+	/* At most what one read can hold beyond a full queue. */
+	dbuf_init(&w->stash, 4 * READ_SIZE);
 	sse_parser_init(&w->parser, &(struct sse_parser_limits){ .max_line = cfg->max_event_size,
 								 .max_event = cfg->max_event_size },
 			on_note, w);
@@ -1002,6 +1091,8 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 	if (r >= 0)
 		r = sd_event_add_time(d->event, &w->retry_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC, on_retry_timer, w);
 	if (r >= 0)
+		r = sd_event_add_time(d->event, &w->flush_timer, CLOCK_MONOTONIC, 0, 10 * USEC_PER_MSEC, on_flush_timer, w);
+	if (r >= 0)
 		r = sd_event_add_defer(d->event, &w->pump, on_pump, w);
 	if (r >= 0 && w->proto->setup)
 		r = w->proto->setup(w);
@@ -1012,6 +1103,7 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 	(void)sd_event_source_set_enabled(w->reconnect_timer, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(w->idle_timer, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(w->flush_timer, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(w->pump, SD_EVENT_OFF);
 	*ret = w;
 	return 0;
@@ -1026,7 +1118,9 @@ struct watch *watch_free(struct watch *w)
 	sd_event_source_disable_unref(w->reconnect_timer);
 	sd_event_source_disable_unref(w->idle_timer);
 	sd_event_source_disable_unref(w->retry_timer);
+	sd_event_source_disable_unref(w->flush_timer);
 	sd_event_source_disable_unref(w->pump);
+	dbuf_free(&w->stash);
 	sse_parser_done(&w->parser);
 	dbuf_free(&w->error_body);
 	listener_state_free(w->st);

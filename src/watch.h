@@ -16,8 +16,9 @@
  * - a listener runs one trigger at a time, in order; before an external
  *   trigger (command, post) starts, the progress so far is committed, so a
  *   crash leaves at most that one trigger in doubt;
- * - when the pending queue holds max_pending notifications the transfer is
- *   paused until it drains to half.
+ * - when the pending queue holds max_pending notifications parsing stops; the
+ *   rest of that read waits in a stash (at most one read) and the transfer is
+ *   paused until the queue drains to half.
  */
 #ifndef SSEWATCHD_WATCH_H
 #define SSEWATCHD_WATCH_H
@@ -109,6 +110,7 @@ struct watch {
 	char *abort_message;
 	uint64_t last_byte_at;		/* CLOCK_MONOTONIC */
 	bool paused;
+	struct dbuf stash;		/* the rest of a read that did not fit in the queue */
 
 	/* protocol scratch (e.g. aviso's opening check and last sequence) */
 	void *proto_data;
@@ -126,6 +128,7 @@ struct watch {
 	/* the trigger pump */
 	sd_event_source *pump;
 	sd_event_source *retry_timer;	/* waiting between attempts of a trigger */
+	sd_event_source *flush_timer;	/* commits progress soon after the queue drained */
 	struct trigger_run *run;	/* the trigger running now */
 	uint32_t attempts;		/* failed attempts of the current trigger */
 	bool stopping;

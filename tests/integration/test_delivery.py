@@ -143,13 +143,16 @@ class BackpressureTests(unittest.TestCase):
         wait_until(sample, 60, interval=0.1)
         self.assertEqual(d.stop(), 0)
         rss = [s[0] for s in samples]
-        # The queue never holds more than max_pending plus what one read
-        # brings (curl reads at most 16 KiB: 16 of these events).
-        self.assertLessEqual(max(s[1] for s in samples), 10 + 16, samples)
+        # Parsing stops once max_pending notifications wait; the rest of a
+        # read stays in a small bounded stash, not in the queue.
+        self.assertLessEqual(max(s[1] for s in samples), 10, samples)
         # The server could not send everything: the transfer was paused and
         # TCP pushed back, instead of the daemon buffering 20 MB.
         self.assertLess(samples[-1][2], total)
-        self.assertLess(max(rss) - min(rss), 16 * 1024, "RSS grew %d KiB" % (max(rss) - min(rss)))
+        # ASan keeps freed memory in quarantine, so RSS says nothing about
+        # the daemon's own bound there; the plain build checks it.
+        if os.environ.get("SSEWATCHD_SANITIZED") != "1":
+            self.assertLess(max(rss) - min(rss), 16 * 1024, "RSS grew %d KiB" % (max(rss) - min(rss)))
         recs = data_of(read_records(out))
         self.assertEqual(recs, ["event %d %s" % (i, "x" * 1000) for i in range(1, len(recs) + 1)])
 

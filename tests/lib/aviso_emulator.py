@@ -225,21 +225,19 @@ import email.utils
 import fcntl
 import json
 import math
-import os
 import queue
 import random
 import re
-import select
 import signal
 import socket
 import struct
 import sys
 import termios
-import threading
 import time
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpbase
 
 __all__ = ["Emulator", "DEFAULT_SCHEMA", "parse_entry", "parse_script",
            "parse_from_date", "frame_bytes", "compact"]
@@ -839,22 +837,9 @@ def parse_entry(e):
 def parse_script(text):
     """A list of entries from a list / a JSON text / comma-separated
     shorthands / '@file'."""
-    if text is None or text == "":
-        return []
-    if isinstance(text, list):
-        return [parse_entry(x) for x in text]
     if isinstance(text, dict):
         return [parse_entry(text)]
-    if text.startswith("@"):
-        with open(text[1:]) as f:
-            text = f.read()
-    t = text.strip()
-    if t.startswith("[") or t.startswith("{"):
-        v = json.loads(t)
-        if isinstance(v, dict):
-            v = [v]
-        return [parse_entry(x) for x in v]
-    return [parse_entry(x) for x in t.split(",") if x.strip()]
+    return httpbase.parse_list(text, parse_entry)
 
 
 # ---------------------------------------------------------------------------
@@ -1005,20 +990,10 @@ class _Stream:
 
     # -- writing ---------------------------------------------------------
     def _send_chunk(self, data):
-        if self.mode == "split":
-            i = 0
-            delay = self.emu.split_delay
-            while i < len(data):
-                n = self._rng.randint(1, 3)
-                piece = data[i:i + n]
-                i += n
-                self.rec["sends"] += 1
-                self._sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
-                if delay:
-                    time.sleep(delay)  # pacing, not synchronisation
-        else:
+        rng = self._rng if self.mode == "split" else None
+        for buf in httpbase.body_sends(data, rng=rng, delay=self.emu.split_delay):
             self.rec["sends"] += 1
-            self._sock.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
+            self._sock.sendall(buf)
 
     def emit(self, data, label):
         self.rec["frames"].append(label)
@@ -1088,15 +1063,6 @@ class _Stream:
                   "%s:%d" % (event, item.seq))
 
     # -- checks ----------------------------------------------------------
-    def _client_gone(self):
-        try:
-            r, _, _ = select.select([self._sock], [], [], 0)
-            if r:
-                return self._sock.recv(1, socket.MSG_PEEK) == b""
-        except (OSError, ValueError):
-            return True
-        return False
-
     def _common_checks(self, now):
         emu = self.emu
         if emu._stopping.is_set():
@@ -1109,7 +1075,7 @@ class _Stream:
             raise _End(_revoke_how(emu.on_token_revoked))
         if now - self._gone_check >= 0.05:
             self._gone_check = now
-            if self._client_gone():
+            if httpbase.peer_closed(self._sock):
                 raise _End("client-closed")
 
     def check(self):
@@ -1390,14 +1356,14 @@ class _Stream:
                 "request_id": self._rid(), "timestamp": ts_secs(), "topic": self.ctx.topic}),
                 "connection-closing:" + reason)
             self.flush()
-            self._sock.sendall(b"0\r\n\r\n")
+            self._sock.sendall(httpbase.LAST_CHUNK)
             h.close_connection = h.close_connection or not emu.keep_alive
             emu._end(self.rec, reason)
             return
         h.close_connection = True
         if how == "eof":
             self.flush()
-            self._sock.sendall(b"0\r\n\r\n")
+            self._sock.sendall(httpbase.LAST_CHUNK)
             h._fin()
         elif how == "fin":
             self.flush()
@@ -1421,31 +1387,11 @@ class _Stream:
 # HTTP handler
 # ---------------------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(httpbase.Handler):
     server_version = "aviso-emulator/0.7.1"
-
-    def log_message(self, fmt, *args):
-        if self.server.emu.verbose:
-            sys.stderr.write("aviso-emulator: " + (fmt % args) + "\n")
-
-    def do_GET(self):
-        self._dispatch()
-
-    do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = do_GET
+    log_name = "aviso-emulator"
 
     # -- low level -------------------------------------------------------
-    def _send(self, data):
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        self.connection.sendall(data)
-
-    def _fin(self):
-        try:
-            self.connection.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
     def _drain(self, timeout=2.0):
         """Wait (bounded) until the peer has acknowledged everything sent, so
         an abort after K notifications really delivers K (an RST discards
@@ -1463,13 +1409,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _rst(self):
         self._drain()
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            fd = self.connection.detach()
-            os.close(fd)
-        except OSError:
-            pass
-        self.close_connection = True
+        super()._rst()
 
     def _read_body(self):
         te = (self.headers.get("Transfer-Encoding") or "").lower()
@@ -1503,15 +1443,6 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(n) if n > 0 else b""
 
-    def _client_gone(self):
-        try:
-            r, _, _ = select.select([self.connection], [], [], 0)
-            if r:
-                return self.connection.recv(1, socket.MSG_PEEK) == b""
-        except (OSError, ValueError):
-            return True
-        return False
-
     def _respond(self, rec, status, body=None, headers=(), ctype="application/json",
                  close=False):
         """A complete response.  body: dict/list -> compact sorted JSON, str ->
@@ -1532,7 +1463,7 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in headers:
             head.append("%s: %s" % (k, v))
         head.append("date: " + httpdate())
-        if close or not self.server.emu.keep_alive:
+        if close or not self.server.owner.keep_alive:
             head.append("connection: close")
             self.close_connection = True
         self._send("\r\n".join(head) + "\r\n\r\n")
@@ -1540,11 +1471,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(data)
         if rec is not None:
             rec["status"] = status
-            self.server.emu._end(rec, "response")
+            self.server.owner._end(rec, "response")
 
     # -- dispatch --------------------------------------------------------
     def _dispatch(self):
-        emu = self.server.emu
+        emu = self.server.owner
         body = self._read_body()
         url = urllib.parse.urlsplit(self.path)
         if url.path.startswith("/_control/"):
@@ -1609,14 +1540,14 @@ class _Handler(BaseHTTPRequestHandler):
         hdrs = list(headers)
         if status == 401:
             hdrs.insert(0, ("www-authenticate", "Bearer"))
-            if self.server.emu.auth_mode == "direct":
+            if self.server.owner.auth_mode == "direct":
                 hdrs.insert(1, ("www-authenticate", "Basic"))
         return self._respond(rec, status, {"code": code, "error": err, "message": message,
                                            "request_id": rec["request_id"]}, headers=hdrs)
 
     # -- endpoints -------------------------------------------------------
     def _schema(self, rec, p):
-        emu = self.server.emu
+        emu = self.server.owner
         if p == "/api/v1/schema":
             return self._respond(rec, 200, {
                 "event_types": sorted(emu.schema), "schema": {k: s.api() for k, s in emu.schema.items()},
@@ -1637,7 +1568,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _pre(self, rec, body, admin=False):
         """Auth middleware, parse, unknown event type.  Returns (req, identity)
         or None when a response was sent."""
-        emu = self.server.emu
+        emu = self.server.owner
         ok, ident = emu._authenticate(self, rec, admin)
         if not ok:
             status, msg = ident
@@ -1661,7 +1592,7 @@ class _Handler(BaseHTTPRequestHandler):
         return req, ident
 
     def _stream_auth(self, rec, es, ident, write):
-        emu = self.server.emu
+        emu = self.server.owner
         if not emu.auth or not es.auth_required:
             return True
         if ident is None:
@@ -1685,7 +1616,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _start_fault(self, rec, faults):
         """Faults applied at arrival: delay, hang, statuses other than 500.
         Returns True when a response was sent."""
-        emu = self.server.emu
+        emu = self.server.owner
         for f in faults:
             if f["kind"] == "delay":
                 rec["faults_fired"].append("delay")
@@ -1740,7 +1671,7 @@ class _Handler(BaseHTTPRequestHandler):
                                        "request_id": rec["request_id"]}, headers=hdrs)
 
     def _streaming(self, rec, body):
-        emu = self.server.emu
+        emu = self.server.owner
         faults = emu._take_entry(rec)
         if self._start_fault(rec, faults):
             return
@@ -1769,7 +1700,7 @@ class _Handler(BaseHTTPRequestHandler):
             emu._unsubscribe(st)
 
     def _notify(self, rec, body):
-        emu = self.server.emu
+        emu = self.server.owner
         pre = self._pre(rec, body)
         if pre is None:
             return
@@ -1790,7 +1721,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._respond(rec, 200, out)
 
     def _admin(self, rec, p, body):
-        emu = self.server.emu
+        emu = self.server.owner
         ok, ident = emu._authenticate(self, rec, True)
         if not ok:
             return self._auth_err(rec, *ident)
@@ -1830,7 +1761,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- control ---------------------------------------------------------
     def _control(self, url, body):
-        emu = self.server.emu
+        emu = self.server.owner
         qs = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         what = url.path[len("/_control/"):]
         status, out = 200, None
@@ -1889,44 +1820,18 @@ class _Handler(BaseHTTPRequestHandler):
                 status, out = 404, {"error": "unknown control %s" % what}
         except Exception as e:  # report, do not kill the server
             status, out = 400, {"error": repr(e)}
-        data = json.dumps(out).encode()
-        self._send("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                   "Content-Length: %d\r\nConnection: close\r\n\r\n"
-                   % (status, REASONS.get(status, "X"), len(data)))
-        self._send(data)
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, addr, emu):
-        self.emu = emu
-        super().__init__(addr, _Handler)
-
-    def process_request(self, request, client_address):
-        t = threading.Thread(target=self.process_request_thread,
-                             args=(request, client_address), daemon=True)
-        with self.emu._lock:
-            self.emu._threads = [x for x in self.emu._threads if x.is_alive()]
-            self.emu._threads.append(t)
-            self.emu._socks = [x for x in self.emu._socks if x.fileno() != -1]
-            self.emu._socks.append(request)
-        t.start()
-
-    def handle_error(self, request, client_address):
-        if self.emu.verbose:
-            super().handle_error(request, client_address)
+        self._send_json_close(status, json.dumps(out).encode())
 
 
 # ---------------------------------------------------------------------------
 # The emulator
 # ---------------------------------------------------------------------------
 
-class Emulator:
+class Emulator(httpbase.BackgroundServer):
     """See the module documentation.  All settings can be changed later with
     configure(**kw) (new streams see the new values)."""
+    _handler_class = _Handler
+    _request_queue_size = 128
 
     SETTINGS = ("heartbeat", "max_duration", "advertised_max_duration", "seq_mode",
                 "max_history", "max_history_per_topic", "batch_size", "replay_batch_delay",
@@ -1968,14 +1873,7 @@ class Emulator:
         self.port = port
         self.verbose = verbose
         self._check_settings()
-
-        self._lock = threading.RLock()
-        self._cv = threading.Condition(self._lock)
-        self._stopping = threading.Event()
-        self._threads = []
-        self._socks = []
-        self._httpd = None
-        self._serve_thread = None
+        self._init_server()
 
         self.requests = []
         self._stream_count = 0
@@ -2025,12 +1923,7 @@ class Emulator:
     def start(self):
         """Bind (port 0: OS-chosen; after stop(): the same port) and serve in a
         background thread.  Returns the base URL."""
-        self._stopping.clear()
-        self._httpd = _HTTPServer((self.host, self.port), self)
-        self.port = self._httpd.server_address[1]
-        self._serve_thread = threading.Thread(target=self._httpd.serve_forever,
-                                              kwargs={"poll_interval": 0.05}, daemon=True)
-        self._serve_thread.start()
+        self._serve()
         return self.base_url
 
     def stop(self, timeout=5.0, graceful=False):
@@ -2046,42 +1939,7 @@ class Emulator:
                 self.wait_for(lambda e: not e._streams, timeout)
             except AssertionError:
                 pass
-        self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        with self._lock:
-            threads = list(self._threads)
-            socks = list(self._socks)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        deadline = time.monotonic() + timeout
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        for s in socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._socks = []
-            self._cv.notify_all()
-        self._httpd = None
-
-    def restart(self):
-        self.stop()
-        return self.start()
-
-    def __enter__(self):
-        if self._httpd is None:
-            self.start()
-        return self
-
-    def __exit__(self, *a):
-        self.stop()
+        self._unserve(timeout, shutdown_sockets=True)
 
     def configure(self, **kw):
         with self._lock:
@@ -2737,13 +2595,6 @@ class Emulator:
             self._cv.notify_all()
             return rec
 
-    def _end(self, rec, how):
-        with self._lock:
-            if rec["end"] is None:
-                rec["end"] = how
-                rec["ended"] = time.monotonic()
-            self._cv.notify_all()
-
     def reset_requests(self):
         with self._lock:
             self.requests = []
@@ -2759,25 +2610,14 @@ class Emulator:
                     if r["kind"] in ((kind,) if kind else ("watch", "replay"))]
 
     def header(self, rec, name):
-        for k, v in rec["headers"].items():
-            if k.lower() == name.lower():
-                return v
-        return None
+        return httpbase.find_header(rec["headers"], name)
 
     def wait_for(self, pred, timeout=5.0):
         """Wait until pred(self) is true (evaluated under the lock); raise
         AssertionError on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cv:
-            while True:
-                v = pred(self)
-                if v:
-                    return v
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("aviso emulator: condition not met in %.1fs; requests:\n%s"
-                                         % (timeout, self._summary()))
-                self._cv.wait(min(left, 0.05))
+        return httpbase.wait_until(self._cv, lambda: pred(self), timeout, 0.05,
+                                   lambda: "aviso emulator: condition not met in %.1fs; "
+                                           "requests:\n%s" % (timeout, self._summary()))
 
     def _summary(self):
         return "\n".join("  #%d %s %s status=%s from_id=%s faults=%s end=%s seqs=%s"

@@ -8,6 +8,7 @@
         nc.restart()                          # same port, shared memory lost
     CLI:  python3 tests/lib/nchan.py [--dir D] [--port 0] [--ping 1]
           [--ping-comment TEXT] [--buffer-length N] [--message-timeout 1h]
+          [--worker-connections N] [--worker-rlimit-nofile N]
           prints the base URL on stdout line 1, runs until SIGTERM/SIGINT.
 
 nginx runs in the foreground (daemon off) as our child, in its own process
@@ -27,7 +28,10 @@ Options: buffer_length (nchan_message_buffer_length, default 50000),
 message_timeout (default "1h"), shm_size, ping_interval (seconds,
 nchan_eventsource_ping_interval; None = no pings) with ping_event /
 ping_comment / ping_data (the nchan_eventsource_ping_* directives; None =
-nchan default), sub_extra / extra_http (raw config lines).
+nchan default), sub_extra / extra_http (raw config lines),
+worker_connections (default 1024) and worker_rlimit_nofile (None = not
+set): raise both for thousands of subscribers (each is one connection of
+the single worker; worker_rlimit_nofile should exceed worker_connections).
 Other API: pid, port, dir, sub_url(ch), pub_url(ch), error_log, stop(sig),
 kill() (SIGKILL the process group), delete(ch), status() (stub status dict).
 
@@ -142,9 +146,9 @@ daemon off;
 master_process on;
 worker_processes 1;
 user root;
-pid {dir}/nginx.pid;
+{rlimit}pid {dir}/nginx.pid;
 error_log {dir}/logs/error.log info;
-events {{ worker_connections 1024; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
   access_log {dir}/logs/access.log;
   client_body_temp_path {dir}/tmp/body;
@@ -188,7 +192,8 @@ class Nchan:
     def __init__(self, tmpdir=None, port=0, ping_interval=None,
                  ping_event=None, ping_comment=None, ping_data=None,
                  buffer_length=50000, message_timeout="1h", shm_size="64M",
-                 extra_http="", sub_extra="", start_timeout=10.0):
+                 extra_http="", sub_extra="", start_timeout=10.0,
+                 worker_connections=1024, worker_rlimit_nofile=None):
         self._own_dir = tmpdir is None
         self.dir = os.path.abspath(tmpdir or tempfile.mkdtemp(prefix="nchan-"))
         self.port = port
@@ -202,6 +207,8 @@ class Nchan:
         self.extra_http = extra_http
         self.sub_extra = sub_extra
         self.start_timeout = start_timeout
+        self.worker_connections = worker_connections
+        self.worker_rlimit_nofile = worker_rlimit_nofile
         self.proc = None
         self._errf = None
 
@@ -239,7 +246,10 @@ class Nchan:
         conf = _CONF.format(module=NCHAN_MODULE, dir=self.dir, port=self.port,
                             shm=self.shm_size, buflen=self.buffer_length,
                             msgtimeout=self.message_timeout,
-                            extra_http=self.extra_http, sub_extra=sub_extra)
+                            extra_http=self.extra_http, sub_extra=sub_extra,
+                            worker_connections=int(self.worker_connections),
+                            rlimit=("worker_rlimit_nofile %d;\n" % int(self.worker_rlimit_nofile)
+                                    if self.worker_rlimit_nofile else ""))
         path = os.path.join(self.dir, "nginx.conf")
         with open(path, "w") as f:
             f.write(conf)
@@ -472,11 +482,15 @@ def main(argv=None):
                     help="make pings the comment ':TEXT' (sets ping_event '')")
     ap.add_argument("--buffer-length", type=int, default=50000)
     ap.add_argument("--message-timeout", default="1h")
+    ap.add_argument("--worker-connections", type=int, default=1024)
+    ap.add_argument("--worker-rlimit-nofile", type=int, default=None)
     a = ap.parse_args(argv)
     pe = "" if a.ping_comment is not None else None
     nc = Nchan(a.dir, port=a.port, ping_interval=a.ping, ping_event=pe,
                ping_comment=a.ping_comment,
-               buffer_length=a.buffer_length, message_timeout=a.message_timeout)
+               buffer_length=a.buffer_length, message_timeout=a.message_timeout,
+               worker_connections=a.worker_connections,
+               worker_rlimit_nofile=a.worker_rlimit_nofile)
     sigs = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
     try:

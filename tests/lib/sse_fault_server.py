@@ -110,18 +110,15 @@ REQUEST RECORDS (srv.requests, a list of dicts, also via /_control/requests):
 
 import argparse
 import json
-import os
 import queue
 import random
-import select
 import signal
 import socket
-import struct
 import sys
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpbase
 
 __all__ = ["FaultServer", "parse_spec", "parse_scenario", "format_event"]
 
@@ -176,20 +173,7 @@ def parse_spec(s):
 def parse_scenario(text):
     """A list of behaviours from a JSON list / a single JSON object /
     '@file' / comma-separated shorthands."""
-    if text is None or text == "":
-        return []
-    if isinstance(text, list):
-        return [parse_spec(x) for x in text]
-    if text.startswith("@"):
-        with open(text[1:]) as f:
-            text = f.read()
-    t = text.strip()
-    if t.startswith("[") or t.startswith("{"):
-        v = json.loads(t)
-        if isinstance(v, dict):
-            v = [v]
-        return [parse_spec(x) for x in v]
-    return [parse_spec(x) for x in t.split(",") if x.strip()]
+    return httpbase.parse_list(text, parse_spec)
 
 
 def format_event(ev):
@@ -213,31 +197,17 @@ class _Conn:
         self.q = queue.Queue()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(httpbase.Handler):
     server_version = "sse-fault-server/1"
-
-    def log_message(self, fmt, *args):
-        if self.server.fs.verbose:
-            sys.stderr.write("fault-server: " + (fmt % args) + "\n")
-
-    def do_GET(self):
-        self._dispatch()
-
-    do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = do_GET
+    log_name = "fault-server"
 
     # -- helpers -------------------------------------------------------
     def _read_body(self):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n > 0 else b""
 
-    def _send(self, data):
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        self.connection.sendall(data)
-
     def _dispatch(self):
-        fs = self.server.fs
+        fs = self.server.owner
         body = self._read_body()
         url = urllib.parse.urlsplit(self.path)
         if url.path.startswith("/_control/"):
@@ -256,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _control(self, url, body):
-        fs = self.server.fs
+        fs = self.server.owner
         qs = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         what = url.path[len("/_control/"):]
         status, out = 200, None
@@ -291,42 +261,25 @@ class _Handler(BaseHTTPRequestHandler):
                 status, out = 404, {"error": "unknown control %s" % what}
         except Exception as e:  # report, do not kill the server
             status, out = 400, {"error": repr(e)}
-        data = json.dumps(out).encode()
-        self._send("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                   "Content-Length: %d\r\nConnection: close\r\n\r\n"
-                   % (status, REASONS.get(status, "X"), len(data)))
-        self._send(data)
+        self._send_json_close(status, json.dumps(out).encode())
 
     # -- playing a behaviour -------------------------------------------
     def _wait(self, seconds, rec):
         """Wait up to `seconds` (None = forever) while the client stays and
         the server runs.  Returns "client-closed", "server-stop" or None."""
-        fs = self.server.fs
+        fs = self.server.owner
         deadline = None if seconds is None else time.monotonic() + seconds
         while True:
-            if fs._stopping.is_set():
-                return "server-stop"
-            if rec.get("_drop"):
-                return "dropped"
-            if self._client_gone():
-                return "client-closed"
+            r = self._poll_stop(rec)
+            if r:
+                return r
             left = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
             if left <= 0:
                 return None
             fs._stopping.wait(left)
 
-    def _client_gone(self):
-        try:
-            r, _, _ = select.select([self.connection], [], [], 0)
-            if r:
-                d = self.connection.recv(1, socket.MSG_PEEK)
-                return d == b""
-        except (OSError, ValueError):
-            return True
-        return False
-
     def _play(self, rec, spec):
-        fs = self.server.fs
+        fs = self.server.owner
         self.close_connection = not spec.get("keep_alive", False)
         if spec.get("delay"):
             r = self._wait(float(spec["delay"]), rec)
@@ -439,7 +392,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._after(rec, after)
 
     def _poll_stop(self, rec):
-        fs = self.server.fs
+        fs = self.server.owner
         if fs._stopping.is_set():
             return "server-stop"
         if rec.get("_drop"):
@@ -451,7 +404,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _after(self, rec, after):
         if after == "end":
             if self._chunked:
-                self._send(b"0\r\n\r\n")
+                self._send(httpbase.LAST_CHUNK)
             if self.close_connection:
                 self._fin()
             return self._finish(rec, "end")
@@ -476,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif d == "end":
                 try:
                     if getattr(self, "_chunked", False):
-                        self._send(b"0\r\n\r\n")
+                        self._send(httpbase.LAST_CHUNK)
                 except OSError:
                     pass
                 self._fin()
@@ -485,25 +438,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif how == "server-stop":
             self._fin()
         self.close_connection = True
-        self.server.fs._end(rec, how)
-
-    def _fin(self):
-        try:
-            self.connection.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def _rst(self):
-        """Abort the connection with RST: SO_LINGER {1, 0} then close the
-        descriptor itself (a shutdown would send FIN first)."""
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       struct.pack("ii", 1, 0))
-            fd = self.connection.detach()
-            os.close(fd)
-        except OSError:
-            pass
-        self.close_connection = True
+        self.server.owner._end(rec, how)
 
     def _error_response(self, rec, status, spec, extra):
         reason = REASONS.get(status, "Status")
@@ -529,7 +464,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(body)
         self.close_connection = True
         self._fin()
-        self.server.fs._end(rec, "end")
+        self.server.owner._end(rec, "end")
 
     def _text(self, s):
         if isinstance(s, bytes):
@@ -543,51 +478,15 @@ class _Handler(BaseHTTPRequestHandler):
         if not data:
             return
         self._rec["writes"] += 1
-        if self._mode == "split":
-            i = 0
-            while i < len(data):
-                n = self._rng.randint(1, 3)
-                piece = data[i:i + n]
-                i += n
-                self._send(self._frame(piece))
-                self._rec["sends"] += 1
-                if self._split_delay:
-                    time.sleep(self._split_delay)  # pacing, not synchronisation
-        else:
-            self._send(self._frame(data))
+        rng = self._rng if self._mode == "split" else None
+        for buf in httpbase.body_sends(data, self._chunked, rng, self._split_delay):
+            self._send(buf)
             self._rec["sends"] += 1
 
-    def _frame(self, piece):
-        if self._chunked:
-            return b"%x\r\n" % len(piece) + piece + b"\r\n"
-        return piece
 
+class FaultServer(httpbase.BackgroundServer):
+    _handler_class = _Handler
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def __init__(self, addr, fs):
-        self.fs = fs
-        super().__init__(addr, _Handler)
-
-    def process_request(self, request, client_address):
-        t = threading.Thread(target=self.process_request_thread,
-                             args=(request, client_address), daemon=True)
-        with self.fs._lock:
-            self.fs._threads = [x for x in self.fs._threads if x.is_alive()]
-            self.fs._threads.append(t)
-            self.fs._socks = [x for x in self.fs._socks if x.fileno() != -1]
-            self.fs._socks.append(request)
-        t.start()
-
-    def handle_error(self, request, client_address):
-        if self.fs.verbose:
-            super().handle_error(request, client_address)
-
-
-class FaultServer:
     def __init__(self, script=None, default="live", initial_events=0,
                  data_template="event {n}", event_name=None, port=0,
                  host="127.0.0.1", path="/events", verbose=False):
@@ -602,14 +501,8 @@ class FaultServer:
         self.log = []
         self.requests = []
         self._next_id = 1
-        self._lock = threading.RLock()
-        self._cv = threading.Condition(self._lock)
         self._live = []
-        self._threads = []
-        self._socks = []
-        self._stopping = threading.Event()
-        self._httpd = None
-        self._serve_thread = None
+        self._init_server()
         if initial_events:
             self.add_events(initial_events)
 
@@ -626,50 +519,13 @@ class FaultServer:
     def start(self):
         """Bind (port 0 = OS-chosen; after stop() the same port again) and
         serve in a background thread.  Returns the stream URL."""
-        self._stopping.clear()
-        self._httpd = _HTTPServer((self.host, self.port), self)
-        self.port = self._httpd.server_address[1]
-        self._serve_thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            daemon=True)
-        self._serve_thread.start()
+        self._serve()
         return self.url
 
     def stop(self, timeout=5.0):
         """Stop listening and end every open stream with FIN (handlers see
         'server-stop').  The port is released; start() binds it again."""
-        if self._httpd is None:
-            return
-        self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        with self._lock:
-            threads = list(self._threads)
-            socks = list(self._socks)
-        deadline = time.monotonic() + timeout
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        for s in socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._socks = []
-        self._httpd = None
-
-    def restart(self):
-        self.stop()
-        return self.start()
-
-    def __enter__(self):
-        if self._httpd is None:
-            self.start()
-        return self
-
-    def __exit__(self, *a):
-        self.stop()
+        self._unserve(timeout)
 
     # -- scenario ------------------------------------------------------
     def set_script(self, script, default=None):
@@ -828,19 +684,9 @@ class FaultServer:
             self._cv.notify_all()
             return rec
 
-    def _end(self, rec, how):
-        with self._lock:
-            if rec["end"] is None:
-                rec["end"] = how
-                rec["ended"] = time.monotonic()
-            self._cv.notify_all()
-
     def header(self, n, name):
         """Request n's header `name` (case-insensitive) or None."""
-        for k, v in self.requests[n]["headers"].items():
-            if k.lower() == name.lower():
-                return v
-        return None
+        return httpbase.find_header(self.requests[n]["headers"], name)
 
     def requests_json(self):
         with self._lock:
@@ -850,14 +696,9 @@ class FaultServer:
     def wait_for(self, pred, timeout=5.0):
         """Wait until pred(self) is true (evaluated under the lock); raise
         AssertionError on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cv:
-            while not pred(self):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("fault server: condition not met in %.1fs; "
-                                         "requests=%r" % (timeout, self.requests_json()))
-                self._cv.wait(min(left, 0.1))
+        httpbase.wait_until(self._cv, lambda: pred(self), timeout, 0.1,
+                            lambda: "fault server: condition not met in %.1fs; "
+                                    "requests=%r" % (timeout, self.requests_json()))
         return True
 
     def wait_requests(self, n, timeout=5.0):

@@ -106,6 +106,95 @@ START_TEST(test_vector_names_unique_and_inputs_short)
 }
 END_TEST
 
+/* Stops after every k-th event and feeds the rest afterwards: the same
+ * transcript as one feed, and never a byte left out. */
+struct stopper {
+	struct dbuf *out;
+	unsigned every, seen, stops;
+};
+
+static int stop_every(void *userdata, const struct sse_note *n)
+{
+	struct stopper *st = userdata;
+	int r = transcript_record(st->out, n);
+
+	if (r < 0 || n->kind != SSE_NOTE_EVENT)
+		return r;
+	if (++st->seen % st->every == 0) {
+		st->stops++;
+		return SSE_PARSER_STOP;
+	}
+	return 0;
+}
+
+START_TEST(test_vector_stop_after_events)
+{
+	const struct sse_vector *v = &sse_vectors[_i];
+
+	for (unsigned every = 1; every <= 3; every++) {
+		struct stopper st = { .out = &got, .every = every };
+		struct sse_parser p;
+		size_t at = 0, consumed, calls = 0;
+
+		dbuf_reset(&got);
+		sse_parser_init(&p, NULL, stop_every, &st);
+		/* Also cut where the vector is cut: 2-way splits of the input. */
+		do {
+			ck_assert_int_eq(sse_parser_feed_some(&p, v->input + at, v->input_len - at, &consumed), 0);
+			ck_assert_uint_le(consumed, v->input_len - at);
+			at += consumed;
+			calls++;
+		} while (at < v->input_len);
+		ck_assert_int_eq(transcript_finish(&got, &p), 0);
+		sse_parser_done(&p);
+		if (strcmp(dbuf_str(&got), v->expect) != 0)
+			ck_abort_msg("%s (stop every %u):\n--- expected\n%s--- got\n%s", v->name, every, v->expect,
+				     dbuf_str(&got));
+		/* Each stop returned early, so there was one more call. */
+		ck_assert_uint_ge(calls, st.stops);
+	}
+}
+END_TEST
+
+START_TEST(test_stop_reports_the_bytes_used)
+{
+	static const char in[] = "data: a\n\ndata: b\r\n\r\ndata: c\r\rdata: d\n\n";
+	struct stopper st = { .out = &got, .every = 1 };
+	struct sse_parser p;
+	size_t consumed;
+
+	dbuf_reset(&got);
+	sse_parser_init(&p, NULL, stop_every, &st);
+	ck_assert_int_eq(sse_parser_feed_some(&p, in, STRLEN(in), &consumed), 0);
+	ck_assert_uint_eq(consumed, 9);			/* after "data: a\n\n" */
+	/* "data: b\r\n" and the CR of the blank line; its LF waits for the next feed. */
+	ck_assert_int_eq(sse_parser_feed_some(&p, in + 9, STRLEN(in) - 9, &consumed), 0);
+	ck_assert_uint_eq(consumed, 10);
+	/* "\ndata: c\r\r": the LF is swallowed as the end of that CRLF. */
+	ck_assert_int_eq(sse_parser_feed_some(&p, in + 19, STRLEN(in) - 19, &consumed), 0);
+	ck_assert_uint_eq(consumed, 10);
+	ck_assert_int_eq(sse_parser_feed_some(&p, in + 29, STRLEN(in) - 29, &consumed), 0);
+	ck_assert_uint_eq(consumed, STRLEN(in) - 29);
+	ck_assert_str_eq(dbuf_str(&got), "event type=\"message\" data=\"a\" id=-\n"
+					 "event type=\"message\" data=\"b\" id=-\n"
+					 "event type=\"message\" data=\"c\" id=-\n"
+					 "event type=\"message\" data=\"d\" id=-\n");
+}
+END_TEST
+
+START_TEST(test_plain_feed_never_stops)
+{
+	struct stopper st = { .out = &got, .every = 1 };
+	struct sse_parser p;
+
+	dbuf_reset(&got);
+	sse_parser_init(&p, NULL, stop_every, &st);
+	ck_assert_int_eq(sse_parser_feed(&p, "data: a\n\ndata: b\n\n", 18), 0);
+	sse_parser_done(&p);
+	ck_assert_uint_eq(st.seen, 2);
+}
+END_TEST
+
 /* ------------------------------------------------------------ helpers */
 
 struct harness {
@@ -460,6 +549,9 @@ Suite *sse_parser_suite(void)
 	tcase_add_loop_test(tc, test_vector_byte_by_byte, 0, n);
 	tcase_add_loop_test(tc, test_vector_every_2way_split, 0, n);
 	tcase_add_loop_test(tc, test_vector_every_3way_split, 0, n);
+	tcase_add_loop_test(tc, test_vector_stop_after_events, 0, n);
+	tcase_add_test(tc, test_stop_reports_the_bytes_used);
+	tcase_add_test(tc, test_plain_feed_never_stops);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reset");

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <check.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -113,6 +114,44 @@ START_TEST(test_format_rfc3339_now_round_trips)
 }
 END_TEST
 
+/* utf8_valid accepts exactly what jansson accepts as a string. */
+START_TEST(test_utf8_valid_agrees_with_jansson)
+{
+	static const char *const fixed[] = {
+		"", "plain ascii", "\xc3\xa9", "\xe2\x80\xa8", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf",
+		"\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xf0\x80\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+		"\xf5\x80\x80\x80", "\x80", "\xbf", "\xc3", "\xe2\x80", "abcdefgh\xc3", "abcdefghijklmnop\xff",
+	};
+	uint64_t x = 7;
+
+	for (size_t i = 0; i < ELEMENTSOF(fixed); i++) {
+		json_t *j = json_stringn(fixed[i], strlen(fixed[i]));
+
+		ck_assert_msg(utf8_valid(fixed[i], strlen(fixed[i])) == (j != NULL), "fixed[%zu]", i);
+		json_decref(j);
+	}
+	/* Random bytes, biased towards the interesting ranges. */
+	for (int round = 0; round < 200000; round++) {
+		static const unsigned char pool[] = { 'a', 0x00, 0x7f, 0x80, 0x8f, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1,
+						      0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff };
+		unsigned char buf[24];
+		size_t len;
+		json_t *j;
+
+		x = x * 6364136223846793005ULL + 1;
+		len = (x >> 40) % sizeof(buf);
+		for (size_t i = 0; i < len; i++) {
+			x = x * 6364136223846793005ULL + 1;
+			buf[i] = (x >> 50) % 3 ? pool[(x >> 33) % sizeof(pool)] : (unsigned char)(x >> 24);
+		}
+		j = json_stringn((const char *)buf, len);
+		if (utf8_valid((const char *)buf, len) != (j != NULL))
+			ck_abort_msg("round %d disagrees with jansson (len %zu)", round, len);
+		json_decref(j);
+	}
+}
+END_TEST
+
 Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
@@ -123,6 +162,7 @@ Suite *util_suite(void)
 	tcase_add_test(tc, test_now_usec_realtime);
 	tcase_add_test(tc, test_format_rfc3339_known_instants);
 	tcase_add_test(tc, test_format_rfc3339_now_round_trips);
+	tcase_add_test(tc, test_utf8_valid_agrees_with_jansson);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,1685 @@
+#!/usr/bin/env python3
+"""ssewatchd benchmark harness (issue 7): `make bench`, Python 3 stdlib only.
+
+Measures, in ONE run on this machine, ssewatchd against the machine's limits
+(curl, fdatasync, the commit recipe) and a peer (node's `eventsource` npm
+package), prints a table, and regenerates bench/RESULTS.md.
+
+    make bench                      full run (~4 minutes here), writes bench/RESULTS.md
+    BENCH_QUICK=1 make bench        smoke run (~1 minute, smaller N); writes
+                                    build/bench/RESULTS-quick.md instead
+    BENCH_ONLY=sse,aviso make bench only some parts: sync sse aviso latency
+                                    scale spawn (the table shows the rest as
+                                    "not run"); never writes bench/RESULTS.md
+    BENCH_PERF=1 make bench         also `perf record` the daemon in each
+                                    ssewatchd measurement; flat profiles go to
+                                    build/bench/perf-*.txt (figures are then
+                                    perturbed: never writes bench/RESULTS.md)
+    BENCH_KEEP=1                    keep the run's temp dir (build/bench/run-*)
+    python3 bench/run.py --help
+
+Parts (see bench/RESULTS.md for the method of each):
+  sync     the state disk: pwrite(1 byte)+fdatasync loop, and the mandated
+           commit recipe (temp file, write, fsync, rename, fsync dir) loop
+  sse      throughput: nginx serving a pre-generated text/event-stream file;
+           curl, ssewatchd (log trigger; commit batch and per_event), node
+           eventsource (no-op handler)
+  aviso    throughput: pre-generated aviso frames served to POST
+           /api/v1/watch; curl -X POST, ssewatchd (batch), node eventsource
+           (no-op, and JSON.parse)
+  latency  publish -> trigger start at 100 events/s through nchan; the log
+           trigger writes into a FIFO read (and timestamped) by a helper
+  scale    1,000 and 10,000 idle sse listeners on nchan: RSS, idle CPU,
+           reconnection after an nginx restart; node eventsource RSS
+  spawn    command trigger argv [/bin/true] over a fast stream, commit batch
+
+Every process started here is stopped by PID (its own process group), and the
+temp dir build/bench/run-* is removed at the end.  The generated streams
+(build/bench/*.stream) and node_modules are kept and reused.
+"""
+
+import collections
+import datetime
+import hashlib
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIB = os.path.join(ROOT, "tests", "lib")
+sys.path.insert(0, LIB)
+
+BENCH = os.path.join(ROOT, "build", "bench")
+RESULTS = os.path.join(ROOT, "bench", "RESULTS.md")
+ES_VERSION = "4.1.1"     # npm eventsource, pinned (4.x is the last for node 20)
+ESP_VERSION = "3.1.1"    # its one dependency, eventsource-parser, pinned too
+STREAM_FORMAT = 1        # bump when the generated streams change
+
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+PERF = os.environ.get("BENCH_PERF", "") not in ("", "0")
+KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
+ALL_PARTS = ["sync", "sse", "aviso", "latency", "scale", "spawn"]
+ONLY = [p for p in os.environ.get("BENCH_ONLY", "").replace(" ", ",").split(",") if p]
+
+if QUICK:
+    P = dict(n_sse=50_000, n_aviso=50_000, sync_secs=1.0, per_event_cap=4.0,
+             run_cap=60.0, lat_events=300, lat_rate=100, scale=[100, 1000],
+             idle_secs=3.0, settle_secs=1.0, n_spawn=1000)
+else:
+    P = dict(n_sse=500_000, n_aviso=500_000, sync_secs=2.0, per_event_cap=20.0,
+             run_cap=240.0, lat_events=2000, lat_rate=100, scale=[1000, 10000],
+             idle_secs=10.0, settle_secs=3.0, n_spawn=5000)
+EVENT_BYTES = 280        # size of one generated sse event on the wire
+POLL = 0.02              # poll interval for "all N handled" (log line count)
+
+
+def log(msg):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# processes: everything we start is registered and stopped by PID
+# ---------------------------------------------------------------------------
+
+_procs = []
+
+
+def spawn(argv, out=None, err=None, env=None, stdin=subprocess.DEVNULL):
+    """Start argv in its own session (process group == its PID)."""
+    fo = open(out, "ab") if out else subprocess.DEVNULL
+    fe = open(err, "ab") if err else subprocess.DEVNULL
+    try:
+        p = subprocess.Popen(argv, stdin=stdin, stdout=fo, stderr=fe, env=env,
+                             start_new_session=True, close_fds=True)
+    finally:
+        for f in (fo, fe):
+            if f is not subprocess.DEVNULL:
+                f.close()
+    _procs.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, timeout=10.0):
+    """Stop a process we started, by PID; then SIGKILL what is left of its
+    own process group.  Returns the exit status."""
+    if p is None:
+        return None
+    if p.poll() is None:
+        try:
+            os.kill(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(10)
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if p in _procs:
+        _procs.remove(p)
+    return p.returncode
+
+
+def stop_all():
+    for p in list(_procs):
+        if p.poll() is None:
+            stop(p, timeout=3.0)
+        else:
+            _procs.remove(p)
+
+
+def run_out(argv, timeout=30):
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        return (r.stdout + r.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "(%s)" % e
+
+
+def proc_status(pid, key="VmRSS"):
+    """A field of /proc/PID/status in KiB (VmRSS, VmHWM, ...)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def proc_cpu_ticks(pid):
+    """utime + stime of a process, in clock ticks."""
+    with open("/proc/%d/stat" % pid, "rb") as f:
+        st = f.read()
+    fields = st[st.rfind(b")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def wait_until(pred, timeout, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out after %.0fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def pctl(sorted_vals, q):
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_vals:
+        return float("nan")
+    k = max(0, min(len(sorted_vals) - 1, int(round(q / 100.0 * len(sorted_vals) + 0.5)) - 1))
+    return sorted_vals[k]
+
+
+# ---------------------------------------------------------------------------
+# servers
+# ---------------------------------------------------------------------------
+
+from nchan import Nchan, NGINX  # noqa: E402
+import daemon as daemonlib  # noqa: E402
+
+_STATIC_CONF = """\
+daemon off;
+master_process on;
+worker_processes 1;
+user root;
+pid {dir}/nginx.pid;
+error_log {dir}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log {dir}/logs/access.log;
+  client_body_temp_path {dir}/tmp/body;
+  proxy_temp_path {dir}/tmp/proxy;
+  fastcgi_temp_path {dir}/tmp/fastcgi;
+  uwsgi_temp_path {dir}/tmp/uwsgi;
+  scgi_temp_path {dir}/tmp/scgi;
+  sendfile on;
+  types {{ }}
+  default_type text/event-stream;
+  server {{
+    listen 127.0.0.1:{port};
+    location = /status {{ default_type text/plain; return 200 "ok\\n"; }}
+{locations}
+  }}
+}}
+"""
+
+
+class StaticNginx(Nchan):
+    """A plain nginx (no nchan) serving files as text/event-stream, with the
+    life cycle of tests/lib/nchan.py (own process group, port picked by the
+    OS with retries, readiness on GET /status, stop by PID).
+
+    locations: {uri: file}.  A uri under /api/v1/ also answers POST: nginx's
+    static module refuses POST with 405, and `error_page 405 =200 $uri`
+    turns that into an internal GET redirect to the same file, status 200
+    (checked byte for byte by check_post_intact())."""
+
+    def __init__(self, tmpdir, locations):
+        super().__init__(tmpdir)
+        self.locations = locations
+
+    def _write_conf(self):
+        for d in ("logs", "tmp"):
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
+        locs = []
+        for uri, path in self.locations.items():
+            extra = " error_page 405 =200 $uri;" if uri.startswith("/api/") else ""
+            locs.append("    location = %s { alias %s;%s }" % (uri, path, extra))
+        conf = _STATIC_CONF.format(dir=self.dir, port=self.port, locations="\n".join(locs))
+        path = os.path.join(self.dir, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        return path
+
+
+class Workdir:
+    """What tests/lib/daemon.py needs of a workspace: path()."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def path(self, *parts):
+        return os.path.join(self.root, *parts)
+
+
+def ssewatchd_bin():
+    return os.environ.get("SSEWATCHD_BIN", os.path.join(ROOT, "build", "ssewatchd"))
+
+
+class Daemon(daemonlib.Daemon):
+    """tests/lib/daemon.py's Daemon, with its runtime dir in the workspace."""
+
+    def __init__(self, ws, name, listeners, **top):
+        top.setdefault("runtime_dir", ws.path(name + "-run"))
+        os.makedirs(top["runtime_dir"], exist_ok=True)
+        super().__init__(ws, listeners, name=name, **top)
+        self.perf = None
+
+    def start(self, env=None):
+        p = super().start(env=env)
+        _procs.append(p.popen)
+        return p
+
+    def stop(self, timeout=30.0):
+        p = self.proc.popen if self.proc else None
+        rc = super().stop(timeout)
+        if p in _procs:
+            _procs.remove(p)
+        return rc
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def state_show(self, name):
+        r = self.run_command("state", "show", name, timeout=30)
+        if r.returncode != 0:
+            return None
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            return None
+
+    def status(self):
+        r = self.run_command("status", "--json", timeout=60)
+        if r.returncode != 0:
+            return None
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            return None
+
+    def problems(self):
+        """Log lines at warning level or worse (protocol errors and so on)."""
+        out = []
+        for line in self.all_logs().splitlines():
+            low = line.lower()
+            if any(w in low for w in ("error", "warning", "protocol", "failed", "gap")):
+                out.append(line.strip())
+        return out
+
+
+def perf_start(name, pid):
+    if not PERF or not shutil.which("perf"):
+        return None
+    data = os.path.join(BENCH, "perf-%s.data" % name)
+    p = spawn(["perf", "record", "-q", "-F", "1999", "-p", str(pid), "-o", data],
+              out=os.path.join(BENCH, "perf-%s.log" % name),
+              err=os.path.join(BENCH, "perf-%s.log" % name))
+    time.sleep(0.2)
+    return (p, name, data)
+
+
+def perf_stop(h):
+    if not h:
+        return
+    p, name, data = h
+    stop(p, sig=signal.SIGINT, timeout=30)
+    txt = os.path.join(BENCH, "perf-%s.txt" % name)
+    rep = run_out(["perf", "report", "-i", data, "--stdio", "--no-children",
+                   "--sort", "dso,symbol", "--percent-limit", "0.7"], timeout=120)
+    with open(txt, "w") as f:
+        f.write(rep + "\n")
+    log("perf profile: %s" % os.path.relpath(txt, ROOT))
+
+
+# ---------------------------------------------------------------------------
+# generated streams
+# ---------------------------------------------------------------------------
+
+def gen_sse(n):
+    """n events of EVENT_BYTES bytes each: "id: K", one data line (a JSON
+    object, like Wikimedia's EventStreams), blank line.  Ids 1..n."""
+    path = os.path.join(BENCH, "sse-v%d-%d.stream" % (STREAM_FORMAT, n))
+    if os.path.exists(path) and os.path.getsize(path) == n * EVENT_BYTES:
+        return path
+    log("generating %s" % os.path.relpath(path, ROOT))
+    tmp = path + ".tmp"
+    with open(tmp, "w", buffering=1 << 20) as f:
+        for k in range(1, n + 1):
+            head = ('id: %d\ndata: {"seq":%d,"type":"edit","wiki":"benchwiki","title":"Page_%d",'
+                    '"user":"bench-user-%d","minor":false,"comment":"' % (k, k, k, k % 997))
+            tail = '"}\n\n'
+            pad = EVENT_BYTES - len(head) - len(tail)
+            f.write(head + ("abcdefghij" * 30)[:pad] + tail)
+    os.replace(tmp, path)
+    return path
+
+
+def gen_aviso(n):
+    """The body of an aviso-server watch response with from_id=1: one
+    replay-control replay_started frame, then n `replay` frames with the
+    CloudEvents of sequences 1..n, exactly as tests/lib/aviso_emulator.py
+    writes them (the CloudEvent of its first notification is the template;
+    only id, step and time change)."""
+    path = os.path.join(BENCH, "aviso-v%d-%d.stream" % (STREAM_FORMAT, n))
+    ok_mark = path + ".ok"
+    if os.path.exists(path) and os.path.exists(ok_mark):
+        return path
+    import aviso_emulator as ae
+    log("generating %s" % os.path.relpath(path, ROOT))
+    emu = ae.Emulator(source="http://aviso-bench.invalid", time_precision=9)
+    emu.notify("mars", {"class": "od", "stream": "enfo", "step": 1}, fill=True)
+    tmpl = emu.cloudevent("mars", 1)
+    topic = "mars.od.enfo.0001.g.20260101.0000.*"
+    t0 = 1_790_000_000 * 10 ** 9
+    tmp = path + ".tmp"
+    with open(tmp, "wb", buffering=1 << 20) as f:
+        f.write(ae.frame_bytes("replay-control", {
+            "batch_size": 100, "from_date": None, "from_sequence": 1,
+            "request_id": "00000000-0000-4000-8000-000000000001",
+            "timestamp": "2026-09-21T12:26:40Z", "topic": topic, "type": "replay_started"}))
+        for k in range(1, n + 1):
+            tmpl["id"] = "mars@%d" % k
+            tmpl["data"]["identifier"]["step"] = str(k % 100000)
+            tmpl["time"] = ae.ts_ce(t0 + k * 1000, 9)
+            f.write(ae.frame_bytes("replay", tmpl))
+    os.replace(tmp, path)
+    open(ok_mark, "w").close()
+    return path
+
+
+def count_frames(path):
+    """Events with data in a generated stream (blank-line separated)."""
+    with open(path, "rb") as f:
+        return f.read().count(b"\n\n")
+
+
+AVISO_BODY = json.dumps({"event_type": "mars", "identifier": {"class": "od", "stream": "enfo"},
+                         "from_id": "1"})
+
+
+def check_post_intact(port, uri, path):
+    """POST uri and compare the body received with the file, byte for byte."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            h.update(b)
+    want = h.hexdigest()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("POST", uri, body=AVISO_BODY, headers={"Content-Type": "application/json",
+                                                      "Accept": "text/event-stream"})
+    r = c.getresponse()
+    ctype = r.getheader("Content-Type")
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        b = r.read(1 << 20)
+        if not b:
+            break
+        n += len(b)
+        h.update(b)
+    c.close()
+    if r.status != 200 or not (ctype or "").startswith("text/event-stream") or h.hexdigest() != want:
+        raise RuntimeError("POST %s: status %s, Content-Type %s, %d bytes, body %s the file"
+                           % (uri, r.status, ctype, n, "equals" if h.hexdigest() == want else "differs from"))
+    return n
+
+
+# ---------------------------------------------------------------------------
+# node eventsource
+# ---------------------------------------------------------------------------
+
+NODE_COUNT = r"""
+// node es-count.cjs URL N MODE [POST_BODY]: count events, exit at N.
+// MODE: sse-noop (onmessage), aviso-noop / aviso-json ('replay' events;
+// aviso-json also JSON.parses each event's data, as a real consumer would).
+const { EventSource } = require('eventsource');
+const [url, nStr, mode, body] = process.argv.slice(2);
+const N = Number(nStr);
+let n = 0, sink = 0;
+const t0 = process.hrtime.bigint();
+const init = {};
+if (body) {
+  // eventsource >= 3 goes through fetch: a custom fetch makes it a POST.
+  init.fetch = (u, o) => fetch(u, { ...o, method: 'POST', body,
+    headers: { ...o.headers, 'content-type': 'application/json' } });
+}
+const es = new EventSource(url, init);
+function done() {
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  process.stdout.write(JSON.stringify({ n, ms, sink }) + '\n');
+  process.exit(0);
+}
+if (mode === 'sse-noop') {
+  es.onmessage = () => { if (++n >= N) done(); };
+} else if (mode === 'aviso-noop') {
+  es.addEventListener('replay', () => { if (++n >= N) done(); });
+} else if (mode === 'aviso-json') {
+  es.addEventListener('replay', (e) => { sink += JSON.parse(e.data).id.length; if (++n >= N) done(); });
+} else { throw new Error('mode ' + mode); }
+es.onerror = () => {};   // end of the static stream: it reconnects
+"""
+
+NODE_SCALE = r"""
+// node es-scale.cjs BASE COUNT: COUNT EventSource objects on BASE/sub/c0..,
+// idle until killed.
+const { EventSource } = require('eventsource');
+const [base, cStr] = process.argv.slice(2);
+const list = [];
+for (let i = 0; i < Number(cStr); i++) {
+  const es = new EventSource(base + '/sub/c' + i);
+  es.onmessage = () => {};
+  es.onerror = () => {};
+  list.push(es);
+}
+process.stdout.write('started ' + list.length + '\n');
+setInterval(() => {}, 1 << 30);
+"""
+
+
+def node_setup():
+    """npm install eventsource@ES_VERSION into build/bench (once)."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        raise RuntimeError("node/npm not installed")
+    pkg = os.path.join(BENCH, "node_modules", "eventsource", "package.json")
+    want = {"name": "ssewatchd-bench", "private": True,
+            "dependencies": {"eventsource": ES_VERSION, "eventsource-parser": ESP_VERSION}}
+    with open(os.path.join(BENCH, "package.json"), "w") as f:
+        json.dump(want, f)
+        f.write("\n")
+    if (npm_version("eventsource"), npm_version("eventsource-parser")) != (ES_VERSION, ESP_VERSION):
+        log("npm install eventsource@%s into build/bench" % ES_VERSION)
+        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+                           cwd=BENCH, capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError("npm install failed: %s" % (r.stdout + r.stderr)[-2000:])
+    for name, src in (("es-count.cjs", NODE_COUNT), ("es-scale.cjs", NODE_SCALE)):
+        with open(os.path.join(BENCH, name), "w") as f:
+            f.write(src.lstrip())
+
+
+def npm_version(name):
+    try:
+        with open(os.path.join(BENCH, "node_modules", name, "package.json")) as f:
+            return json.load(f).get("version")
+    except OSError:
+        return None
+
+
+# ---------------------------------------------------------------------------
+# the benchmark
+# ---------------------------------------------------------------------------
+
+class LineCounter:
+    """Counts the lines appended to a file, reading only what is new."""
+
+    def __init__(self, path):
+        self.path = path
+        self.f = None
+        self.n = 0
+
+    def __call__(self):
+        if self.f is None:
+            try:
+                self.f = open(self.path, "rb")
+            except FileNotFoundError:
+                return 0
+        while True:
+            b = self.f.read(1 << 22)
+            if not b:
+                return self.n
+            self.n += b.count(b"\n")
+
+    def close(self):
+        if self.f:
+            self.f.close()
+
+
+class Bench:
+    def __init__(self):
+        os.makedirs(BENCH, exist_ok=True)
+        self.tmp = tempfile.mkdtemp(prefix="run-", dir=BENCH)
+        self.ws = Workdir(self.tmp)
+        self.r = {}            # measurement key -> value
+        self.notes = collections.defaultdict(list)   # part -> notes
+        self.errors = {}       # part -> message
+        self.ran = []
+        self.static = None
+        self.node_ok = None
+
+    # -- helpers ---------------------------------------------------------
+    def note(self, part, msg):
+        self.notes[part].append(msg)
+        log("%s: %s" % (part, msg))
+
+    def static_server(self):
+        if self.static is None:
+            locs = {"/sse": gen_sse(P["n_sse"]),
+                    "/api/v1/watch": gen_aviso(P["n_aviso"]),
+                    "/spawn": gen_sse(P["n_spawn"])}
+            self.static = StaticNginx(self.ws.path("static-nginx"), locs)
+            self.static.start()
+            log("static nginx on %s (pid %d)" % (self.static.base_url, self.static.pid))
+        return self.static
+
+    def node(self):
+        if self.node_ok is None:
+            try:
+                node_setup()
+                self.node_ok = True
+            except Exception as e:
+                self.node_ok = False
+                self.node_err = str(e)
+                log("node eventsource unavailable: %s" % e)
+        if not self.node_ok:
+            raise RuntimeError(self.node_err)
+
+    def timed(self, argv, timeout, out=None):
+        """Run argv to completion; wall seconds from spawn to exit."""
+        out = out or self.ws.path("timed-%d.out" % len(os.listdir(self.tmp)))
+        t0 = time.monotonic()
+        p = spawn(argv, out=out, err=out + ".err")
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop(p)
+            raise RuntimeError("%s did not finish within %ss" % (argv[0], timeout))
+        dt = time.monotonic() - t0
+        stop(p)
+        with open(out, errors="replace") as f:
+            text = f.read()
+        if p.returncode != 0:
+            with open(out + ".err", errors="replace") as f:
+                raise RuntimeError("%s exited %s: %s" % (argv[0], p.returncode, f.read()[-1500:]))
+        return dt, text
+
+    def daemon_until(self, name, listener, n, cap, counter, perf_name=None):
+        """Start a daemon with one listener; poll counter() until it reaches
+        n (or cap seconds); stop the daemon at once.  Returns (count,
+        seconds, daemon)."""
+        d = Daemon(self.ws, name, [listener], state_dir=self.ws.path(name + "-state"))
+        t0 = time.monotonic()
+        d.start()
+        ph = perf_start(perf_name, d.pid) if perf_name else None
+        count = 0
+        self.last_cpu = None
+        try:
+            while True:
+                count = counter()
+                now = time.monotonic()
+                if count >= n or now - t0 >= cap:
+                    try:
+                        self.last_cpu = proc_cpu_ticks(d.pid) / TICK / (now - t0) * 100.0
+                    except OSError:
+                        pass
+                    break
+                if d.proc.popen.poll() is not None:
+                    raise RuntimeError("ssewatchd exited %s: %s"
+                                       % (d.proc.popen.returncode, d.log()[-2000:]))
+                time.sleep(POLL)
+            dt = now - t0
+        finally:
+            perf_stop(ph)
+            if d.alive():
+                d.stop()
+        return count, dt, d
+
+    # -- 2. the state disk -------------------------------------------------
+    def fdatasync_probe(self, secs):
+        """pwrite 1 byte + fdatasync in a loop in the runs' file system."""
+        fd = os.open(os.path.join(self.tmp, "probe"), os.O_WRONLY | os.O_CREAT, 0o600)
+        k, t = 0, time.monotonic()
+        while time.monotonic() - t < secs:
+            os.pwrite(fd, b"x", k % 4096)
+            os.fdatasync(fd)
+            k += 1
+        os.close(fd)
+        return k / (time.monotonic() - t)
+
+    def _time_loop(self, key, secs, op):
+        """Run op() back to back for secs; record its rate and latencies."""
+        lat = []
+        end = time.monotonic() + secs
+        while True:
+            t = time.perf_counter()
+            op()
+            lat.append(time.perf_counter() - t)
+            if time.monotonic() >= end:
+                break
+        lat.sort()
+        self.r[key + "_rate"] = len(lat) / sum(lat)
+        self.r[key + "_p50_ms"] = pctl(lat, 50) * 1e3
+        self.r[key + "_p99_ms"] = pctl(lat, 99) * 1e3
+        self.r[key + "_max_ms"] = lat[-1] * 1e3
+
+    def part_sync(self):
+        sd = self.ws.path("sync-state")
+        os.makedirs(sd)
+        secs = P["sync_secs"]
+        # pwrite 1 byte + fdatasync
+        fd = os.open(os.path.join(sd, "probe"), os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"\0" * 4096)
+        os.fsync(fd)
+        i = [0]
+
+        def datasync():
+            os.pwrite(fd, bytes([i[0] & 0xFF]), i[0] % 4096)
+            os.fdatasync(fd)
+            i[0] += 1
+        self._time_loop("fdatasync", secs, datasync)
+        os.close(fd)
+        # the commit recipe: temp + write 300 bytes + fsync + rename + fsync(dir)
+        dfd = os.open(sd, os.O_RDONLY | os.O_DIRECTORY)
+        payload = (b'{"format":"ssewatchd-state","cursor":"%d",' + b"x" * 300)[:299] + b"\n"
+        target = os.path.join(sd, "listener.state")
+        tmp = os.path.join(sd, ".listener.state.tmp")
+
+        def recipe():
+            tfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            os.write(tfd, payload)
+            os.fsync(tfd)
+            os.close(tfd)
+            os.rename(tmp, target)
+            os.fsync(dfd)
+        self._time_loop("recipe", secs, recipe)
+        os.close(dfd)
+        self.note("sync", "fdatasync %.0f/s (p50 %.3f ms, p99 %.3f ms); commit recipe %.0f/s "
+                  "(p50 %.3f ms, p99 %.3f ms)"
+                  % (self.r["fdatasync_rate"], self.r["fdatasync_p50_ms"], self.r["fdatasync_p99_ms"],
+                     self.r["recipe_rate"], self.r["recipe_p50_ms"], self.r["recipe_p99_ms"]))
+
+    # -- 1. throughput -----------------------------------------------------
+    def curl_rate(self, key, url, n, post=False):
+        argv = ["curl", "-sN"]
+        if post:
+            argv += ["-X", "POST", "-H", "Content-Type: application/json", "--data-raw", AVISO_BODY]
+        argv += [url, "-o", "/dev/null", "-w", "%{http_code} %{size_download}\n"]
+        dt, out = self.timed(argv, P["run_cap"])
+        code, size = out.split()
+        if code != "200":
+            raise RuntimeError("curl got HTTP %s" % code)
+        self.r[key] = n / dt
+        self.r[key + "_secs"] = dt
+        return int(size)
+
+    def node_rate(self, key, url, n, mode, post=False):
+        self.node()
+        argv = ["node", os.path.join(BENCH, "es-count.cjs"), url, str(n), mode]
+        if post:
+            argv.append(AVISO_BODY)
+        dt, out = self.timed(argv, P["run_cap"] * 2)
+        res = json.loads(out.strip().splitlines()[-1])
+        if res["n"] < n:
+            raise RuntimeError("node counted %d of %d" % (res["n"], n))
+        self.r[key] = n / dt
+        self.r[key + "_secs"] = dt
+
+    def ssewatchd_rate(self, key, name, listener, n, cap, part):
+        logf = self.ws.path(name + ".ndjson")
+        listener = dict(listener)
+        listener["triggers"] = [{"type": "log", "path": logf}]
+        counter = LineCounter(logf)
+        try:
+            count, dt, d = self.daemon_until(name, listener, n, cap, counter, perf_name=name)
+        finally:
+            counter.close()
+        if count < n and dt < cap:
+            raise RuntimeError("only %d of %d notifications" % (count, n))
+        self.r[key] = count / dt
+        self.r[key + "_secs"] = dt
+        self.r[key + "_n"] = count
+        if self.last_cpu is not None:
+            self.r[key + "_cpu"] = self.last_cpu
+        probs = d.problems()
+        if probs:
+            self.note(part, "%s: %d warning/error log lines, first: %s" % (name, len(probs), probs[0][:300]))
+        else:
+            self.note(part, "%s: no warning or error in the daemon's log" % name)
+        try:
+            os.unlink(logf)          # up to ~300 MB each
+        except OSError:
+            pass
+        shutil.rmtree(self.ws.path(name + "-state"), ignore_errors=True)
+        return count, dt, d
+
+    def part_sse(self):
+        st = self.static_server()
+        n = P["n_sse"]
+        url = st.base_url + "/sse"
+        size = self.curl_rate("sse_curl", url, n)
+        if size != n * EVENT_BYTES:
+            raise RuntimeError("curl read %d bytes, expected %d" % (size, n * EVENT_BYTES))
+        self.note("sse", "stream: %d events x %d bytes = %.0f MB" % (n, EVENT_BYTES, n * EVENT_BYTES / 1e6))
+        base = {"name": "sse", "protocol": "sse", "url": url}
+        self.ssewatchd_rate("sse_batch", "sse-batch", dict(base, name="sse-batch", commit="batch"),
+                            n, P["run_cap"], "sse")
+        os.sync()
+        before = self.fdatasync_probe(1.0)
+        count, dt, _ = self.ssewatchd_rate("sse_per_event", "sse-per-event",
+                                           dict(base, name="sse-per-event", commit="per_event"),
+                                           n, P["per_event_cap"], "sse")
+        after = self.fdatasync_probe(1.0)
+        self.r["fdatasync_around"] = (before, after)
+        if count < n:
+            self.note("sse", "per_event run capped at %.0f s: %d of %d events" % (P["per_event_cap"], count, n))
+        try:
+            self.node_rate("sse_node", url, n, "sse-noop")
+        except Exception as e:
+            self.errors["sse_node"] = str(e)
+
+    def part_aviso(self):
+        st = self.static_server()
+        n = P["n_aviso"]
+        path = st.locations["/api/v1/watch"]
+        got = count_frames(path) - 1
+        if got != n:
+            raise RuntimeError("aviso stream has %d notification frames, expected %d" % (got, n))
+        size = check_post_intact(st.port, "/api/v1/watch", path)
+        self.note("aviso", "stream: replay_started + %d replay frames, %.0f MB (%.0f bytes/frame); "
+                  "POST body checked byte for byte" % (n, size / 1e6, size / (n + 1)))
+        url = st.base_url + "/api/v1/watch"
+        self.curl_rate("aviso_curl", url, n, post=True)
+        lis = {"name": "aviso-batch", "event": "mars", "base_url": st.base_url,
+               "identifiers": {"class": "od", "stream": "enfo"}, "from_id": "1", "commit": "batch"}
+        self.ssewatchd_rate("aviso_batch", "aviso-batch", lis, n, P["run_cap"], "aviso")
+        for mode, key in (("aviso-json", "aviso_node_json"), ("aviso-noop", "aviso_node")):
+            try:
+                self.node_rate(key, url, n, mode, post=True)
+            except Exception as e:
+                self.errors[key] = str(e)
+
+    # -- 5. spawns -----------------------------------------------------------
+    def part_spawn(self):
+        st = self.static_server()
+        n = P["n_spawn"]
+        lis = {"name": "spawn", "protocol": "sse", "url": st.base_url + "/spawn", "commit": "batch",
+               "triggers": [{"type": "command", "argv": ["/bin/true"]}]}
+        d = Daemon(self.ws, "spawn", [lis], state_dir=self.ws.path("spawn-state"))
+
+        def delivered():
+            s = d.state_show("spawn")
+            return s.get("delivered", 0) if s else 0
+        t0 = time.monotonic()
+        d.start()
+        ph = perf_start("spawn", d.pid)
+        try:
+            while True:
+                c = delivered()
+                now = time.monotonic()
+                if c >= n or now - t0 > P["run_cap"]:
+                    self.r["spawn_cpu"] = proc_cpu_ticks(d.pid) / TICK / (now - t0) * 100.0
+                    break
+                if d.proc.popen.poll() is not None:
+                    raise RuntimeError("ssewatchd exited: %s" % d.log()[-2000:])
+                time.sleep(0.1)
+        finally:
+            perf_stop(ph)
+            d.stop()
+        dt = now - t0
+        self.r["spawn_rate"] = c / dt
+        self.r["spawn_secs"] = dt
+        self.r["spawn_n"] = c
+        if c < n:
+            self.note("spawn", "capped at %.0f s: %d of %d" % (P["run_cap"], c, n))
+        # The machine's own limit: the same program spawned and waited for in
+        # a loop, one at a time (as a listener runs its triggers).
+        k, t = 0, time.monotonic()
+        while time.monotonic() - t < P["sync_secs"]:
+            pid = os.posix_spawn("/bin/true", ["/bin/true"], {})
+            os.waitpid(pid, 0)
+            k += 1
+        self.r["spawn_limit"] = k / (time.monotonic() - t)
+        probs = d.problems()
+        if probs:
+            self.note("spawn", "%d warning/error log lines, first: %s" % (len(probs), probs[0][:300]))
+
+    # -- 3. latency ----------------------------------------------------------
+    def part_latency(self):
+        n, rate = P["lat_events"], P["lat_rate"]
+        nc = Nchan(self.ws.path("nchan-lat"))
+        nc.start()
+        _procs.append(nc.proc)
+        try:
+            self._latency(nc, n, rate)
+        finally:
+            if nc.proc in _procs:
+                _procs.remove(nc.proc)
+            nc.stop()
+
+    def _latency(self, nc, n, rate):
+        fifo = self.ws.path("lat.fifo")
+        os.mkfifo(fifo)
+        out = self.ws.path("lat-arrivals.txt")
+        raw_out = self.ws.path("lat-raw.txt")
+        me = [sys.executable, os.path.abspath(__file__)]
+        reader = spawn(me + ["--fifo-reader", fifo, out, str(n)], err=out + ".err")
+        raw = spawn(me + ["--sub-reader", nc.sub_url("lat"), raw_out, str(n)], err=raw_out + ".err")
+        wait_until(lambda: (os.path.exists(out + ".ready") and os.path.exists(raw_out + ".ready"))
+                   or reader.poll() is not None or raw.poll() is not None, 10, what="the readers")
+        wait_until(lambda: self._subscribers(nc) >= 1, 20, 0.05, "the raw subscriber")
+        lis = {"name": "lat", "protocol": "sse", "url": nc.sub_url("lat"),
+               "triggers": [{"type": "log", "path": fifo}]}
+        d = Daemon(self.ws, "lat", [lis], state_dir=self.ws.path("lat-state"))
+        d.start()
+        try:
+            wait_until(lambda: self._subscribers(nc) >= 2, 20, 0.05, "the daemon's subscription")
+            c = http.client.HTTPConnection("127.0.0.1", nc.port, timeout=10)
+            pad = "p" * 160
+            start = time.monotonic() + 0.2
+            late = 0
+            for k in range(n):
+                when = start + k / rate
+                delay = when - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                else:
+                    late += 1
+                body = '{"seq":%d,"T=%d;":1,"pad":"%s"}' % (k, time.time_ns(), pad)
+                c.request("POST", "/pub/lat", body=body,
+                          headers={"Content-Type": "application/octet-stream"})
+                r = c.getresponse()
+                r.read()
+                if r.status not in (201, 202):
+                    raise RuntimeError("publish: HTTP %d" % r.status)
+            c.close()
+            reader.wait(30)
+            raw.wait(10)
+        finally:
+            d.stop()
+            stop(reader)
+            stop(raw)
+
+        def lats(path):
+            v = {}
+            try:
+                with open(path) as f:
+                    for line in f:
+                        arrival, _, text = line.partition("\t")
+                        m = re.search(r"T=(\d+);", text)
+                        if m:
+                            v.setdefault(int(m.group(1)), (int(arrival) - int(m.group(1))) / 1e6)
+            except FileNotFoundError:
+                pass
+            return v
+        mine, floor = lats(out), lats(raw_out)
+        lat = sorted(mine.values())
+        if len(lat) < n:
+            raise RuntimeError("only %d of %d trigger lines arrived" % (len(lat), n))
+        self.r["lat_p50"] = pctl(lat, 50)
+        self.r["lat_p99"] = pctl(lat, 99)
+        self.r["lat_max"] = lat[-1]
+        self.r["lat_n"] = len(lat)
+        rl = sorted(floor.values())
+        both = sorted(mine[t] - floor[t] for t in mine if t in floor)
+        if both:
+            self.r["lat_extra"] = (pctl(both, 50), pctl(both, 99), both[-1])
+        if len(rl) >= n:
+            self.r["lat_raw_p50"] = pctl(rl, 50)
+            self.r["lat_raw_p99"] = pctl(rl, 99)
+            self.r["lat_raw_max"] = rl[-1]
+        else:
+            self.note("latency", "the raw subscriber saw only %d of %d events" % (len(rl), n))
+        if late > n // 100:
+            self.note("latency", "the publisher fell behind its schedule %d times" % late)
+        probs = d.problems()
+        if probs:
+            self.note("latency", "%d warning/error log lines, first: %s" % (len(probs), probs[0][:300]))
+
+    # -- 4. scale --------------------------------------------------------------
+    def part_scale(self):
+        counts = P["scale"]
+        top = max(counts)
+        nc = Nchan(self.ws.path("nchan-scale"), shm_size="256M",
+                   worker_connections=top + 2048, worker_rlimit_nofile=2 * top + 4096)
+        nc.start()
+        _procs.append(nc.proc)
+        try:
+            for who, fn in (("daemon", self._scale_daemon), ("node", self._scale_node)):
+                for c in [1] + counts:
+                    try:
+                        if who == "node":
+                            self.node()
+                        fn(nc, c)
+                    except Exception as e:
+                        self.errors["scale_%s_%d" % (who, c)] = "%s: %s" % (type(e).__name__, e)
+                        log("scale: %s with %d FAILED: %s" % (who, c, e))
+                        traceback.print_exc(file=sys.stderr)
+                    # the next step starts from an nginx without subscribers
+                    try:
+                        wait_until(lambda: self._subscribers(nc) == 0, 60, 0.1, "subscribers to go")
+                    except RuntimeError:
+                        if nc.proc in _procs:
+                            _procs.remove(nc.proc)
+                        nc.restart(new_second=False)
+                        _procs.append(nc.proc)
+        finally:
+            if nc.proc in _procs:
+                _procs.remove(nc.proc)
+            nc.stop()
+
+    @staticmethod
+    def _subscribers(nc):
+        try:
+            return int(nc.status().get("subscribers", "0"))
+        except (OSError, ValueError, http.client.HTTPException):
+            return -1
+
+    def _scale_daemon(self, nc, count):
+        name = "scale%d" % count
+        ws = Workdir(self.ws.path(name))
+        os.makedirs(ws.root)
+        logf = ws.path("triggers.ndjson")
+        lis = [{"name": "w%d" % i, "protocol": "sse", "url": nc.sub_url("c%d" % i),
+                "triggers": [{"type": "log", "path": logf}]} for i in range(count)]
+        # No pings on these channels: without idle_timeout an idle listener
+        # would reconnect after the default 90 s silence budget.
+        d = Daemon(ws, "ssewatchd", lis[:1], state_dir=ws.path("state"), idle_timeout="1h")
+        # A configuration file may hold at most 1 MiB: the rest of the
+        # listeners go to conf.d/*.yaml beside it, 1,000 a file.
+        confd = ws.path("conf.d")
+        os.makedirs(confd)
+        for k in range(1, count, 1000):
+            with open(os.path.join(confd, "%05d.yaml" % k), "w") as f:
+                f.write(daemonlib.yaml_dump({"listeners": lis[k:k + 1000]}) + "\n")
+        log("scale: ssewatchd with %d listeners" % count)
+        t0 = time.monotonic()
+        d.start()
+        try:
+            def connected():
+                if not d.alive():
+                    raise RuntimeError("ssewatchd exited: %s" % d.log()[-1500:])
+                return self._subscribers(nc) >= count
+            wait_until(connected, 60 + count / 50, 0.05, "%d subscribers" % count)
+            self.r["scale_connect_%d" % count] = time.monotonic() - t0
+            time.sleep(P["settle_secs"])
+            self.r["scale_rss_%d" % count] = proc_status(d.pid, "VmRSS")
+            if count > 1:
+                ph = perf_start("scale-idle-%d" % count, d.pid)
+                c0, w0 = proc_cpu_ticks(d.pid), time.monotonic()
+                time.sleep(P["idle_secs"])
+                c1, w1 = proc_cpu_ticks(d.pid), time.monotonic()
+                perf_stop(ph)
+                self.r["scale_cpu_%d" % count] = (c1 - c0) / TICK / (w1 - w0) * 100.0
+                ph = perf_start("scale-restart-%d" % count, d.pid)
+                try:
+                    self._scale_restart(nc, d, count)
+                finally:
+                    perf_stop(ph)
+        finally:
+            if d.alive():
+                d.stop(timeout=60)
+            probs = [p for p in d.problems() if "reconnect" not in p.lower()]
+            if probs:
+                self.note("scale", "%d listeners: %d warning/error log lines, first: %s"
+                          % (count, len(probs), probs[0][:300]))
+            if not KEEP:
+                shutil.rmtree(ws.root, ignore_errors=True)
+
+    def _scale_restart(self, nc, d, count):
+        """Restart nginx (SIGTERM, start again on the same port) and time the
+        reconnection of every listener, as nchan counts its subscribers."""
+        t_stop = time.monotonic()
+        wall_stop = time.time()
+        if nc.proc in _procs:
+            _procs.remove(nc.proc)
+        nc.restart(new_second=False)
+        _procs.append(nc.proc)
+        t_ready = time.monotonic()
+        wall_ready = time.time()
+        series = []
+        deadline = t_ready + 120 + count / 50
+        while True:
+            s = self._subscribers(nc)
+            now = time.monotonic()
+            series.append((now - t_ready, s))
+            if s >= count or now > deadline:
+                break
+            time.sleep(0.05)
+        if series[-1][1] < count:
+            raise RuntimeError("after the restart only %d of %d reconnected within %.0fs"
+                               % (series[-1][1], count, deadline - t_ready))
+        self.r["scale_reconnect_%d" % count] = series[-1][0]
+        self.r["scale_down_%d" % count] = t_ready - t_stop
+        # Per-listener reconnect times from the daemon's status file
+        # (connected_since, CLOCK_REALTIME, refreshed about once a second).
+        # nchan's view: subscriber count increments, polled every 50 ms
+        seen = []
+        prev = 0
+        for t, n in series:
+            seen += [t] * max(0, n - prev)
+            prev = max(prev, n)
+        # the daemon's view: each listener's connected_since (CLOCK_REALTIME,
+        # set when the response head is handled; the status file is
+        # refreshed about once a second)
+        mine = []
+
+        def all_since():
+            st = d.status()
+            if not st:
+                return None
+            ls = st.get("listeners", st) if isinstance(st, dict) else st
+            vals = []
+            for item in ls:
+                cs = item.get("connected_since") if isinstance(item, dict) else None
+                if not cs:
+                    return None
+                dt = datetime.datetime.strptime(cs, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                    tzinfo=datetime.timezone.utc).timestamp()
+                if dt < wall_stop:
+                    return None
+                vals.append(dt - wall_ready)
+            return vals if len(vals) == count else None
+        try:
+            mine = wait_until(all_since, 30, 0.3, "connected_since of every listener")
+        except Exception as e:
+            log("scale: no per-listener times from the status file (%s); using nchan's counts" % e)
+        times = sorted(mine or seen)
+        source = "the daemon's connected_since" if mine else "nchan's subscriber count"
+        hist = collections.Counter(int(max(t, 0) / 0.1) for t in times)
+        peak = max(hist.values())
+        self.r["scale_times_%d" % count] = {"daemon": sorted(mine), "nchan": seen}
+        self.r["scale_spread_%d" % count] = dict(
+            source=source, first=times[0], p10=pctl(times, 10), p50=pctl(times, 50),
+            p90=pctl(times, 90), last=times[-1], peak_share=peak / len(times),
+            peak=peak, bins=len(hist))
+
+    def _scale_node(self, nc, count):
+        log("scale: node eventsource with %d EventSource objects" % count)
+        out = self.ws.path("node-scale-%d.out" % count)
+        p = spawn(["node", os.path.join(BENCH, "es-scale.cjs"), nc.base_url, str(count)],
+                  out=out, err=out)
+        try:
+            wait_until(lambda: self._subscribers(nc) >= count or p.poll() is not None,
+                       60 + count / 50, 0.05, "%d node subscribers" % count)
+            if p.poll() is not None:
+                with open(out, errors="replace") as f:
+                    raise RuntimeError("node exited: %s" % f.read()[-1500:])
+            time.sleep(P["settle_secs"])
+            self.r["node_rss_%d" % count] = proc_status(p.pid, "VmRSS")
+            if count > 1:
+                c0, w0 = proc_cpu_ticks(p.pid), time.monotonic()
+                time.sleep(min(P["idle_secs"], 3.0))
+                c1, w1 = proc_cpu_ticks(p.pid), time.monotonic()
+                self.r["node_cpu_%d" % count] = (c1 - c0) / TICK / (w1 - w0) * 100.0
+        finally:
+            stop(p)
+
+    # -- driver ----------------------------------------------------------------
+    def prepare(self, parts):
+        """Generate the streams and install node's eventsource before any
+        measurement, then flush the page cache's dirty pages so that no
+        writeback of ours competes with a measurement."""
+        if set(parts) & {"sse", "aviso", "spawn"}:
+            self.static_server()
+        if set(parts) & {"sse", "aviso", "scale"}:
+            try:
+                self.node()
+            except RuntimeError:
+                pass
+        os.sync()
+
+    def run(self, parts):
+        self.prepare(parts)
+        for part in parts:
+            log("== %s" % part)
+            t = time.monotonic()
+            os.sync()
+            try:
+                getattr(self, "part_" + part)()
+                self.ran.append(part)
+            except Exception as e:
+                self.errors[part] = "%s: %s" % (type(e).__name__, e)
+                log("%s FAILED: %s" % (part, e))
+                traceback.print_exc(file=sys.stderr)
+                self.ran.append(part)
+            log("%s took %.0f s" % (part, time.monotonic() - t))
+
+    def cleanup(self):
+        if self.static:
+            if self.static.proc in _procs:
+                _procs.remove(self.static.proc)
+            self.static.stop()
+        stop_all()
+        if KEEP:
+            log("kept %s" % self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------
+
+def fmt_rate(v):
+    return "%s ev/s" % "{:,.0f}".format(v)
+
+
+def bin_id():
+    """The measured binary: sha256 prefix and build time."""
+    try:
+        with open(ssewatchd_bin(), "rb") as f:
+            h = hashlib.sha256(f.read()).hexdigest()[:12]
+        t = datetime.datetime.fromtimestamp(os.path.getmtime(ssewatchd_bin()), datetime.timezone.utc)
+        return "sha256 %s…, built %s UTC" % (h, t.strftime("%Y-%m-%d %H:%M"))
+    except OSError as e:
+        return "(%s)" % e
+
+
+def machine_facts():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            mem = "%.1f GiB" % (int(f.readline().split()[1]) / 1048576)
+    except OSError:
+        pass
+    fs = run_out(["findmnt", "-n", "-T", BENCH, "-o", "SOURCE,FSTYPE,OPTIONS"])
+    dev = fs.split()[0] if fs and not fs.startswith("(") else ""
+    rot = "?"
+    base = os.path.basename(dev)
+    for cand in (base, re.sub(r"p?\d+$", "", base)):
+        pth = "/sys/block/%s/queue/rotational" % cand
+        if cand and os.path.exists(pth):
+            with open(pth) as f:
+                rot = "rotational" if f.read().strip() == "1" else "non-rotational"
+            break
+    git = run_out(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = run_out(["git", "-C", ROOT, "status", "--porcelain", "--", "src", "include", "Makefile"])
+    return collections.OrderedDict([
+        ("CPU", "%s, %d cores (os.cpu_count)" % (cpu, os.cpu_count())),
+        ("Memory", mem),
+        ("Kernel", platform.release()),
+        ("OS", run_out(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"])),
+        ("State dir disk", "%s (%s; /sys/block reports %s)" % (os.path.relpath(BENCH, ROOT) + "/run-*", fs, rot)),
+        ("ssewatchd", "%s, git %s%s; binary %s" % (run_out([ssewatchd_bin(), "--version"]), git,
+                                                   " + uncommitted changes" if dirty else "", bin_id())),
+        ("curl", run_out(["curl", "--version"]).splitlines()[0] if shutil.which("curl") else "missing"),
+        ("nginx", run_out([NGINX, "-v"]).replace("nginx version: ", "")),
+        ("nchan", run_out(["dpkg-query", "-W", "-f", "${Version}", "libnginx-mod-nchan"])),
+        ("node", run_out(["node", "--version"]) if shutil.which("node") else "missing"),
+        ("eventsource (npm)", "%s (eventsource-parser %s)" % (npm_version("eventsource"),
+                                                               npm_version("eventsource-parser"))),
+        ("Python", platform.python_version()),
+    ])
+
+
+def build_table(b):
+    r, e = b.r, b.errors
+    rows = []   # (measurement, figure, goal, verdict)
+
+    def get(*keys):
+        return all(k in r for k in keys)
+
+    def why(part, key=None):
+        if key and key in e:
+            return "not measured: " + e[key]
+        if part in e:
+            return "not measured: " + e[part]
+        if part not in b.ran:
+            return "not run"
+        return "not measured"
+
+    def ratio_row(label, num, den, goal, part, den_err=None):
+        if get(num, den):
+            v = r[num] / r[den]
+            rows.append((label, "%.2f" % v, "≥ %g" % goal, "PASS" if v >= goal else "MISS"))
+        else:
+            rows.append((label, why(part, den_err if den_err and den_err in e else None), "≥ %g" % goal, "—"))
+
+    def info(label, key, fmt, part, key_err=None):
+        if key in r:
+            rows.append((label, fmt(r[key]), "", ""))
+        else:
+            rows.append((label, why(part, key_err), "", ""))
+
+    def secs(k):
+        def f(v):
+            cpu = (", daemon CPU %.0f %% of a core" % r[k + "_cpu"]) if k + "_cpu" in r else ""
+            return "%s (%.2f s%s)" % (fmt_rate(v), r.get(k + "_secs", float("nan")), cpu)
+        return f
+
+    # 1. throughput, sse
+    rows.append(("**1. Throughput, sse** (%s events × %d B)" % ("{:,}".format(P["n_sse"]), EVENT_BYTES), "", "", ""))
+    info("curl -sN (the limit)", "sse_curl", secs("sse_curl"), "sse")
+    info("ssewatchd, log trigger, commit batch", "sse_batch", secs("sse_batch"), "sse")
+    info("ssewatchd, log trigger, commit per_event", "sse_per_event",
+         lambda v: "%s (%s events in %.2f s, daemon CPU %.0f %% of a core)"
+         % (fmt_rate(v), "{:,}".format(r["sse_per_event_n"]), r["sse_per_event_secs"],
+            r.get("sse_per_event_cpu", float("nan"))), "sse")
+    info("node eventsource %s, no-op handler" % ES_VERSION, "sse_node", secs("sse_node"), "sse", "sse_node")
+    ratio_row("ssewatchd batch ÷ node no-op", "sse_batch", "sse_node", 2, "sse", "sse_node")
+    ratio_row("ssewatchd batch ÷ curl", "sse_batch", "sse_curl", 0.2, "sse")
+    # aviso
+    rows.append(("**1. Throughput, aviso** (%s notifications)" % "{:,}".format(P["n_aviso"]), "", "", ""))
+    info("curl -sN -X POST (the limit)", "aviso_curl", secs("aviso_curl"), "aviso")
+    info("ssewatchd, log trigger, commit batch", "aviso_batch", secs("aviso_batch"), "aviso")
+    info("node eventsource, JSON.parse handler", "aviso_node_json", secs("aviso_node_json"), "aviso",
+         "aviso_node_json")
+    info("node eventsource, no-op handler", "aviso_node", secs("aviso_node"), "aviso", "aviso_node")
+    ratio_row("ssewatchd batch ÷ node JSON.parse", "aviso_batch", "aviso_node_json", 2, "aviso", "aviso_node_json")
+    if get("aviso_batch", "aviso_curl"):
+        rows.append(("ssewatchd batch ÷ curl", "%.2f" % (r["aviso_batch"] / r["aviso_curl"]), "", ""))
+    # 2. disk
+    rows.append(("**2. State disk**", "", "", ""))
+    info("fdatasync (pwrite 1 B + fdatasync)", "fdatasync_rate",
+         lambda v: "%s/s (p50 %.3f ms, p99 %.3f ms, max %.1f ms)"
+         % ("{:,.0f}".format(v), r["fdatasync_p50_ms"], r["fdatasync_p99_ms"], r["fdatasync_max_ms"]), "sync")
+    info("commit recipe (temp, write 300 B, fsync, rename, fsync dir)", "recipe_rate",
+         lambda v: "%s/s (p50 %.3f ms, p99 %.3f ms, max %.1f ms)"
+         % ("{:,.0f}".format(v), r["recipe_p50_ms"], r["recipe_p99_ms"], r["recipe_max_ms"]), "sync")
+    ratio_row("ssewatchd per_event ÷ fdatasync rate", "sse_per_event", "fdatasync_rate", 0.8,
+              "sse" if "sse" in e or "sse" not in b.ran else "sync")
+    if "fdatasync_around" in r:
+        rows.append(("fdatasync rate in the 1 s right before / after the per_event run",
+                     "%s/s / %s/s" % tuple("{:,.0f}".format(x) for x in r["fdatasync_around"]), "", ""))
+    if get("sse_per_event", "recipe_rate"):
+        rows.append(("ssewatchd per_event ÷ commit-recipe rate", "%.2f" % (r["sse_per_event"] / r["recipe_rate"]),
+                     "", ""))
+    # 3. latency
+    rows.append(("**3. Latency publish → trigger start** (%d events at %d/s, nchan, commit per_event)"
+                 % (P["lat_events"], P["lat_rate"]), "", "", ""))
+    if get("lat_p50"):
+        rows.append(("ssewatchd: p50 / p99 / max", "%.2f / %.2f / %.2f ms" % (r["lat_p50"], r["lat_p99"], r["lat_max"]),
+                     "", ""))
+        if "lat_raw_p50" in r:
+            rows.append(("the floor: a raw-socket subscriber of the same channel, p50 / p99 / max",
+                         "%.2f / %.2f / %.2f ms" % (r["lat_raw_p50"], r["lat_raw_p99"], r["lat_raw_max"]), "", ""))
+        if "lat_extra" in r:
+            rows.append(("ssewatchd − floor, event by event: p50 / p99 / max",
+                         "%.2f / %.2f / %.2f ms" % r["lat_extra"], "", ""))
+        if get("fdatasync_p50_ms"):
+            lim = 2.0 + r["fdatasync_p50_ms"]
+            rows.append(("p99 ≤ 2 ms + one fsync (fdatasync p50 %.3f ms)" % r["fdatasync_p50_ms"],
+                         "%.2f ms" % r["lat_p99"], "≤ %.2f ms" % lim, "PASS" if r["lat_p99"] <= lim else "MISS"))
+        else:
+            rows.append(("p99 ≤ 2 ms + one fsync", why("sync"), "", "—"))
+    else:
+        rows.append(("p50 / p99 / max", why("latency"), "≤ 2 ms + one fsync", "—"))
+    # 4. scale
+    rows.append(("**4. Scale** (idle sse listeners on nchan, one channel each)", "", "", ""))
+    base = r.get("scale_rss_1")
+    nbase = r.get("node_rss_1")
+
+    def scale_why(who, c):
+        for k in ("scale_%s_%d" % (who, c), "scale_%s_1" % who):
+            if k in e:
+                return "not measured: " + ("(baseline with 1) " if k.endswith("_1") else "") + e[k]
+        return why("scale")
+
+    for c in P["scale"]:
+        cc = "{:,}".format(c)
+        goal = c == max(P["scale"])
+        k = "scale_rss_%d" % c
+        if k in r and base is not None:
+            per = (r[k] - base) * 1024 / (c - 1) / 1000.0
+            rows.append(("ssewatchd RSS per watch at %s ((RSS − RSS with 1) ÷ (N−1))" % cc,
+                         "%.1f KB (RSS %s KiB; %s KiB with 1)" % (per, "{:,}".format(r[k]), "{:,}".format(base)),
+                         "≤ 12 KB" if goal else "", ("PASS" if per <= 12 else "MISS") if goal else ""))
+            lo = [x for x in P["scale"] if x < c and "scale_rss_%d" % x in r]
+            if lo:
+                m = (r[k] - r["scale_rss_%d" % lo[-1]]) * 1024 / (c - lo[-1]) / 1000.0
+                rows.append(("  marginal: (RSS at %s − RSS at %s) ÷ %s" % (cc, "{:,}".format(lo[-1]),
+                                                                         "{:,}".format(c - lo[-1])),
+                             "%.1f KB" % m, "", ""))
+        else:
+            rows.append(("ssewatchd RSS per watch at %s" % cc, scale_why("daemon", c),
+                         "≤ 12 KB" if goal else "", "—" if goal else ""))
+        k = "node_rss_%d" % c
+        if k in r and nbase is not None:
+            per = (r[k] - nbase) * 1024 / (c - 1) / 1000.0
+            rows.append(("node eventsource RSS per EventSource at %s (same method)" % cc,
+                         "%.1f KB (RSS %s KiB; %s KiB with 1)" % (per, "{:,}".format(r[k]), "{:,}".format(nbase)),
+                         "", ""))
+        else:
+            rows.append(("node eventsource RSS per EventSource at %s" % cc, scale_why("node", c), "", ""))
+        if "scale_cpu_%d" % c in r:
+            rows.append(("ssewatchd idle CPU at %s (utime+stime over %.0f s)" % (cc, P["idle_secs"]),
+                         "%.2f %% of a core" % r["scale_cpu_%d" % c], "", ""))
+        if "node_cpu_%d" % c in r:
+            rows.append(("node eventsource idle CPU at %s" % cc, "%.2f %% of a core" % r["node_cpu_%d" % c], "", ""))
+        if "scale_connect_%d" % c in r:
+            rows.append(("ssewatchd start → all %s connected" % cc, "%.2f s" % r["scale_connect_%d" % c], "", ""))
+        if "scale_reconnect_%d" % c in r:
+            sp = r["scale_spread_%d" % c]
+            dv = r["scale_times_%d" % c]["daemon"]
+            rows.append(("nginx restart → all %s reconnected" % cc,
+                         "%.2f s after nginx answered again, by nchan's count%s (nginx was down %.2f s)"
+                         % (r["scale_reconnect_%d" % c],
+                            "; %.2f s by the daemon's connected_since" % dv[-1] if dv else "",
+                            r["scale_down_%d" % c]), "", ""))
+            rows.append(("reconnect times after nginx answered again",
+                         "p10 %.2f s, p50 %.2f s, p90 %.2f s, last %.2f s; busiest 100 ms: %.0f %% (%s)"
+                         % (sp["p10"], sp["p50"], sp["p90"], sp["last"], 100 * sp["peak_share"],
+                            "{:,}".format(sp["peak"])),
+                         "spread, not a burst (no figure set; histogram below)", "info"))
+        elif "scale_rss_%d" % c in r and "scale_daemon_%d" % c in e:
+            rows.append(("nginx restart → all %s reconnected" % cc, scale_why("daemon", c), "", ""))
+    # 5. spawn
+    rows.append(("**5. Command trigger** (argv [/bin/true], commit batch)", "", "", ""))
+    if "spawn_rate" in r:
+        v = r["spawn_rate"]
+        rows.append(("spawns per second (%s events in %.2f s)" % ("{:,}".format(r["spawn_n"]), r["spawn_secs"]),
+                     "%s/s (daemon CPU %.0f %% of a core)" % ("{:,.0f}".format(v), r.get("spawn_cpu", float("nan"))),
+                     "≥ 2,000/s", "PASS" if v >= 2000 else "MISS"))
+        if "spawn_limit" in r:
+            rows.append(("the machine: posix_spawn + waitpid of /bin/true in a loop, one at a time",
+                         "{:,.0f}/s".format(r["spawn_limit"]), "", ""))
+            rows.append(("ssewatchd spawns ÷ that loop", "%.2f" % (v / r["spawn_limit"]), "", ""))
+    else:
+        rows.append(("spawns per second", why("spawn"), "≥ 2,000/s", "—"))
+    return rows
+
+
+def drop_not_run(rows):
+    """Leave out the rows of parts that did not run (BENCH_ONLY), and the
+    section headers left empty."""
+    rows = [x for x in rows if x[1] != "not run"]
+    out = []
+    for i, x in enumerate(rows):
+        is_head = x[1:] == ("", "", "")
+        nxt = rows[i + 1] if i + 1 < len(rows) else None
+        if is_head and (nxt is None or nxt[1:] == ("", "", "")):
+            continue
+        out.append(x)
+    return out
+
+
+def render_table(rows):
+    out = ["| measurement | figure | goal | |", "| --- | --- | --- | --- |"]
+    for m, f, g, v in rows:
+        out.append("| %s | %s | %s | %s |" % (m, f.replace("|", "/"), g, v))
+    return "\n".join(out)
+
+
+def render_text(rows):
+    w0 = max(len(m) for m, _, _, _ in rows)
+    w1 = max(len(f) for _, f, _, _ in rows)
+    w2 = max(len(g) for _, _, g, _ in rows)
+    lines = []
+    for m, f, g, v in rows:
+        if f == "" and g == "" and v == "":
+            lines.append("")
+            lines.append(m.replace("**", ""))
+            continue
+        lines.append("  %-*s  %-*s  %-*s  %s" % (w0, m, w1, f, w2, g, v))
+    return "\n".join(lines)
+
+
+METHOD = """\
+## Method
+
+All servers listen on 127.0.0.1 with ports the OS picked; every process the
+harness starts is stopped by PID, and its temp dir (`build/bench/run-*`, which
+also holds the state directories) is removed at the end.  Times are wall
+clock from process start until the moment described; the figures are
+events per second and the ratios between them, all taken in this one run.
+
+1. **Throughput.** nginx-light (no nchan) serves a generated file as
+   `text/event-stream` with sendfile: {n_sse} events of {eb} bytes (`id: K`,
+   one JSON `data:` line, blank line).  For aviso it serves, to
+   `POST /api/v1/watch` (`error_page 405 =200 $uri` turns the static module's
+   405 into the file; checked byte for byte against it), one
+   `replay-control`/`replay_started` frame and {n_aviso} `replay` frames
+   holding CloudEvents of sequences 1..N exactly as
+   `tests/lib/aviso_emulator.py` writes them.  Readers:
+   `curl -sN URL -o /dev/null` (`-X POST` with the watch body for aviso),
+   timed from start to exit; ssewatchd with one `log` trigger writing to a
+   file in the state dir's file system, timed from daemon start until the
+   log file has N lines (polled every {poll} ms), then stopped at once (at
+   the end of the static stream it would reconnect and get the file again);
+   `commit: batch`, then `commit: per_event` (which stops after
+   {cap_pe:.0f} s: its rate is what it did by then); node with `eventsource`
+   (npm, pinned) and a counting handler that exits at N (aviso: a handler on
+   `replay` events that also `JSON.parse`s the data; the POST goes through
+   the package's `fetch` option), timed from `node` start to exit.  Other
+   settings are the defaults (`max_pending` 128).  "Daemon CPU" is its
+   utime+stime over the same interval: well under 100 % means it waited
+   (for the disk, mostly) rather than computed.
+2. **State disk**, in the state directory's file system: a loop of
+   `pwrite` 1 byte + `fdatasync` for {sync:.0f} s, and a loop of the mandated
+   commit recipe (create a temp file, write 300 bytes, `fsync`, `rename`
+   over the target, `fsync` the directory) for {sync:.0f} s.  The disk's rate
+   moves with whatever else writes to it, so 1 s fdatasync probes right
+   before and after the per_event run are shown too.
+3. **Latency.** nginx + nchan (`tests/lib/nchan.py`); a publisher POSTs
+   {lat_n} events at {lat_rate}/s, each carrying `time.time_ns()`
+   (CLOCK_REALTIME) taken just before its POST.  The daemon's listener
+   (`commit: per_event`, the default) has one `log` trigger whose path is a
+   FIFO; a separate reader process keeps it open and timestamps each line
+   when `read()` returns it.  Latency = arrival − publish time.  The floor:
+   another process subscribes to the same channel over a raw socket and
+   timestamps each read the same way.  The goal's "one fsync" is the
+   fdatasync p50 of part 2.
+4. **Scale.** nginx + nchan with `worker_connections` and
+   `worker_rlimit_nofile` raised; one daemon with N sse listeners, each on
+   its own channel, each with a `log` trigger, `idle_timeout: 1h` (nchan
+   sends no pings here, and the default silence budget of 90 s would make
+   idle listeners reconnect).  "Connected" = nchan's stub status counts N
+   subscribers; after {settle:.0f} s more, VmRSS from `/proc/PID/status`.
+   **Per watch = (RSS at N − RSS with 1 listener) ÷ (N − 1)**, i.e. the cost
+   of one more watch, without the fixed cost of the process (the daemon needs
+   at least one listener, so 1 is the baseline).  Idle CPU = utime+stime over
+   {idle:.0f} s.  Then nginx is restarted (SIGTERM, started again on the same
+   port) and the time until nchan counts N subscribers again is measured from
+   the moment it answers again; the per-listener reconnect times come from the
+   daemon's status file (`connected_since`, stamped when the daemon handles
+   the response head) and from nchan's count (polled every 50 ms); the
+   issue sets no figure for "spread", so the table shows the percentiles and
+   the busiest 100 ms, and the charts below the table show both views.
+   node: one process with N `EventSource` objects, same channels, same RSS
+   method.
+5. **Command trigger.** A static stream of {n_spawn} events, one listener,
+   `commit: batch`, one `command` trigger `argv: [/bin/true]`; timed from
+   daemon start until `ssewatchd state show` reports `delivered` = N
+   (polled every 100 ms).  For reference, the machine's own rate for the
+   same thing done one at a time: `posix_spawn` + `waitpid` of /bin/true in
+   a loop from Python.
+"""
+
+
+def reconnect_chart(count, tv):
+    """Reconnections after the nginx restart per time bin, as the daemon
+    (connected_since) and nchan (subscriber count) saw them."""
+    allt = tv["daemon"] + tv["nchan"]
+    span = max(allt) - min(0.0, min(allt))
+    width = next((w for w in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0) if span / w <= 40), 20.0)
+    hd = collections.Counter(int(max(t, 0) / width) for t in tv["daemon"])
+    hn = collections.Counter(int(max(t, 0) / width) for t in tv["nchan"])
+    keys = list(hd) + list(hn)
+    top = max(list(hd.values()) + list(hn.values()))
+    out = ["Reconnections of the %s listeners after the nginx restart, per %g s after nginx answered "
+           "again (daemon: connected_since from the status file; nchan: its subscriber count, polled "
+           "every 50 ms):" % ("{:,}".format(count), width), "", "```",
+           "%8s %7s %7s" % ("from", "daemon", "nchan")]
+    for k in range(min(keys), max(keys) + 1):
+        v = hd.get(k, 0)
+        out.append("%7.1fs %7d %7d %s" % (k * width, v, hn.get(k, 0), "#" * int(round(40.0 * v / top))))
+    out.append("```")
+    return "\n".join(out) + "\n"
+
+
+def write_results(path, b, rows, facts, started, wall):
+    with open(path + ".tmp", "w") as f:
+        f.write("# ssewatchd benchmark results\n\n")
+        f.write("Generated by `make bench` (bench/run.py) on %s UTC, one run of %.0f s%s. "
+                "Every figure below comes from this one run on this machine; compare ratios, "
+                "not absolute times across runs.\n\n"
+                % (started, wall, " (BENCH_QUICK=1: smaller N)" if QUICK else ""))
+        f.write(render_table(rows) + "\n\n")
+        notes = [(p, m) for p in ALL_PARTS for m in b.notes.get(p, [])]
+        errs = list(b.errors.items())
+        if notes or errs:
+            f.write("Notes from this run:\n\n")
+            for p, m in notes:
+                f.write("- %s: %s\n" % (p, m))
+            for k, m in errs:
+                f.write("- **%s not measured**: %s\n" % (k, m))
+            f.write("\n")
+        for c in P["scale"]:
+            tv = b.r.get("scale_times_%d" % c)
+            if tv:
+                f.write(reconnect_chart(c, tv) + "\n")
+        f.write("## Machine\n\n")
+        for k, v in facts.items():
+            f.write("- %s: %s\n" % (k, v))
+        f.write("\n")
+        f.write(METHOD.format(n_sse="{:,}".format(P["n_sse"]), eb=EVENT_BYTES,
+                              n_aviso="{:,}".format(P["n_aviso"]), poll=int(POLL * 1000),
+                              cap_pe=P["per_event_cap"], sync=P["sync_secs"], lat_n=P["lat_events"],
+                              lat_rate=P["lat_rate"], settle=P["settle_secs"], idle=P["idle_secs"],
+                              n_spawn="{:,}".format(P["n_spawn"])))
+        f.write("\n## Reproduce\n\n```sh\nmake bench                 # this table; a few minutes (%.0f s here); "
+                "rewrites bench/RESULTS.md\nBENCH_QUICK=1 make bench   # smoke run, about a minute, "
+                "smaller N; writes build/bench/RESULTS-quick.md\nBENCH_ONLY=sse,spawn make bench   "
+                "# some parts: sync sse aviso latency scale spawn\nBENCH_PERF=1 make bench    "
+                "# also perf-record the daemon: build/bench/perf-*.txt\n```\n\n"
+                "`make bench` runs `scripts/install-deps` (apt: nginx, nchan, curl...), builds "
+                "`build/ssewatchd`, then `python3 bench/run.py`, which installs `eventsource@%s` "
+                "from npm into `build/bench/node_modules` (node ≥ 20 must be installed) and "
+                "generates the streams into `build/bench/` once.  It needs root only for "
+                "install-deps, and about 2 × %d MB of disk in build/bench.\n"
+                % (wall, ES_VERSION, (P["n_sse"] * EVENT_BYTES + P["n_aviso"] * 400) // 1_000_000))
+    os.replace(path + ".tmp", path)
+
+
+# ---------------------------------------------------------------------------
+# FIFO reader (a separate process, so the publisher never delays a read)
+# ---------------------------------------------------------------------------
+
+def fifo_reader(fifo, out, n):
+    fd = os.open(fifo, os.O_RDWR)      # also a writer: read() never sees EOF
+    open(out + ".ready", "w").close()
+    got = []
+    buf = b""
+    lines = 0
+    deadline = None
+    import select
+    while lines < n:
+        r, _, _ = select.select([fd], [], [], 60.0)
+        if not r:
+            break
+        b = os.read(fd, 1 << 16)
+        now = time.time_ns()
+        buf += b
+        *full, buf = buf.split(b"\n")
+        for line in full:
+            got.append("%d\t%s\n" % (now, line.decode("utf-8", "replace")))
+        lines += len(full)
+    with open(out + ".tmp", "w") as f:
+        f.writelines(got)
+    os.replace(out + ".tmp", out)
+    return 0
+
+
+def sub_reader(url, out, n):
+    """The floor of the latency measurement: a raw-socket nchan subscriber
+    that timestamps each chunk it reads."""
+    import select
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    sock = socket.create_connection((u.hostname, u.port), timeout=10)
+    sock.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n"
+                  % (u.path, u.netloc)).encode())
+    open(out + ".ready", "w").close()
+    got = []
+    buf = b""
+    rx = re.compile(rb"T=(\d+);")
+    while len(got) < n:
+        r, _, _ = select.select([sock], [], [], 60.0)
+        if not r:
+            break
+        b = sock.recv(1 << 16)
+        now = time.time_ns()
+        if not b:
+            break
+        buf += b
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            continue
+        for m in rx.finditer(buf[:cut]):
+            got.append("%d\tT=%s;\n" % (now, m.group(1).decode()))
+        buf = buf[cut + 1:]
+    with open(out + ".tmp", "w") as f:
+        f.writelines(got)
+    os.replace(out + ".tmp", out)
+    return 0
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "--fifo-reader":
+        return fifo_reader(argv[2], argv[3], int(argv[4]))
+    if len(argv) >= 2 and argv[1] == "--sub-reader":
+        return sub_reader(argv[2], argv[3], int(argv[4]))
+    if len(argv) >= 2 and argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    parts = ONLY or ALL_PARTS
+    bad = [p for p in parts if p not in ALL_PARTS]
+    if bad:
+        print("unknown BENCH_ONLY part(s): %s (known: %s)" % (" ".join(bad), " ".join(ALL_PARTS)),
+              file=sys.stderr)
+        return 64
+    if not os.access(ssewatchd_bin(), os.X_OK):
+        print("no %s: run make first" % ssewatchd_bin(), file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
+    sys.setswitchinterval(0.0005)
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    t0 = time.monotonic()
+    load0 = os.getloadavg()
+    if load0[0] > 0.7:
+        log("WARNING: load average %.2f before the run: other work on this machine "
+            "perturbs the figures" % load0[0])
+    b = Bench()
+    try:
+        log("temp dir %s; %s run" % (os.path.relpath(b.tmp, ROOT), "quick" if QUICK else "full"))
+        b.run(parts)
+    finally:
+        b.cleanup()
+    wall = time.monotonic() - t0
+    rows = drop_not_run(build_table(b))
+    facts = machine_facts()
+    facts["Load average (1 min) at start / end"] = "%.2f / %.2f (the run itself adds to the second)" \
+        % (load0[0], os.getloadavg()[0])
+    print()
+    print("ssewatchd benchmark (%s run, %.0f s, %s UTC)" % ("quick" if QUICK else "full", wall, started))
+    print(render_text(rows))
+    for p in ALL_PARTS:
+        for m in b.notes.get(p, []):
+            print("note: %s: %s" % (p, m))
+    for k, m in b.errors.items():
+        print("NOT MEASURED: %s: %s" % (k, m))
+    if QUICK or ONLY or PERF:
+        path = os.path.join(BENCH, "RESULTS-quick.md")
+    else:
+        path = RESULTS
+    write_results(path, b, rows, facts, started, wall)
+    print("\nwrote %s" % os.path.relpath(path, ROOT))
+    return 1 if b.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

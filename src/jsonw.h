@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jsonw: writes JSON exactly as jansson's json_dumps(j, JSON_COMPACT |
+ * JSON_SORT_KEYS) does (the same bytes: state files must not change with
+ * the writer), but a good deal faster: runs of plain bytes are copied
+ * whole instead of being passed through a callback one code point at a time.
+ * Every notification is serialised once on its way into the state file, so
+ * this is on the hot path.
+ */
+#ifndef SSEWATCHD_JSONW_H
+#define SSEWATCHD_JSONW_H
+
+#include <jansson.h>
+
+#include "dbuf.h"
+
+/* Appends j to out. -ENOMEM, -E2BIG (out's cap), or -EINVAL (a string that is not valid UTF-8). */
+int jsonw_append(struct dbuf *out, const json_t *j);
+
+/* A new NUL-terminated string, or NULL. */
+char *jsonw_dumps(const json_t *j);
+
+#endif

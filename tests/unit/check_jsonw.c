@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* jsonw must write the very bytes json_dumps(COMPACT | SORT_KEYS) writes. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+#include "macro.h"
+#include "suites.h"
+
+static void same_as_jansson(const json_t *j, const char *what)
+{
+	char *want = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	char *got = jsonw_dumps(j);
+
+	ck_assert_ptr_nonnull(want);
+	ck_assert_ptr_nonnull(got);
+	if (strcmp(want, got) != 0)
+		ck_abort_msg("%s:\n want %s\n got  %s", what, want, got);
+	free(want);
+	free(got);
+}
+
+START_TEST(test_vectors)
+{
+	static const char *const texts[] = {
+		"{}", "[]", "\"\"", "0", "-1", "9223372036854775807", "-9223372036854775808", "true", "false", "null",
+		"0.5", "1e300", "-0.0", "3.141592653589793", "[1.0,2.25e-7]",
+		"{\"b\":1,\"a\":2,\"A\":3,\"aa\":4,\"\":5}",
+		"\"quote \\\" backslash \\\\ slash / tab \\t nl \\n cr \\r bs \\b ff \\f\"",
+		"\"\\u0000\\u0001\\u001f\\u007f \\u00e9 \\u2028 \\ud83d\\ude00\"",
+		"{\"nested\":{\"z\":[{\"y\":[]},{}],\"a\":null},\"k\\u00e9y\":\"v\",\"k\\ty\":1}",
+		"{\"data\":\"{\\\"i\\\": 1, \\\"pad\\\": \\\"xxx\\\"}\",\"event\":\"message\",\"id\":null}",
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+		json_error_t err;
+		json_t *j = json_loads(texts[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+
+		ck_assert_msg(j != NULL, "%s: %s", texts[i], err.text);
+		same_as_jansson(j, texts[i]);
+		json_decref(j);
+	}
+}
+END_TEST
+
+/* A small deterministic generator of JSON values with awkward strings. */
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+	return rng_state >> 33;
+}
+
+static json_t *random_string(void)
+{
+	static const char *const pieces[] = {
+		"a", "Z", "0", " ", "\"", "\\", "/", "\n", "\r", "\t", "\b", "\f", "\x01", "\x1f", "\x7f",
+		"\xc3\xa9", "\xe2\x80\xa8", "\xf0\x9f\x98\x80", "{", "}", ":", ",", "\\u0041", "%s",
+	};
+	char buf[256];
+	size_t len = 0, n = rnd() % 12;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *p = pieces[rnd() % ELEMENTSOF(pieces)];
+		size_t l = strlen(p);
+
+		memcpy(buf + len, p, l);
+		len += l;
+	}
+	if (rnd() % 10 == 0)
+		buf[len++] = '\0';	/* NUL inside a string */
+	return json_stringn(buf, len);
+}
+
+static json_t *random_value(int depth)
+{
+	switch (rnd() % (depth < 4 ? 8 : 5)) {
+	case 0: return json_integer((json_int_t)(rnd() << 31) - (json_int_t)(rnd() << 20));
+	case 1: return json_real((double)(int64_t)rnd() / (double)(1 + rnd() % 1000));
+	case 2: return random_string();
+	case 3: return rnd() % 2 ? json_true() : json_false();
+	case 4: return json_null();
+	case 5: case 6: {
+		json_t *o = json_object();
+		size_t n = rnd() % 6;
+
+		for (size_t i = 0; i < n; i++) {
+			json_t *k = random_string();
+
+			/* Keys with NUL are not set by jansson's plain setter. */
+			if (!memchr(json_string_value(k), '\0', json_string_length(k)))
+				json_object_set_new(o, json_string_value(k), random_value(depth + 1));
+			json_decref(k);
+		}
+		return o;
+	}
+	default: {
+		json_t *a = json_array();
+		size_t n = rnd() % 5;
+
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(a, random_value(depth + 1));
+		return a;
+	}
+	}
+}
+
+START_TEST(test_random_values)
+{
+	rng_state = 42;
+	for (int i = 0; i < 20000; i++) {
+		json_t *j = random_value(0);
+
+		ck_assert_ptr_nonnull(j);
+		same_as_jansson(j, "random value");
+		json_decref(j);
+	}
+}
+END_TEST
+
+START_TEST(test_append_respects_the_cap)
+{
+	struct dbuf b;
+	json_t *j = json_pack("{s:s}", "key", "a long enough value");
+
+	dbuf_init(&b, 10);
+	ck_assert_int_eq(jsonw_append(&b, j), -E2BIG);
+	dbuf_free(&b);
+	ck_assert_int_eq(jsonw_append(&b, NULL), -EINVAL);
+	json_decref(j);
+}
+END_TEST
+
+Suite *jsonw_suite(void)
+{
+	Suite *s = suite_create("jsonw");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_vectors);
+	tcase_add_test(tc, test_random_values);
+	tcase_add_test(tc, test_append_respects_the_cap);
+	suite_add_tcase(s, tc);
+	return s;
+}
