@@ -179,6 +179,7 @@ START_TEST(test_stop_reports_the_bytes_used)
 					 "event type=\"message\" data=\"b\" id=-\n"
 					 "event type=\"message\" data=\"c\" id=-\n"
 					 "event type=\"message\" data=\"d\" id=-\n");
+	sse_parser_done(&p);
 }
 END_TEST
 

@@ -1304,6 +1304,7 @@ START_TEST(test_saved_text_equals_the_json_dump)
 	struct statedir *d = NULL;
 	struct listener_state *st;
 	char *err = NULL;
+	json_t *identity;
 	json_t *cursors[] = { NULL, json_string(""), json_string("a\"b\\c\u00e9\u2028"), json_integer(0),
 			      json_integer(INT64_MAX) };
 	static const char *const notifications[] = {
@@ -1314,7 +1315,9 @@ START_TEST(test_saved_text_equals_the_json_dump)
 	};
 
 	ck_assert_int_eq(statedir_open(dir, STATEDIR_LOCK, &d, &err), 0);
-	st = listener_state_new("l.x-1", json_pack("{s:s, s:{s:[i,s]}}", "protocol", "aviso", "f", "k", 1, "v"));
+	identity = json_pack("{s:s, s:{s:[i,s]}}", "protocol", "aviso", "f", "k", 1, "v");
+	st = listener_state_new("l.x-1", identity);	/* takes its own reference */
+	json_decref(identity);
 	ck_assert_ptr_nonnull(st);
 	for (size_t round = 0; round < ELEMENTSOF(cursors); round++) {
 		_cleanup_free_ char *want = NULL, *got = NULL;
