@@ -802,6 +802,22 @@ class Bench:
                 self.node_rate(key, url, n, mode, post=True)
             except Exception as e:
                 self.errors[key] = str(e)
+        try:
+            self.jansson_rate(path)
+        except Exception as e:
+            self.errors["aviso_jansson"] = str(e)
+
+    def jansson_rate(self, stream):
+        """jansson's own parse rate of the same frames: the ceiling for any
+        client built on it (the project is), measured in this run."""
+        exe = os.path.join(BENCH, "jansson_rate")
+        src = os.path.join(ROOT, "bench", "jansson_rate.c")
+        subprocess.run(["cc", "-O2", "-o", exe, src] + run_out(["pkg-config", "--cflags", "--libs",
+                                                               "jansson"]).split(), check=True)
+        frames, secs, rate = run_out([exe, stream], timeout=P["run_cap"]).split()
+        self.r["aviso_jansson"] = float(rate)
+        self.note("aviso", "jansson json_loadb alone: %s frames parsed in %.2f s of parsing"
+                  % (frames, float(secs)))
 
     # -- 5. spawns -----------------------------------------------------------
     def part_spawn(self):
@@ -1280,6 +1296,13 @@ def build_table(b):
          "aviso_node_json")
     info("node eventsource, no-op handler", "aviso_node", secs("aviso_node"), "aviso", "aviso_node")
     ratio_row("ssewatchd batch ÷ node JSON.parse", "aviso_batch", "aviso_node_json", 2, "aviso", "aviso_node_json")
+    info("jansson json_loadb alone on the same frames (the ceiling of a jansson client)", "aviso_jansson",
+         lambda v: "%s/s" % "{:,.0f}".format(v), "aviso", "aviso_jansson")
+    if get("aviso_jansson", "aviso_node_json"):
+        rows.append(("jansson ceiling ÷ node JSON.parse", "%.2f" % (r["aviso_jansson"] / r["aviso_node_json"]),
+                     "", "bound"))
+    if get("aviso_batch", "aviso_jansson"):
+        rows.append(("ssewatchd batch ÷ jansson ceiling", "%.2f" % (r["aviso_batch"] / r["aviso_jansson"]), "", ""))
     if get("aviso_batch", "aviso_curl"):
         rows.append(("ssewatchd batch ÷ curl", "%.2f" % (r["aviso_batch"] / r["aviso_curl"]), "", ""))
     # 2. disk

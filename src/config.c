@@ -2882,7 +2882,7 @@ static int loader_init(struct loader *ld, const char *name)
 		.heartbeat_interval_usec = CFG_DEFAULT_HEARTBEAT_USEC,
 		.connect_timeout_usec = CFG_DEFAULT_CONNECT_TIMEOUT_USEC,
 		.max_event_size = CFG_DEFAULT_MAX_EVENT_SIZE,
-		.max_pending = CFG_DEFAULT_MAX_PENDING,
+		/* max_pending: 0 until the end, where the commit mode picks it. */
 		.auth.refresh_timeout_usec = CFG_DEFAULT_REFRESH_TIMEOUT_USEC,
 	};
 	ld->cfg = calloc(1, sizeof(*ld->cfg));
@@ -2928,6 +2928,13 @@ static int loader_finish(struct loader *ld, int r, struct cfg **ret, struct cfg_
 		if (!c->runtime_dir)
 			ld->oom = true;
 	}
+	/* per_event commits write every waiting notification, so its queue
+	 * stays short; batch fills one commit from one read. */
+	for (size_t i = 0; c && i < c->n_listeners; i++)
+		if (c->listeners[i].max_pending == 0)
+			c->listeners[i].max_pending = c->listeners[i].commit == CFG_COMMIT_BATCH
+							      ? CFG_DEFAULT_MAX_PENDING_BATCH
+							      : CFG_DEFAULT_MAX_PENDING;
 	for (size_t i = 0; c && ld->n_errs == 0 && !ld->oom && i < c->n_listeners; i++)
 		if (!(c->listeners[i].resolved = listener_json(&c->listeners[i], false)))
 			ld->oom = true;

@@ -35,7 +35,8 @@
 #define CFG_DEFAULT_RETRY_DELAY_USEC      (1 * UINT64_C(1000000))
 #define CFG_DEFAULT_REFRESH_TIMEOUT_USEC  (30 * UINT64_C(1000000))
 #define CFG_DEFAULT_MAX_EVENT_SIZE        (1024 * 1024)
-#define CFG_DEFAULT_MAX_PENDING           128
+#define CFG_DEFAULT_MAX_PENDING           128	/* commit: per_event */
+#define CFG_DEFAULT_MAX_PENDING_BATCH     4096	/* commit: batch: one read's worth */
 
 enum cfg_protocol {
 	CFG_PROTOCOL_AVISO,

@@ -3,14 +3,27 @@
 #include <stdlib.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include "curl_glue.h"
 #include "macro.h"
 
+/* Ready sockets handled per dispatch of the glue's epoll source. */
+#define READY_BATCH 256
+
+/*
+ * curl's sockets live in an epoll instance of our own, which sd-event sees as
+ * one io source. sd-event dispatches one source per iteration and re-polls
+ * its epoll set each time: with a source per socket, thousands of sockets
+ * ready at once (a mass connect or reconnect) cost O(n) per iteration, O(n²)
+ * in all. Here one dispatch hands up to READY_BATCH ready sockets to curl.
+ */
 struct curl_glue {
 	sd_event *event;
 	CURLM *multi;
 	sd_event_source *timer;
+	sd_event_source *io;
+	int epoll_fd;
 	unsigned count;
 };
 
@@ -20,9 +33,9 @@ struct transfer {
 	void *userdata;
 };
 
-/* curl calls its callbacks from curl_multi_remove_handle() and
+/* curl calls its timer callback from curl_multi_remove_handle() and
  * curl_multi_cleanup() too, when the loop may already be finished; arming
- * sources is pointless then (freeing them is not). */
+ * the timer is pointless then. */
 static bool loop_dead(struct curl_glue *g)
 {
 	return sd_event_get_state(g->event) == SD_EVENT_FINISHED;
@@ -57,12 +70,10 @@ static void check_finished(struct curl_glue *g)
 	}
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static int action_of(uint32_t revents)
 {
-	struct curl_glue *g = userdata;
-	int action = 0, running;
+	int action = 0;
 
-	(void)s;
 	if (revents & EPOLLIN)
 		action |= CURL_CSELECT_IN;
 	if (revents & EPOLLOUT)
@@ -71,8 +82,23 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	 * IN also set curl still reads what is left before failing. */
 	if (revents & (EPOLLERR | EPOLLHUP))
 		action |= CURL_CSELECT_ERR;
+	return action;
+}
 
-	(void)curl_multi_socket_action(g->multi, fd, action, &running);
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct curl_glue *g = userdata;
+	struct epoll_event ready[READY_BATCH];
+	int n, running;
+
+	(void)s;
+	(void)fd;
+	(void)revents;
+	n = epoll_wait(g->epoll_fd, ready, READY_BATCH, 0);
+	/* A socket closed (and maybe reused) since it became ready is
+	 * unknown to curl, or harmlessly found not ready: no check needed. */
+	for (int i = 0; i < n; i++)
+		(void)curl_multi_socket_action(g->multi, ready[i].data.fd, action_of(ready[i].events), &running);
 	check_finished(g);
 	return 0;
 }
@@ -92,47 +118,33 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	struct curl_glue *g = userp;
-	sd_event_source *io = socketp;
-	uint32_t events = 0;
-	int r;
+	struct epoll_event ev = { .data.fd = fd };
 
 	(void)easy;
-	/* Before the loop_dead() check: a source must be freed even after the
-	 * loop finished (a transfer removed at shutdown), or it and the loop leak. */
+	(void)socketp;
 	if (what == CURL_POLL_REMOVE) {
-		/* The fd may already be closed or even reused: sd-event ignores
-		 * the failing EPOLL_CTL_DEL, which is what we want. */
-		if (io) {
-			sd_event_source_disable_unref(io);
-			(void)curl_multi_assign(g->multi, fd, NULL);
-		}
+		/* The fd may already be closed (epoll dropped it then) or even
+		 * reused; a failing EPOLL_CTL_DEL is what we want. */
+		(void)epoll_ctl(g->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
 		return 0;
 	}
-	if (loop_dead(g))
-		return 0;
-
 	if (what & CURL_POLL_IN)
-		events |= EPOLLIN;
+		ev.events |= EPOLLIN;
 	if (what & CURL_POLL_OUT)
-		events |= EPOLLOUT;
-
-	if (io) {
-		r = sd_event_source_set_io_events(io, events);
-		if (r >= 0)
+		ev.events |= EPOLLOUT;
+	/* curl_multi_assign marks the sockets we registered; EEXIST and ENOENT
+	 * still happen when curl closes and reopens a socket under the same
+	 * number, so each falls back to the other operation. */
+	if (epoll_ctl(g->epoll_fd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) < 0) {
+		if (errno != ENOENT && errno != EEXIST)
+			/* Returning -1 would abort every transfer on the multi
+			 * handle; this one will time out on its own instead. */
 			return 0;
-		/* EPOLL_CTL_MOD failed (ENOENT: fd closed and reopened under
-		 * the same number): register afresh. */
-		sd_event_source_disable_unref(io);
-		(void)curl_multi_assign(g->multi, fd, NULL);
+		if (epoll_ctl(g->epoll_fd, errno == ENOENT ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) < 0)
+			return 0;
 	}
-
-	r = sd_event_add_io(g->event, &io, fd, events, on_io, g);
-	if (r < 0)
-		/* Returning -1 would abort every transfer on the multi handle;
-		 * this one will time out on its own instead. */
-		return 0;
-	(void)sd_event_source_set_description(io, "curl-socket");
-	(void)curl_multi_assign(g->multi, fd, io);
+	if (!socketp)
+		(void)curl_multi_assign(g->multi, fd, g);
 	return 0;
 }
 
@@ -161,7 +173,20 @@ int curl_glue_new(sd_event *e, struct curl_glue **ret)
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
+	g->epoll_fd = -1;
 	g->event = sd_event_ref(e);
+	g->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (g->epoll_fd < 0) {
+		r = -errno;
+		curl_glue_free(g);
+		return r;
+	}
+	r = sd_event_add_io(e, &g->io, g->epoll_fd, EPOLLIN, on_io, g);
+	if (r < 0) {
+		curl_glue_free(g);
+		return r;
+	}
+	(void)sd_event_source_set_description(g->io, "curl-sockets");
 	g->multi = curl_multi_init();
 	if (!g->multi) {
 		curl_glue_free(g);
@@ -195,6 +220,9 @@ struct curl_glue *curl_glue_free(struct curl_glue *g)
 	if (g->multi)
 		(void)curl_multi_cleanup(g->multi);
 	sd_event_source_disable_unref(g->timer);
+	sd_event_source_disable_unref(g->io);
+	if (g->epoll_fd >= 0)
+		(void)close(g->epoll_fd);
 	sd_event_unref(g->event);
 	free(g);
 	return NULL;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,37 +23,94 @@ static const char escape[256] = {
 	['"'] = '"', ['\\'] = '\\',
 };
 
-static int append_string(struct dbuf *out, const char *s, size_t len)
+#define ONES  UINT64_C(0x0101010101010101)
+#define ONE_PASS_MAX (64 * 1024)	/* strings up to this get worst-case room */
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/*
+ * The bytes of v that are below 0x20, '"' or '\\', as their top bits (the
+ * classic "has a byte less than n / equal to zero" tests). Borrows can only
+ * mark bytes above one that really matched, so the lowest mark is exact.
+ */
+static inline uint64_t special_mask(uint64_t v)
+{
+	uint64_t quote = v ^ (ONES * '"'), backslash = v ^ (ONES * '\\');
+
+	return (((v - ONES * 0x20) & ~v) | ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash)) & HIGHS;
+}
+
+/* How many bytes from s on need no escaping, 8 at a time where it can. */
+static size_t plain_run(const char *s, size_t len)
+{
+	size_t i = 0;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	for (; i + 8 <= len; i += 8) {
+		uint64_t v, m;
+
+		memcpy(&v, s + i, 8);
+		m = special_mask(v);
+		if (m)
+			return i + (size_t)__builtin_ctzll(m) / 8;
+	}
+#endif
+	while (i < len && escape[(unsigned char)s[i]] == 0)
+		i++;
+	return i;
+}
+
+static size_t escaped_size(unsigned char c)
+{
+	return escape[c] == 'u' ? 6 : 2;
+}
+
+int jsonw_append_string(struct dbuf *out, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t need = 0;
+	size_t need = 0, i;
 	char *o;
 
-	/* One pass to size it, one to write it: no append per piece. */
-	for (size_t i = 0; i < len; i++)
-		need += escape[(unsigned char)s[i]] == 0 ? 1 : escape[(unsigned char)s[i]] == 'u' ? 6 : 2;
+	/* Plain runs (nearly everything) are found 8 bytes at a time and
+	 * copied whole. Short strings get room for the worst case and one
+	 * pass; long ones are measured first, so the room stays exact. */
+	if (len <= ONE_PASS_MAX && 6 * len + 2 <= out->max - out->len) {
+		need = 6 * len;
+	} else {
+		for (i = 0; i < len;) {
+			size_t run = plain_run(s + i, len - i);
+
+			need += run;
+			i += run;
+			if (i < len)
+				need += escaped_size((unsigned char)s[i++]);
+		}
+	}
 	if (need > out->max - out->len || need + 2 > out->max - out->len)
 		return -E2BIG;
 	if (dbuf_reserve(out, need + 2) < 0)
 		return -ENOMEM;
 	o = out->buf + out->len;
 	*o++ = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char e = escape[c];
+	for (i = 0; i < len;) {
+		size_t run = plain_run(s + i, len - i);
+		unsigned char c;
+		char e;
 
-		if (e == 0) {
-			*o++ = (char)c;
-		} else {
-			*o++ = '\\';
-			*o++ = e;
-			if (e == 'u') {
-				/* jansson: "\\u%04X" for the other control characters. */
-				*o++ = '0';
-				*o++ = '0';
-				*o++ = hex[c >> 4];
-				*o++ = hex[c & 15];
-			}
+		memcpy(o, s + i, run);
+		o += run;
+		i += run;
+		if (i >= len)
+			break;
+		c = (unsigned char)s[i++];
+		e = escape[c];
+		*o++ = '\\';
+		*o++ = e;
+		if (e == 'u') {
+			/* jansson: "\\u%04X" for the other control characters. */
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
 		}
 	}
 	*o++ = '"';
@@ -92,7 +151,7 @@ static int append(struct dbuf *out, const json_t *j, unsigned depth)
 			if (i > 0)
 				r = dbuf_putc(out, ',');
 			if (r >= 0)
-				r = append_string(out, keys[i], strlen(keys[i]));
+				r = jsonw_append_string(out, keys[i], strlen(keys[i]));
 			if (r >= 0)
 				r = dbuf_putc(out, ':');
 			if (r >= 0)
@@ -110,7 +169,7 @@ static int append(struct dbuf *out, const json_t *j, unsigned depth)
 		}
 		return r < 0 ? r : dbuf_putc(out, ']');
 	case JSON_STRING:
-		return append_string(out, json_string_value(j), json_string_length(j));
+		return jsonw_append_string(out, json_string_value(j), json_string_length(j));
 	case JSON_INTEGER:
 		n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
 		return dbuf_append(out, num, (size_t)n);
@@ -146,5 +205,21 @@ char *jsonw_dumps(const json_t *j)
 	}
 	if (!out.buf)
 		return strdup("");
-	return out.buf;
+	return jsonw_shrink(&out);
+}
+
+char *jsonw_shrink(struct dbuf *b)
+{
+	char *p = b->buf;
+
+	/* Cached for as long as the notification waits: give back the
+	 * worst-case room (in place for glibc, so cheap). */
+	if (b->cap > b->len + 64) {
+		p = realloc(b->buf, b->len + 1);
+		if (!p)
+			p = b->buf;
+	}
+	b->buf = NULL;
+	b->len = b->cap = 0;
+	return p;
 }

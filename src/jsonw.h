@@ -17,7 +17,13 @@
 /* Appends j to out. -ENOMEM, -E2BIG (out's cap), or -EINVAL (a string that is not valid UTF-8). */
 int jsonw_append(struct dbuf *out, const json_t *j);
 
+/* Appends s (len bytes, valid UTF-8 the caller checked) as a JSON string. -ENOMEM or -E2BIG. */
+int jsonw_append_string(struct dbuf *out, const char *s, size_t len);
+
 /* A new NUL-terminated string, or NULL. */
 char *jsonw_dumps(const json_t *j);
+
+/* Takes b's contents (never NULL-buffered: append first) trimmed to their size; b is left empty. */
+char *jsonw_shrink(struct dbuf *b);
 
 #endif

@@ -143,7 +143,7 @@ static int pending_to_dead_letters(struct statedir *d, struct listener_state *st
 		struct state_pending *p = listener_state_oldest(st);
 		_cleanup_(json_decrefp) json_t *rec = json_pack(
 			"{s:s, s:I, s:O, s:s, s:s, s:i, s:I}", "listener", st->name, "seq", (json_int_t)p->seq,
-			"notification", p->notification, "trigger", "(none)", "error",
+			"notification", state_pending_notification(p), "trigger", "(none)", "error",
 			"unfinished when the state was reset", "attempts", 0, "failed_usec",
 			(json_int_t)now_usec(CLOCK_REALTIME));
 		int r = rec ? deadletter_write(d, st->name, p->seq, rec) : -ENOMEM;

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "dbuf.h"
+#include "jsonw.h"
 #include "notif.h"
 #include "strv.h"
 #include "util.h"
@@ -71,6 +73,58 @@ int base64_decode(const char *s, size_t len, char **ret, size_t *ret_len)
 	*ret = TAKE_PTR(out);
 	*ret_len = n;
 	return 0;
+}
+
+/* A string member: s as a JSON string when it is UTF-8, else NULL there
+ * and its base64 under "<name>_base64" (names sort before their _base64). */
+static int put_base64(struct dbuf *b, const char *member, const void *s, size_t len)
+{
+	_cleanup_free_ char *enc = base64_encode(s, len);
+	int r;
+
+	if (!enc)
+		return -ENOMEM;
+	r = dbuf_append(b, member, strlen(member));
+	return r < 0 ? r : jsonw_append_string(b, enc, strlen(enc));
+}
+
+char *notif_sse_text(const char *event, size_t event_len, const char *data, size_t data_len,
+		     bool id_set, const char *id, size_t id_len, size_t *ret_len)
+{
+	bool id_utf8 = id_set && utf8_valid(id, id_len);
+	struct dbuf b;
+	int r;
+
+	dbuf_init(&b, SIZE_MAX - 1);
+	/* Room for the usual case (nothing to escape) in one allocation. */
+	r = dbuf_reserve(&b, data_len / 3 * 4 + event_len + id_len + 64);
+	/* Member order is jansson's sorted order, as jsonw_dumps() writes it. */
+	if (r >= 0 && utf8_valid(data, data_len)) {
+		r = dbuf_append(&b, "{\"data\":", 8);
+		if (r >= 0)
+			r = jsonw_append_string(&b, data, data_len);
+	} else if (r >= 0) {
+		r = put_base64(&b, "{\"data_base64\":", data, data_len);
+	}
+	if (r >= 0)
+		r = dbuf_append(&b, ",\"event\":", 9);
+	if (r >= 0)
+		r = utf8_valid(event, event_len) ? jsonw_append_string(&b, event, event_len)
+						  : dbuf_append(&b, "\"(invalid UTF-8)\"", 17);
+	if (r >= 0)
+		r = dbuf_append(&b, ",\"id\":", 6);
+	if (r >= 0)
+		r = id_utf8 ? jsonw_append_string(&b, id, id_len) : dbuf_append(&b, "null", 4);
+	if (r >= 0 && id_set && !id_utf8)
+		r = put_base64(&b, ",\"id_base64\":", id, id_len);
+	if (r >= 0)
+		r = dbuf_putc(&b, '}');
+	if (r < 0) {
+		dbuf_free(&b);
+		return NULL;
+	}
+	*ret_len = b.len;
+	return jsonw_shrink(&b);
 }
 
 json_t *notif_sse_new(const char *event, size_t event_len, const char *data, size_t data_len,

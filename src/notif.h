@@ -25,6 +25,14 @@
 json_t *notif_sse_new(const char *event, size_t event_len, const char *data, size_t data_len,
 		      bool id_set, const char *id, size_t id_len);
 
+/*
+ * The same notification as compact JSON with sorted keys, byte for byte what
+ * jsonw_dumps(notif_sse_new(...)) gives, without building it: the sse hot
+ * path. NUL-terminated; its length in *ret_len. NULL on OOM.
+ */
+char *notif_sse_text(const char *event, size_t event_len, const char *data, size_t data_len,
+		     bool id_set, const char *id, size_t id_len, size_t *ret_len);
+
 /* The SSE event name ("event" member); "" if absent. */
 const char *notif_event_name(const json_t *n);
 

@@ -81,14 +81,16 @@ static int sse_oversize(struct watch *w, const struct sse_note *n)
 
 static int sse_note(struct watch *w, const struct sse_note *n)
 {
-	json_t *notif;
+	char *text;
+	size_t len;
 
 	switch (n->kind) {
 	case SSE_NOTE_EVENT:
-		notif = notif_sse_new(n->type, n->type_len, n->data, n->data_len, n->id_set, n->id, n->id_len);
-		if (!notif)
+		/* Straight to text: most triggers (log, echo) never need the tree. */
+		text = notif_sse_text(n->type, n->type_len, n->data, n->data_len, n->id_set, n->id, n->id_len, &len);
+		if (!text)
 			return -ENOMEM;
-		return watch_deliver(w, notif, cursor_of(n));
+		return watch_deliver_text(w, text, len, cursor_of(n));
 	case SSE_NOTE_ID:
 		return watch_set_cursor(w, cursor_of(n));
 	case SSE_NOTE_RETRY:

@@ -773,7 +773,7 @@ static const char *pending_text(const struct state_pending *p)
 {
 	struct state_pending *mp = (struct state_pending *)p;	/* a cache, not state */
 
-	if (!mp->text)
+	if (!mp->text && p->notification)
 		mp->text = jsonw_dumps(p->notification);
 	return mp->text;
 }
@@ -781,6 +781,22 @@ static const char *pending_text(const struct state_pending *p)
 const char *state_pending_text(const struct state_pending *p)
 {
 	return pending_text(p);
+}
+
+json_t *state_pending_notification(const struct state_pending *p)
+{
+	struct state_pending *mp = (struct state_pending *)p;	/* a cache, not state */
+	json_t *j;
+
+	if (mp->notification || !mp->text)
+		return mp->notification;
+	/* The text came from our own writer: it parses unless memory is short. */
+	j = json_loadb(mp->text, mp->text_bytes, JSON_ALLOW_NUL, NULL);
+	if (json_is_object(j))
+		mp->notification = j;
+	else
+		json_decref(j);
+	return mp->notification;
 }
 
 struct listener_state *listener_state_free(struct listener_state *s)
@@ -797,31 +813,62 @@ struct listener_state *listener_state_free(struct listener_state *s)
 	return NULL;
 }
 
+/* The next slot, numbered; NULL with *ret_r set if there is none. */
+static struct state_pending *push_slot(struct listener_state *s, bool valid, uint64_t received_usec, int *ret_r)
+{
+	struct state_pending *p;
+
+	if (!valid)
+		*ret_r = -EINVAL;
+	else if (received_usec > INT64_MAX)
+		*ret_r = -ERANGE;
+	else if (s->next_seq < 1 || s->next_seq >= INT64_MAX)
+		*ret_r = -EOVERFLOW;
+	else
+		*ret_r = pending_reserve(s, 1);
+	if (*ret_r < 0)
+		return NULL;
+	p = &s->pending[s->n_pending++];
+	*p = (struct state_pending){ .seq = s->next_seq++, .received_usec = received_usec };
+	return p;
+}
+
+int listener_state_push_text(struct listener_state *s, char *text, size_t len, uint64_t received_usec,
+			     uint64_t *ret_seq)
+{
+	struct state_pending *p;
+	int r;
+
+	p = push_slot(s, text && len > 0 && text[0] == '{', received_usec, &r);
+	if (!p) {
+		free(text);
+		return r;
+	}
+	p->text = text;
+	p->text_bytes = len;
+	s->pending_bytes += len;
+	if (ret_seq)
+		*ret_seq = p->seq;
+	return 0;
+}
+
 int listener_state_push(struct listener_state *s, json_t *notification, uint64_t received_usec,
 			uint64_t *ret_seq)
 {
 	struct state_pending *p;
 	int r;
 
-	if (!json_is_object(notification))
-		r = -EINVAL;
-	else if (received_usec > INT64_MAX)
-		r = -ERANGE;
-	else if (s->next_seq < 1 || s->next_seq >= INT64_MAX)
-		r = -EOVERFLOW;
-	else
-		r = pending_reserve(s, 1);
-	if (r < 0) {
+	p = push_slot(s, json_is_object(notification), received_usec, &r);
+	if (!p) {
 		json_decref(notification);
 		return r;
 	}
-	p = &s->pending[s->n_pending++];
-	*p = (struct state_pending){
-		.seq = s->next_seq++,
-		.notification = notification,
-		.received_usec = received_usec,
-	};
-	(void)pending_text(p);	/* now, while it is in the cache anyway (NULL is retried) */
+	p->notification = notification;
+	/* Now, while it is in the cache anyway (NULL is retried later). */
+	if (pending_text(p)) {
+		p->text_bytes = strlen(p->text);
+		s->pending_bytes += p->text_bytes;
+	}
 	if (ret_seq)
 		*ret_seq = p->seq;
 	return 0;
@@ -831,6 +878,7 @@ void listener_state_pop(struct listener_state *s)
 {
 	if (s->n_pending == 0)
 		return;
+	s->pending_bytes -= s->pending[0].text_bytes;
 	pending_clear(&s->pending[0]);
 	if (--s->n_pending == 0) {
 		struct state_pending *base = pending_base(s);
@@ -859,8 +907,10 @@ void listener_state_rollback(struct listener_state *s, uint64_t next_seq, json_t
 {
 	if (next_seq < 1)
 		return;
-	while (s->n_pending > 0 && s->pending[s->n_pending - 1].seq >= next_seq)
+	while (s->n_pending > 0 && s->pending[s->n_pending - 1].seq >= next_seq) {
+		s->pending_bytes -= s->pending[s->n_pending - 1].text_bytes;
 		pending_clear(&s->pending[--s->n_pending]);
+	}
 	s->next_seq = next_seq;
 	json_incref(cursor);
 	json_decref(s->cursor);
@@ -933,9 +983,13 @@ static int state_to_json(const struct listener_state *s, json_t **ret)
 		json_t *e;
 
 		if (p->seq <= prev || p->seq >= s->next_seq || p->triggers_done > TRIGGERS_DONE_MAX ||
-		    p->received_usec > INT64_MAX || !json_is_object(p->notification)) {
+		    p->received_usec > INT64_MAX) {
 			json_decref(pending);
 			return -EINVAL;
+		}
+		if (!state_pending_notification(p)) {
+			json_decref(pending);
+			return p->text ? -ENOMEM : -EINVAL;
 		}
 		prev = p->seq;
 		e = json_object();
@@ -1279,6 +1333,18 @@ static int dump_json(const json_t *j, char **ret, size_t *ret_len)
  * with JSON_COMPACT | JSON_SORT_KEYS plus a newline, but assembled from the
  * pending notifications' cached text (keys in sorted order, written here).
  */
+/* Without snprintf: a commit writes three numbers per pending notification. */
+static int put_u64(struct dbuf *out, uint64_t v)
+{
+	char digits[20], *p = digits + sizeof(digits);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return dbuf_append(out, p, (size_t)(digits + sizeof(digits) - p));
+}
+
 static int state_text(const struct listener_state *s, struct dbuf *out)
 {
 	_cleanup_free_ char *cursor = NULL, *identity = NULL;
@@ -1294,7 +1360,12 @@ static int state_text(const struct listener_state *s, struct dbuf *out)
 	if (!cursor || !identity)
 		return -ENOMEM;
 
+	/* One allocation for the usual file: the notifications and a little per entry. */
+	r = dbuf_reserve(out, s->pending_bytes + s->n_pending * 96 + strlen(cursor) + strlen(identity) + 256);
+	if (r == -E2BIG)
+		r = 0;		/* the appends below say it precisely */
 #define PUT(p, n) do { if (r >= 0) r = dbuf_append(out, (p), (n)); } while (0)
+#define PUTN(v) do { if (r >= 0) r = put_u64(out, (v)); } while (0)
 #define PUTS(str) PUT((str), strlen(str))
 #define PUTF(...) do { snprintf(num, sizeof(num), __VA_ARGS__); PUTS(num); } while (0)
 	PUTS("{\"cursor\":");
@@ -1310,7 +1381,7 @@ static int state_text(const struct listener_state *s, struct dbuf *out)
 		const char *text;
 
 		if (p->seq <= prev || p->seq >= s->next_seq || p->triggers_done > TRIGGERS_DONE_MAX ||
-		    p->received_usec > INT64_MAX || !json_is_object(p->notification)) {
+		    p->received_usec > INT64_MAX || (!p->text && !json_is_object(p->notification))) {
 			r = -EINVAL;
 			break;
 		}
@@ -1321,12 +1392,18 @@ static int state_text(const struct listener_state *s, struct dbuf *out)
 			break;
 		}
 		PUTS(i > 0 ? ",{\"notification\":" : "{\"notification\":");
-		PUTS(text);
-		PUTF(",\"received_usec\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"triggers_done\":%" PRIu32 "}",
-		     p->received_usec, p->seq, p->triggers_done);
+		PUT(text, p->text_bytes ? p->text_bytes : strlen(text));
+		PUTS(",\"received_usec\":");
+		PUTN(p->received_usec);
+		PUTS(",\"seq\":");
+		PUTN(p->seq);
+		PUTS(",\"triggers_done\":");
+		PUTN(p->triggers_done);
+		PUTS("}");
 	}
 	PUTF("],\"retry_ms\":%" PRIu32 ",\"version\":%d}\n", s->retry_ms, STATE_VERSION);
 #undef PUT
+#undef PUTN
 #undef PUTS
 #undef PUTF
 	return r == -E2BIG ? -EINVAL : r;

@@ -76,10 +76,11 @@ int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, b
 
 struct state_pending {
 	uint64_t seq;			/* local delivery number, strictly increasing */
-	json_t *notification;		/* owned; not to be changed once pushed */
+	json_t *notification;		/* private, owned; use state_pending_notification() */
 	uint32_t triggers_done;		/* how many of the listener's triggers completed */
 	uint64_t received_usec;		/* CLOCK_REALTIME when received */
 	char *text;			/* private: notification serialised, cached for commits */
+	size_t text_bytes;		/* private: strlen(text) when pushed, counted in pending_bytes */
 };
 
 struct listener_state {
@@ -91,6 +92,7 @@ struct listener_state {
 	uint32_t retry_ms;		/* sse: the server's last retry field, 0 = none */
 	struct state_pending *pending;	/* oldest first */
 	size_t n_pending;
+	size_t pending_bytes;		/* sum of the pending notifications' JSON sizes */
 	size_t cap_pending;
 	/* Private: pending points this many slots into its allocation (pop
 	 * advances it, so push and pop are amortised O(1)). Do not touch. */
@@ -111,8 +113,19 @@ struct listener_state *listener_state_free(struct listener_state *s);
 int listener_state_push(struct listener_state *s, json_t *notification, uint64_t received_usec,
 			uint64_t *ret_seq);
 
+/*
+ * Appends a notification given as its text: compact JSON with sorted keys, as
+ * jsonw_dumps() writes it (text is stolen, also on failure). The tree is
+ * built only if someone asks for it.
+ */
+int listener_state_push_text(struct listener_state *s, char *text, size_t len, uint64_t received_usec,
+			     uint64_t *ret_seq);
+
 /* The notification as compact JSON with sorted keys (cached); NULL on OOM. */
 const char *state_pending_text(const struct state_pending *p);
+
+/* The notification (borrowed; parsed from its text once, on first use); NULL on OOM. */
+json_t *state_pending_notification(const struct state_pending *p);
 
 /* Removes the oldest pending notification and counts it as delivered. */
 void listener_state_pop(struct listener_state *s);

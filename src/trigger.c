@@ -43,6 +43,12 @@ static bool command_failure_permanent(const struct cfg_trigger *t)
 	return t->fail_fast == 1;
 }
 
+bool trigger_needs_tree(const struct cfg_listener *l, const struct cfg_trigger *t)
+{
+	/* sse log and echo lines are made from the notification's text. */
+	return !(l->protocol == CFG_PROTOCOL_SSE && (t->type == CFG_TRIGGER_LOG || t->type == CFG_TRIGGER_ECHO));
+}
+
 bool trigger_is_external(const struct cfg_trigger *t)
 {
 	return t->type == CFG_TRIGGER_COMMAND || t->type == CFG_TRIGGER_POST;
@@ -246,23 +252,81 @@ static void log_forget(struct trigger_logs *logs, const char *path)
 		}
 }
 
+/*
+ * The end of the JSON value at s, in text our own writer made (valid and
+ * compact): only strings, with their escapes, and nesting need care.
+ */
+static const char *skip_value(const char *s)
+{
+	unsigned depth = 0;
+
+	do {
+		switch (*s) {
+		case '\0':
+			return NULL;
+		case '"':
+			for (s++; *s != '"'; s++)
+				if (*s == '\\' ? !*++s : !*s)
+					return NULL;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			if (depth-- == 0)
+				return NULL;
+			break;
+		case ',':
+			if (depth == 0)
+				return s;
+			break;
+		}
+		s++;
+	} while (depth > 0 || (*s != ',' && *s != '}' && *s != '\0'));
+	return s;
+}
+
 static int record_line(const struct cfg_listener *l, const struct trigger_input *in, char **ret, size_t *ret_len)
 {
+	static const char cloudevent[] = "{\"cloudevent\":";
 	_cleanup_(json_decrefp) json_t *rec = NULL;
 	const char *text = in->notification_text;
 	char *s;
 
-	/* sse: the notification's cached JSON with the listener put in front
+	/* aviso: the raw CloudEvent is the first member (keys are sorted) and
+	 * the record leaves it out; the rest is used as it is. */
+	if (l->protocol == CFG_PROTOCOL_AVISO && text && strncmp(text, cloudevent, sizeof(cloudevent) - 1) == 0) {
+		const char *end = skip_value(text + sizeof(cloudevent) - 1);
+
+		text = end && *end == ',' ? end : NULL;	/* "{" + rest, with the comma as the "{" */
+	}
+	/* The notification's cached JSON with the listener put in front
 	 * (listener names need no escaping), without building anything. */
-	if (l->protocol == CFG_PROTOCOL_SSE && text && text[0] == '{') {
-		s = strdupf(text[1] == '}' ? "{\"listener\":\"%s\"%s" : "{\"listener\":\"%s\",%s", l->name, text + 1);
+	if (text && (text[0] == '{' || text[0] == ',')) {
+		static const char head[] = "{\"listener\":\"";
+		size_t name_len = strlen(l->name), rest = strlen(text + 1), len;
+		bool comma = text[1] != '}';
+		char *o;
+
+		len = sizeof(head) - 1 + name_len + 1 + comma + rest;
+		s = o = malloc(len + 1);
 		if (!s)
 			return -ENOMEM;
-		*ret_len = strlen(s);
-		s[*ret_len] = '\n';	/* the NUL becomes the line feed; callers write len + 1 */
+		o = mempcpy(o, head, sizeof(head) - 1);
+		o = mempcpy(o, l->name, name_len);
+		*o++ = '"';
+		if (comma)
+			*o++ = ',';
+		o = mempcpy(o, text + 1, rest);
+		*o = '\n';	/* callers write len + 1 */
+		*ret_len = len;
 		*ret = s;
 		return 0;
 	}
+	if (!in->notification)
+		return -ENOMEM;		/* its text could not be made, nor the tree */
 	rec = notif_record(in->notification, l->protocol, l->name);
 	if (!rec)
 		return -ENOMEM;
@@ -273,6 +337,39 @@ static int record_line(const struct cfg_listener *l, const struct trigger_input 
 	s[*ret_len] = '\n';	/* json_dumps left room: we replace the NUL */
 	*ret = s;
 	return 0;
+}
+
+int trigger_log_line(const struct cfg_listener *l, const struct trigger_input *in, struct dbuf *out)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t len;
+	int r;
+
+	r = record_line(l, in, &line, &len);
+	return r < 0 ? r : dbuf_append(out, line, len + 1);
+}
+
+int trigger_log_write(const struct trigger_env *env, const char *path, const char *buf, size_t len,
+		      char **ret_error)
+{
+	bool cached;
+	int fd, r;
+
+	/* Whole lines in one write with O_APPEND: they never interleave. */
+	fd = log_fd(env->logs, path, &cached);
+	if (fd < 0) {
+		*ret_error = strdupf("cannot open %s: %s", path, strerror(-fd));
+		return fd;
+	}
+	r = write_all(fd, buf, len);
+	if (!cached && close(fd) < 0 && r >= 0)
+		r = -errno;
+	if (r < 0) {
+		if (cached)
+			log_forget(env->logs, path);
+		*ret_error = strdupf("cannot write %s: %s", path, strerror(-r));
+	}
+	return r;
 }
 
 static int run_echo(const struct cfg_listener *l, const struct trigger_input *in, char **ret_error)

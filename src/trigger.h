@@ -14,6 +14,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "dbuf.h"
 
 struct curl_glue;
 struct trigger_logs;
@@ -34,7 +35,7 @@ struct trigger_logs *trigger_logs_free(struct trigger_logs *logs);
 
 /* The notification a trigger runs for. */
 struct trigger_input {
-	const json_t *notification;	/* borrowed; must outlive the run */
+	const json_t *notification;	/* borrowed; must outlive the run; NULL when !trigger_needs_tree() */
 	uint64_t seq;			/* the listener's delivery number */
 	uint64_t received_usec;		/* CLOCK_REALTIME */
 	const char *notification_text;	/* notification as compact sorted JSON, or NULL */
@@ -79,6 +80,19 @@ void trigger_run_rebind(struct trigger_run *run, const struct cfg_listener *l, c
 /* Whether a trigger runs outside the daemon (a process or a request) and so can be
  * interrupted by a crash half way. echo and log finish within one loop iteration. */
 bool trigger_is_external(const struct cfg_trigger *t);
+
+/*
+ * A log trigger's work in two halves, for a caller that gathers the lines of
+ * many notifications into one write: the line (with its newline) appended to
+ * out, and a block of whole lines appended to path through env's cached
+ * descriptors. Negative errno; trigger_log_write() also says what failed.
+ */
+int trigger_log_line(const struct cfg_listener *l, const struct trigger_input *in, struct dbuf *out);
+int trigger_log_write(const struct trigger_env *env, const char *path, const char *buf, size_t len,
+		      char **ret_error);
+
+/* Whether t needs trigger_input.notification, or makes do with its text. */
+bool trigger_needs_tree(const struct cfg_listener *l, const struct cfg_trigger *t);
 
 /* The environment children start from: environ minus the daemon's own and secret variables. */
 char **trigger_base_env(char **environ_);

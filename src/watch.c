@@ -19,9 +19,15 @@
 
 #define ERROR_BODY_MAX   1024
 #define READ_SIZE        (64 * 1024)	/* curl's buffer: fewer, larger reads */
+#define READ_SIZE_BATCH  (1024 * 1024)	/* batch: one read is one commit's worth */
+/* Parsing also stops at this many bytes of pending JSON, whatever max_pending
+ * says: what a listener holds in memory stays bounded. */
+#define PENDING_BYTES_MAX (16 * 1024 * 1024)
+#define LOG_LINES_FLUSH  (256 * 1024)	/* gathered log lines written at this size */
+#define LOG_LINES_MAX    (64 * 1024 * 1024)
 #define FLUSH_DELAY_USEC (100 * USEC_PER_MSEC)
 #define ERROR_BODY_USEC  (2 * USEC_PER_SEC)	/* how long to read an error response */
-#define PUMP_BATCH       64		/* in-process triggers run per loop iteration */
+#define PUMP_BATCH       512		/* in-process triggers run per loop iteration */
 #define TRIGGER_RETRY_CAP (5 * 60 * USEC_PER_SEC)
 #define COMMIT_RETRY_USEC (1 * USEC_PER_SEC)
 
@@ -92,11 +98,16 @@ static void remember_commit(struct watch *w)
 	watch_status_generation++;
 }
 
+static void log_lines_flush(struct watch *w);
+
 static int commit(struct watch *w)
 {
 	_cleanup_free_ char *err = NULL;
 	int r;
 
+	/* Finished notifications go to disk as finished only once their log
+	 * lines are written. */
+	log_lines_flush(w);
 	if (w->replay) {
 		/* A replay leaves the listener's state alone. */
 		remember_commit(w);
@@ -426,6 +437,16 @@ static int commit_received(struct watch *w)
 	return r;
 }
 
+static size_t read_size(const struct cfg_listener *l)
+{
+	return l->commit == CFG_COMMIT_BATCH ? READ_SIZE_BATCH : READ_SIZE;
+}
+
+static bool queue_full(const struct watch *w)
+{
+	return w->st->n_pending >= w->cfg->max_pending || w->st->pending_bytes >= PENDING_BYTES_MAX;
+}
+
 static size_t on_write(char *buf, size_t size, size_t nmemb, void *userdata)
 {
 	struct watch *w = userdata;
@@ -440,7 +461,7 @@ static size_t on_write(char *buf, size_t size, size_t nmemb, void *userdata)
 		(void)dbuf_append(&w->error_body, buf, MIN(len, ERROR_BODY_MAX - w->error_body.len));
 		return w->error_body.len >= ERROR_BODY_MAX ? 0 : len;
 	}
-	if (w->stash.len > 0 || w->st->n_pending >= w->cfg->max_pending) {
+	if (w->stash.len > 0 || queue_full(w)) {
 		/* Backpressure: curl keeps these bytes and offers them again
 		 * after the pump drained the queue and unpaused us. */
 		w->paused = true;
@@ -520,6 +541,14 @@ static void on_transfer_done(CURL *easy, CURLcode result, void *userdata)
 
 	(void)easy;
 	snprintf(errbuf, sizeof(errbuf), "%s", curl_easy_strerror(result));
+	if (w->stash.len > 0 && w->stream_ok && w->abort_reason == SV_REASON_NONE) {
+		/* Complete events the server sent before the end are delivered,
+		 * not dropped (a server without ids would not send them again);
+		 * the stash is bounded, so the queue may take it whole. */
+		w->draining = true;
+		(void)consume(w, w->stash.buf, w->stash.len);
+		w->draining = false;
+	}
 	transfer_cleanup(w);
 	/* The glue removed the handle already; transfer_cleanup freed it. */
 
@@ -686,11 +715,16 @@ static int transfer_start(struct watch *w)
 	    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(l->connect_timeout_usec / USEC_PER_MSEC)) != CURLE_OK ||
+	    /* A stream's connection is never reused: skip curl's search for a
+	     * reusable one, which walks every connection to the same host
+	     * (O(n²) when thousands of listeners start or reconnect at once). */
+	    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 60L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 20L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_USERAGENT, "ssewatchd/" SSEWATCHD_VERSION) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)READ_SIZE) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)read_size(l)) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->req_headers) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HEADERDATA, w) != CURLE_OK ||
@@ -728,12 +762,15 @@ fail:
 
 /* ------------------------------------------------------------ for protocols */
 
-int watch_deliver(struct watch *w, json_t *notification, json_t *cursor)
+static int deliver(struct watch *w, json_t *notification, char *text, size_t text_len, json_t *cursor)
 {
 	uint64_t seq;
 	int r;
 
-	r = listener_state_push(w->st, notification, now_usec(CLOCK_REALTIME), &seq);
+	if (text)
+		r = listener_state_push_text(w->st, text, text_len, now_usec(CLOCK_REALTIME), &seq);
+	else
+		r = listener_state_push(w->st, notification, now_usec(CLOCK_REALTIME), &seq);
 	if (r >= 0 && cursor) {
 		r = listener_state_set_cursor(w->st, cursor);
 		cursor = NULL;
@@ -743,12 +780,23 @@ int watch_deliver(struct watch *w, json_t *notification, json_t *cursor)
 		return watch_abort(w, SV_REASON_STATE, true, "cannot record a notification: %s", strerror(-r));
 	w->uncommitted_notifications = true;
 
-	if (w->cfg->commit == CFG_COMMIT_PER_EVENT) {
+	/* Draining: one commit at the end of the stash (consume()). */
+	if (w->cfg->commit == CFG_COMMIT_PER_EVENT && !w->draining) {
 		r = commit(w);
 		if (r < 0)
 			return watch_abort(w, SV_REASON_COMMIT, false, "commit failed: %s", strerror(-r));
 	}
 	return 0;
+}
+
+int watch_deliver(struct watch *w, json_t *notification, json_t *cursor)
+{
+	return deliver(w, notification, NULL, 0, cursor);
+}
+
+int watch_deliver_text(struct watch *w, char *text, size_t len, json_t *cursor)
+{
+	return deliver(w, NULL, text, len, cursor);
 }
 
 int watch_set_cursor(struct watch *w, json_t *cursor)
@@ -801,7 +849,7 @@ static void pump_schedule(struct watch *w)
 
 static struct state_pending *current(struct watch *w)
 {
-	return w->st && w->st->n_pending > 0 ? listener_state_oldest(w->st) : NULL;
+	return w->st && w->st->n_pending > w->n_unflushed ? &w->st->pending[w->n_unflushed] : NULL;
 }
 
 static void maybe_unpause(struct watch *w)
@@ -810,7 +858,7 @@ static void maybe_unpause(struct watch *w)
 	 * per_event commits each notification anyway: refill at half. */
 	size_t low = w->cfg->commit == CFG_COMMIT_BATCH ? 0 : w->cfg->max_pending / 2;
 
-	if (!w->paused || !w->easy || w->st->n_pending > low)
+	if (!w->paused || !w->easy || w->st->n_pending > low || w->st->pending_bytes >= PENDING_BYTES_MAX / 2)
 		return;
 	if (w->stash.len > 0 && consume(w, w->stash.buf, w->stash.len) < 0) {
 		/* From the loop, so end the stream here rather than in curl. */
@@ -837,13 +885,69 @@ static void notification_done(struct watch *w)
 	maybe_unpause(w);
 }
 
+/*
+ * The log file every trigger of this listener appends to without fsync, or
+ * NULL. Such a listener's lines are gathered over a pump run and written at
+ * once: one write for many notifications instead of one each.
+ */
+static const char *log_lines_path(const struct watch *w)
+{
+	const struct cfg_listener *l = w->cfg;
+
+	if (l->n_triggers == 0)
+		return NULL;
+	for (size_t i = 0; i < l->n_triggers; i++)
+		if (l->triggers[i].type != CFG_TRIGGER_LOG || l->triggers[i].fsync ||
+		    strcmp(l->triggers[i].path, l->triggers[0].path) != 0)
+			return NULL;
+	return l->triggers[0].path;
+}
+
+/*
+ * Writes the gathered lines. Their notifications leave the queue only now; if
+ * the write fails they are put back unfinished and the pump reports the
+ * failure as that of their first trigger (retry, dead letter or stop, as
+ * configured). A partly written block may repeat lines on the retry.
+ */
+static void log_lines_flush(struct watch *w)
+{
+	_cleanup_free_ char *error = NULL;
+	int r = 0;
+
+	if (w->log_lines.len > 0)
+		r = trigger_log_write(&w->daemon->tenv, log_lines_path(w) ?: w->cfg->triggers[0].path,
+				      w->log_lines.buf, w->log_lines.len, &error);
+	dbuf_reset_trim(&w->log_lines, 2 * LOG_LINES_FLUSH);
+	if (r >= 0)
+		w->stats.triggered += w->unflushed_triggers;
+	w->unflushed_triggers = 0;
+	if (r < 0) {
+		for (size_t i = 0; i < w->n_unflushed; i++)
+			w->st->pending[i].triggers_done = 0;
+		w->n_unflushed = 0;
+		if (!w->log_error)
+			w->log_error = TAKE_PTR(error);
+		if (!w->log_error)
+			w->log_error = strdup("cannot write the log file");
+		pump_schedule(w);
+		return;
+	}
+	if (w->n_unflushed == 0)
+		return;
+	for (; w->n_unflushed > 0; w->n_unflushed--)
+		listener_state_pop(w->st);
+	w->dirty = true;
+	w->attempts = 0;
+	maybe_unpause(w);
+}
+
 static int dead_letter(struct watch *w, struct state_pending *p, const struct cfg_trigger *t, const char *error)
 {
 	_cleanup_(json_decrefp) json_t *rec = NULL;
 	int r;
 
 	rec = json_pack("{s:s, s:I, s:O, s:s, s:s, s:I, s:I}", "listener", w->name, "seq", (json_int_t)p->seq,
-			"notification", p->notification, "trigger", t->where, "error", error ? error : "failed",
+			"notification", state_pending_notification(p), "trigger", t->where, "error", error ? error : "failed",
 			"attempts", (json_int_t)w->attempts, "failed_usec", (json_int_t)now_usec(CLOCK_REALTIME));
 	if (!rec)
 		return -ENOMEM;
@@ -851,9 +955,9 @@ static int dead_letter(struct watch *w, struct state_pending *p, const struct cf
 	if (r < 0)
 		return r;
 	w->stats.dead_letters++;
-	watch_log(w, LOG_ERR, 0, LOG_MID_DEAD_LETTERED, notif_event_id(p->notification),
+	watch_log(w, LOG_ERR, 0, LOG_MID_DEAD_LETTERED, notif_event_id(state_pending_notification(p)),
 		  "notification %s dead-lettered after %u attempts of %s: %s (see 'ssewatchd dead-letter list %s')",
-		  notif_event_id(p->notification)[0] ? notif_event_id(p->notification) : "(no id)", w->attempts,
+		  notif_event_id(state_pending_notification(p))[0] ? notif_event_id(state_pending_notification(p)) : "(no id)", w->attempts,
 		  t->where, error ? error : "failed", w->name);
 	return 0;
 }
@@ -927,7 +1031,7 @@ static void trigger_finished(struct watch *w, const char *error, bool permanent)
 		uint64_t delay = backoff_delay(t->retry_delay_usec, TRIGGER_RETRY_CAP, w->attempts - 1,
 					       daemon_random(w->daemon));
 
-		watch_log(w, LOG_WARNING, 0, LOG_MID_TRIGGER_FAILED, notif_event_id(p->notification),
+		watch_log(w, LOG_WARNING, 0, LOG_MID_TRIGGER_FAILED, notif_event_id(state_pending_notification(p)),
 			  "%s failed (attempt %u of %u): %s; retrying in %.1fs", t->where, w->attempts,
 			  t->retries + 1, error, (double)delay / 1e6);
 		(void)sd_event_source_set_time_relative(w->retry_timer, delay);
@@ -940,7 +1044,7 @@ static void trigger_finished(struct watch *w, const char *error, bool permanent)
 		return;
 	}
 
-	watch_log(w, LOG_ERR, 0, LOG_MID_TRIGGER_FAILED, notif_event_id(p->notification),
+	watch_log(w, LOG_ERR, 0, LOG_MID_TRIGGER_FAILED, notif_event_id(state_pending_notification(p)),
 		  "%s failed%s: %s", t->where, t->retries ? " after all retries" : "", error);
 	if (!t->required) {
 		next_trigger(w, p);
@@ -963,7 +1067,7 @@ static void trigger_finished(struct watch *w, const char *error, bool permanent)
 	r = dead_letter(w, p, t, error);
 	if (r < 0) {
 		/* Nothing may be lost: keep it pending and try again later. */
-		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, notif_event_id(p->notification),
+		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, notif_event_id(state_pending_notification(p)),
 			  "cannot write the dead letter: %m; retrying");
 		(void)sd_event_source_set_time_relative(w->retry_timer, COMMIT_RETRY_USEC);
 		(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_ONESHOT);
@@ -973,29 +1077,63 @@ static void trigger_finished(struct watch *w, const char *error, bool permanent)
 	pump_schedule(w);
 }
 
-static int on_pump(sd_event_source *s, void *userdata)
+/* Gathers the log lines of p's remaining triggers (log_lines_path()). 1 if
+ * done, 0 if they must run one by one (too large), negative on failure. */
+static int gather_log_lines(struct watch *w, struct state_pending *p)
 {
-	struct watch *w = userdata;
+	const struct cfg_trigger *t = &w->cfg->triggers[p->triggers_done];
+	json_t *tree = trigger_needs_tree(w->cfg, t) ? state_pending_notification(p) : NULL;
+	struct trigger_input in = { .notification = tree, .seq = p->seq, .received_usec = p->received_usec,
+				    .notification_text = state_pending_text(p) };
+	size_t before = w->log_lines.len;
+	int r = 0;
 
-	(void)s;
+	if (trigger_needs_tree(w->cfg, t) && !tree)
+		return -ENOMEM;
+	for (size_t k = p->triggers_done; r >= 0 && k < w->cfg->n_triggers; k++)
+		r = trigger_log_line(w->cfg, &in, &w->log_lines);
+	if (r < 0) {
+		w->log_lines.len = before;	/* none of p's lines, or a retry repeats some */
+		return r == -E2BIG && before == 0 ? 0 : r;
+	}
+	w->unflushed_triggers += w->cfg->n_triggers - p->triggers_done;
+	p->triggers_done = (uint32_t)w->cfg->n_triggers;
+	w->n_unflushed++;
+	return 1;
+}
+
+static void pump_run(struct watch *w)
+{
 	for (unsigned i = 0; i < PUMP_BATCH; i++) {
 		struct state_pending *p;
 		const struct cfg_trigger *t;
 		_cleanup_free_ char *error = NULL;
+		json_t *tree;
 		int r;
 
+		if (w->log_error) {
+			/* The write of gathered lines failed (log_lines_flush()). */
+			error = TAKE_PTR(w->log_error);
+			if (current(w))
+				trigger_finished(w, error, false);
+			continue;
+		}
 		/* Nothing runs for a notification that is not on disk yet. */
 		if (commit_received(w) < 0)
-			return 0;
+			return;
 		p = current(w);
+		if (!p && w->n_unflushed > 0) {
+			log_lines_flush(w);	/* before deciding the queue is done */
+			p = current(w);
+		}
 		/* A listener stopped by on_failure: stop keeps its notification pending. */
 		if (w->run || w->stopping || (w->sv.phase == SV_FAILED && w->sv.reason == SV_REASON_TRIGGER))
-			return 0;
+			return;
 		if (sd_event_source_get_enabled(w->retry_timer, NULL) > 0)
-			return 0;	/* waiting to retry */
+			return;	/* waiting to retry */
 		if (!p && w->replay) {
 			daemon_watch_idle(w->daemon);	/* maybe the end of the replay */
-			return 0;
+			return;
 		}
 		if (!p) {
 			/* Idle: make the completions durable soon; a commit for new
@@ -1004,22 +1142,50 @@ static int on_pump(sd_event_source *s, void *userdata)
 				(void)sd_event_source_set_time_relative(w->flush_timer, FLUSH_DELAY_USEC);
 				(void)sd_event_source_set_enabled(w->flush_timer, SD_EVENT_ONESHOT);
 			}
-			return 0;
+			return;
 		}
 		t = &w->cfg->triggers[p->triggers_done];
-		if (trigger_is_external(t) && w->dirty && commit(w) < 0) {
+		if (log_lines_path(w)) {
+			r = gather_log_lines(w, p);
+			if (r > 0) {
+				if (w->log_lines.len >= LOG_LINES_FLUSH)
+					log_lines_flush(w);
+				continue;
+			}
+			if (r < 0) {
+				watch_log(w, LOG_ERR, r, NULL, NULL, "cannot run %s: %s", t->where, strerror(-r));
+				trigger_finished(w, "internal error", false);
+				continue;
+			}
+			log_lines_flush(w);	/* too large to gather: on its own */
+		}
+		/* per_event: an external trigger starts with everything before it
+		 * on disk, so a crash re-runs at most that one. batch trades
+		 * that for speed: completions go to disk with the next commit,
+		 * at the latest FLUSH_DELAY_USEC from now, and a crash re-runs
+		 * what completed since. */
+		if (trigger_is_external(t) && w->dirty && w->cfg->commit == CFG_COMMIT_BATCH) {
+			if (sd_event_source_get_enabled(w->flush_timer, NULL) <= 0) {
+				(void)sd_event_source_set_time_relative(w->flush_timer, FLUSH_DELAY_USEC);
+				(void)sd_event_source_set_enabled(w->flush_timer, SD_EVENT_ONESHOT);
+			}
+		} else if (trigger_is_external(t) && w->dirty && commit(w) < 0) {
 			(void)sd_event_source_set_time_relative(w->retry_timer, COMMIT_RETRY_USEC);
 			(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_ONESHOT);
-			return 0;
+			return;
 		}
 
-		r = trigger_start(&w->daemon->tenv, w->cfg, t,
-				  &(struct trigger_input){ .notification = p->notification, .seq = p->seq,
-							   .received_usec = p->received_usec,
-							   .notification_text = state_pending_text(p) },
-				  on_trigger_done, w, &w->run, &error);
+		tree = trigger_needs_tree(w->cfg, t) ? state_pending_notification(p) : NULL;
+		if (trigger_needs_tree(w->cfg, t) && !tree)
+			r = -ENOMEM;
+		else
+			r = trigger_start(&w->daemon->tenv, w->cfg, t,
+					  &(struct trigger_input){ .notification = tree, .seq = p->seq,
+								   .received_usec = p->received_usec,
+								   .notification_text = state_pending_text(p) },
+					  on_trigger_done, w, &w->run, &error);
 		if (r == TRIGGER_STARTED)
-			return 0;
+			return;
 		if (r < 0) {
 			watch_log(w, LOG_ERR, r, NULL, NULL, "cannot run %s: %m", t->where);
 			trigger_finished(w, "internal error", false);
@@ -1029,6 +1195,16 @@ static int on_pump(sd_event_source *s, void *userdata)
 				 r == TRIGGER_FAILED_PERMANENT);
 	}
 	pump_schedule(w);
+}
+
+static int on_pump(sd_event_source *s, void *userdata)
+{
+	struct watch *w = userdata;
+
+	(void)s;
+	pump_run(w);
+	/* Gathered lines never outlive the run that gathered them. */
+	log_lines_flush(w);
 	return 0;
 }
 
@@ -1048,7 +1224,7 @@ static int on_note(void *userdata, const struct sse_note *note)
 	int r = w->proto->note(w, note);
 
 	/* The queue is full: parse no further; the rest of the read waits. */
-	if (r >= 0 && note->kind == SSE_NOTE_EVENT && w->st->n_pending >= w->cfg->max_pending)
+	if (r >= 0 && note->kind == SSE_NOTE_EVENT && queue_full(w) && !w->draining)
 		return SSE_PARSER_STOP;
 	return r;
 }
@@ -1079,7 +1255,8 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 	sv_init(&w->sv);
 	dbuf_init(&w->error_body, ERROR_BODY_MAX);
 	/* At most what one read can hold beyond a full queue. */
-	dbuf_init(&w->stash, 4 * READ_SIZE);
+	dbuf_init(&w->stash, 4 * read_size(cfg));
+	dbuf_init(&w->log_lines, LOG_LINES_MAX);
 	sse_parser_init(&w->parser, &(struct sse_parser_limits){ .max_line = cfg->max_event_size,
 								 .max_event = cfg->max_event_size },
 			on_note, w);
@@ -1121,6 +1298,8 @@ struct watch *watch_free(struct watch *w)
 	sd_event_source_disable_unref(w->flush_timer);
 	sd_event_source_disable_unref(w->pump);
 	dbuf_free(&w->stash);
+	dbuf_free(&w->log_lines);
+	free(w->log_error);
 	sse_parser_done(&w->parser);
 	dbuf_free(&w->error_body);
 	listener_state_free(w->st);

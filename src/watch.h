@@ -13,12 +13,15 @@
  * - if a commit fails, the notifications it held are dropped from memory and
  *   the stream is aborted; the reconnect resumes from the committed cursor,
  *   so the server sends them again: no trigger runs for an uncommitted one;
- * - a listener runs one trigger at a time, in order; before an external
- *   trigger (command, post) starts, the progress so far is committed, so a
- *   crash leaves at most that one trigger in doubt;
- * - when the pending queue holds max_pending notifications parsing stops; the
- *   rest of that read waits in a stash (at most one read) and the transfer is
- *   paused until the queue drains to half.
+ * - a listener runs one trigger at a time, in order; with per_event, before
+ *   an external trigger (command, post) starts, the progress so far is
+ *   committed, so a crash leaves at most that one trigger in doubt; batch
+ *   commits progress within FLUSH_DELAY_USEC instead;
+ * - when the pending queue is full (max_pending notifications, or 16 MiB)
+ *   parsing stops; the rest of that read waits in a stash (at most one
+ *   read) and the transfer is paused until the queue drains (batch: to
+ *   empty, per_event: to half); complete events left in the stash when the
+ *   stream ends are still delivered.
  */
 #ifndef SSEWATCHD_WATCH_H
 #define SSEWATCHD_WATCH_H
@@ -110,6 +113,11 @@ struct watch {
 	char *abort_message;
 	uint64_t last_byte_at;		/* CLOCK_MONOTONIC */
 	bool paused;
+	bool draining;		/* the stream ended: the stash goes to the queue whole */
+	struct dbuf log_lines;	/* log lines gathered in this pump run, for one write */
+	size_t n_unflushed;		/* finished notifications at the head whose lines wait there */
+	uint64_t unflushed_triggers;	/* their trigger runs, counted once written */
+	char *log_error;		/* that write failed: the pump reports it as the trigger's failure */
 	struct dbuf stash;		/* the rest of a read that did not fit in the queue */
 
 	/* protocol scratch (e.g. aviso's opening check and last sequence) */
@@ -186,6 +194,8 @@ void watch_set_config(struct watch *w, const struct cfg_listener *cfg);
  * return that from the note callback to abort the stream.
  */
 int watch_deliver(struct watch *w, json_t *notification, json_t *cursor);
+/* The same with the notification as text (listener_state_push_text(); stolen). */
+int watch_deliver_text(struct watch *w, char *text, size_t len, json_t *cursor);
 
 /* Moves the cursor without a notification (an sse id-only block). Stolen. */
 int watch_set_cursor(struct watch *w, json_t *cursor);

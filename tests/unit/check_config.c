@@ -987,6 +987,27 @@ START_TEST(test_defaults)
 END_TEST
 
 /* Every setting away from its default, and read back. */
+/* Unset, max_pending follows the commit mode: per_event commits write every
+ * waiting notification, batch fills one commit from one read. */
+START_TEST(test_max_pending_default_follows_commit)
+{
+	static const char text[] =
+		"commit: batch\n"
+		"listeners:\n"
+		"  - {name: b, protocol: sse, url: 'http://h/s', triggers: [{type: echo}]}\n"
+		"  - {name: p, protocol: sse, url: 'http://h/s', commit: per_event, triggers: [{type: echo}]}\n"
+		"  - {name: x, protocol: sse, url: 'http://h/s', commit: per_event, max_pending: 5000, triggers: [{type: echo}]}\n";
+	struct cfg_errors e;
+	struct cfg *c;
+
+	ck_assert_int_eq(load_text(text, strlen(text), &c, &e), 0);
+	ck_assert_uint_eq(c->listeners[0].max_pending, CFG_DEFAULT_MAX_PENDING_BATCH);
+	ck_assert_uint_eq(c->listeners[1].max_pending, CFG_DEFAULT_MAX_PENDING);
+	ck_assert_uint_eq(c->listeners[2].max_pending, 5000);
+	cfg_free(c);
+}
+END_TEST
+
 START_TEST(test_all_settings)
 {
 	static const char text[] =
@@ -1686,6 +1707,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_sizes);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_all_settings);
+	tcase_add_test(tc, test_max_pending_default_follows_commit);
 	tcase_add_test(tc, test_yaml_equals_json);
 	tcase_add_test(tc, test_core_schema);
 	tcase_add_test(tc, test_aviso_cli_file);

@@ -121,6 +121,41 @@ START_TEST(test_random_values)
 }
 END_TEST
 
+/* Strings are scanned 8 bytes at a time: every byte value, at every offset
+ * across three words, in strings of every length up to that. */
+START_TEST(test_every_byte_at_every_offset)
+{
+	char buf[24];
+
+	for (unsigned c = 1; c < 256; c++) {
+		if (c >= 0x80)
+			continue;	/* alone, not UTF-8: jansson would refuse it */
+		for (size_t len = 1; len <= sizeof(buf); len++)
+			for (size_t at = 0; at < len; at++) {
+				json_t *j;
+
+				memset(buf, 'a', len);
+				buf[at] = (char)c;
+				j = json_stringn(buf, len);
+				ck_assert_ptr_nonnull(j);
+				same_as_jansson(j, "one special byte");
+				json_decref(j);
+			}
+	}
+	/* A NUL (allowed in jansson strings) and multi-byte UTF-8 across a word boundary. */
+	for (size_t at = 0; at < 16; at++) {
+		char s[] = "0123456789abcdefghij\xe2\x80\xa8";
+		json_t *j;
+
+		s[at] = '\0';
+		j = json_stringn(s, sizeof(s) - 1);
+		ck_assert_ptr_nonnull(j);
+		same_as_jansson(j, "NUL and U+2028");
+		json_decref(j);
+	}
+}
+END_TEST
+
 START_TEST(test_append_respects_the_cap)
 {
 	struct dbuf b;
@@ -141,6 +176,7 @@ Suite *jsonw_suite(void)
 
 	tcase_add_test(tc, test_vectors);
 	tcase_add_test(tc, test_random_values);
+	tcase_add_test(tc, test_every_byte_at_every_offset);
 	tcase_add_test(tc, test_append_respects_the_cap);
 	suite_add_tcase(s, tc);
 	return s;

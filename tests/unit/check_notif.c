@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "jsonw.h"
 #include "macro.h"
 #include "notif.h"
 #include "strv.h"
@@ -190,6 +191,47 @@ static const struct {
 	{ DATA("\xc0\xaf"), "{\"data_base64\":\"wK8=\",\"event\":\"message\",\"id\":\"42\"}" },
 	{ DATA("\xed\xa0\x80"), "{\"data_base64\":\"7aCA\",\"event\":\"message\",\"id\":\"42\"}" },
 };
+
+/* The text the sse hot path writes must be the tree's text, byte for byte
+ * (state files and log lines must not depend on which path made them). */
+static void same_text(const char *ev, size_t ev_len, const char *data, size_t data_len, bool id_set,
+		      const char *id, size_t id_len)
+{
+	_cleanup_(json_decrefp) json_t *n = notif_sse_new(ev, ev_len, data, data_len, id_set, id, id_len);
+	_cleanup_free_ char *want = NULL, *got = NULL;
+	size_t len = 0;
+
+	ck_assert_ptr_nonnull(n);
+	want = jsonw_dumps(n);
+	got = notif_sse_text(ev, ev_len, data, data_len, id_set, id, id_len, &len);
+	ck_assert_ptr_nonnull(want);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(len, strlen(got));
+	ck_assert_str_eq(got, want);
+}
+
+START_TEST(test_sse_text_is_the_tree_text)
+{
+	static const struct {
+		const char *s;
+		size_t len;
+	} pieces[] = {
+		{ DATA("") }, { DATA("message") }, { DATA("h\xc3\xa9llo\nworld") }, { DATA("a\0b") },
+		{ DATA("\xff\xfe") }, { DATA("\xc0\xaf") }, { DATA("\"quoted\" \\ \t\x01\x1f\x7f") },
+		{ DATA("\xe2\x80\xa8 line sep") }, { DATA("{\"i\": 1, \"pad\": \"xxxxxxxxxxxxxxxxxxxxxxxx\"}") },
+	};
+
+	for (size_t e = 0; e < ELEMENTSOF(pieces); e++)
+		for (size_t d = 0; d < ELEMENTSOF(pieces); d++)
+			for (size_t i = 0; i < ELEMENTSOF(pieces); i++) {
+				same_text(pieces[e].s, pieces[e].len, pieces[d].s, pieces[d].len, true, pieces[i].s,
+					  pieces[i].len);
+				same_text(pieces[e].s, pieces[e].len, pieces[d].s, pieces[d].len, false, NULL, 0);
+			}
+	for (size_t k = 0; k < ELEMENTSOF(sse_data); k++)
+		same_text("message", 7, sse_data[k].data, sse_data[k].len, true, "42", 2);
+}
+END_TEST
 
 START_TEST(test_sse_data)
 {
@@ -433,6 +475,7 @@ Suite *notif_suite(void)
 
 	tcase_add_loop_test(sse, test_sse_data, 0, ELEMENTSOF(sse_data));
 	tcase_add_test(sse, test_sse_lengths_not_terminators);
+	tcase_add_test(sse, test_sse_text_is_the_tree_text);
 	tcase_add_test(sse, test_sse_id_null_empty_invalid);
 	tcase_add_test(sse, test_sse_invalid_utf8_event_name);
 	tcase_add_test(sse, test_accessors_on_incomplete_objects);
