@@ -1478,7 +1478,7 @@ events per second and the ratios between them, all taken in this one run.
    (npm, pinned) and a counting handler that exits at N (aviso: a handler on
    `replay` events that also `JSON.parse`s the data; the POST goes through
    the package's `fetch` option), timed from `node` start to exit.  Other
-   settings are the defaults (`max_pending` 128).  "Daemon CPU" is its
+   settings are the defaults (`max_pending` 4096 with batch, 128 with per_event).  "Daemon CPU" is its
    utime+stime over the same interval: well under 100 % means it waited
    (for the disk, mostly) rather than computed.
 2. **State disk**, in the state directory's file system: a loop of
