@@ -12,6 +12,7 @@ package), prints a table, and regenerates bench/RESULTS.md.
                                     scale spawn (the table shows the rest as
                                     "not run"); never writes bench/RESULTS.md
     BENCH_PERF=1 make bench         also `perf record` the daemon in each
+                                    (BENCH_PERF=g: with call graphs)
                                     ssewatchd measurement; flat profiles go to
                                     build/bench/perf-*.txt (figures are then
                                     perturbed: never writes bench/RESULTS.md)
@@ -324,7 +325,8 @@ def perf_start(name, pid):
     if not PERF or not shutil.which("perf"):
         return None
     data = os.path.join(BENCH, "perf-%s.data" % name)
-    p = spawn(["perf", "record", "-q", "-F", "1999", "-p", str(pid), "-o", data],
+    graph = ["-g"] if os.environ.get("BENCH_PERF") == "g" else []
+    p = spawn(["perf", "record", "-q", "-F", "1999"] + graph + ["-p", str(pid), "-o", data],
               out=os.path.join(BENCH, "perf-%s.log" % name),
               err=os.path.join(BENCH, "perf-%s.log" % name))
     time.sleep(0.2)

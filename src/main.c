@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -549,6 +550,12 @@ int main(int argc, char **argv)
 	const char *config = NULL, *command = "run";
 	struct cfg *c = NULL;
 	int opt, r;
+
+	/* No fastbins: a notification's many small JSON nodes are freed
+	 * together, and with fastbins every later allocation of 1 KiB or
+	 * more first sweeps them all (malloc_consolidate), once per event.
+	 * tcache still serves the small sizes. */
+	(void)mallopt(M_MXFAST, 0);
 
 	while ((opt = getopt_long(argc, argv, "+c:hV", options, NULL)) != -1) {
 		switch (opt) {

@@ -37,7 +37,7 @@
 #define QUOTE_MAX		64	/* bytes of a file's string quoted in a message */
 #define QUOTE_BUF		(QUOTE_MAX * 4 + 8)
 #define PENDING_MIN_CAP		8
-#define PENDING_KEEP_CAP	1024	/* an emptied FIFO keeps at most this many slots */
+#define PENDING_KEEP_CAP	4096	/* an emptied FIFO keeps at most this many slots (a batch) */
 
 struct statedir {
 	char *path;
