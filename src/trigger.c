@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,12 +289,20 @@ static const char *skip_value(const char *s)
 	return s;
 }
 
-static int record_line(const struct cfg_listener *l, const struct trigger_input *in, char **ret, size_t *ret_len)
+/*
+ * Appends the record line (with its newline) to out: the notification's
+ * cached JSON with the listener put in front (listener names need no
+ * escaping), without building anything; the tree's record when there is no
+ * usable text.
+ */
+static int append_record_line(const struct cfg_listener *l, const struct trigger_input *in, struct dbuf *out)
 {
 	static const char cloudevent[] = "{\"cloudevent\":";
 	_cleanup_(json_decrefp) json_t *rec = NULL;
+	_cleanup_free_ char *s = NULL;
 	const char *text = in->notification_text;
-	char *s;
+	size_t before = out->len;
+	int r;
 
 	/* aviso: the raw CloudEvent is the first member (keys are sorted) and
 	 * the record leaves it out; the rest is used as it is. */
@@ -302,51 +311,51 @@ static int record_line(const struct cfg_listener *l, const struct trigger_input 
 
 		text = end && *end == ',' ? end : NULL;	/* "{" + rest, with the comma as the "{" */
 	}
-	/* The notification's cached JSON with the listener put in front
-	 * (listener names need no escaping), without building anything. */
 	if (text && (text[0] == '{' || text[0] == ',')) {
-		static const char head[] = "{\"listener\":\"";
-		size_t name_len = strlen(l->name), rest = strlen(text + 1), len;
-		bool comma = text[1] != '}';
-		char *o;
+		size_t rest = strlen(text + 1);
 
-		len = sizeof(head) - 1 + name_len + 1 + comma + rest;
-		s = o = malloc(len + 1);
-		if (!s)
-			return -ENOMEM;
-		o = mempcpy(o, head, sizeof(head) - 1);
-		o = mempcpy(o, l->name, name_len);
-		*o++ = '"';
-		if (comma)
-			*o++ = ',';
-		o = mempcpy(o, text + 1, rest);
-		*o = '\n';	/* callers write len + 1 */
-		*ret_len = len;
-		*ret = s;
-		return 0;
+		r = dbuf_reserve(out, strlen(l->name) + rest + 16);
+		if (r >= 0)
+			r = dbuf_append(out, "{\"listener\":\"", 13);
+		if (r >= 0)
+			r = dbuf_append(out, l->name, strlen(l->name));
+		if (r >= 0)
+			r = dbuf_append(out, text[1] == '}' ? "\"" : "\",", text[1] == '}' ? 1 : 2);
+		if (r >= 0)
+			r = dbuf_append(out, text + 1, rest);
+	} else if (!in->notification) {
+		r = -ENOMEM;		/* its text could not be made, nor the tree */
+	} else {
+		rec = notif_record(in->notification, l->protocol, l->name);
+		s = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+		r = s ? dbuf_append(out, s, strlen(s)) : -ENOMEM;
 	}
-	if (!in->notification)
-		return -ENOMEM;		/* its text could not be made, nor the tree */
-	rec = notif_record(in->notification, l->protocol, l->name);
-	if (!rec)
-		return -ENOMEM;
-	s = json_dumps(rec, JSON_COMPACT);
-	if (!s)
-		return -ENOMEM;
-	*ret_len = strlen(s);
-	s[*ret_len] = '\n';	/* json_dumps left room: we replace the NUL */
-	*ret = s;
+	if (r >= 0)
+		r = dbuf_putc(out, '\n');
+	if (r < 0)
+		out->len = before;	/* no partial line */
+	return r;
+}
+
+static int record_line(const struct cfg_listener *l, const struct trigger_input *in, char **ret, size_t *ret_len)
+{
+	struct dbuf b;
+	int r;
+
+	dbuf_init(&b, SIZE_MAX - 1);
+	r = append_record_line(l, in, &b);
+	if (r < 0) {
+		dbuf_free(&b);
+		return r;
+	}
+	*ret_len = b.len - 1;	/* callers write len + 1: the line and its newline */
+	*ret = b.buf;
 	return 0;
 }
 
 int trigger_log_line(const struct cfg_listener *l, const struct trigger_input *in, struct dbuf *out)
 {
-	_cleanup_free_ char *line = NULL;
-	size_t len;
-	int r;
-
-	r = record_line(l, in, &line, &len);
-	return r < 0 ? r : dbuf_append(out, line, len + 1);
+	return append_record_line(l, in, out);
 }
 
 int trigger_log_write(const struct trigger_env *env, const char *path, const char *buf, size_t len,
