@@ -877,6 +877,8 @@ static void maybe_unpause(struct watch *w)
 }
 
 /* The notification went through every trigger (or was dead-lettered). */
+/* The current notification is done; it is the head of the queue, as no
+ * trigger finishes while gathered lines wait (n_unflushed is 0). */
 static void notification_done(struct watch *w)
 {
 	listener_state_pop(w->st);
@@ -1112,7 +1114,8 @@ static void pump_run(struct watch *w)
 		int r;
 
 		if (w->log_error) {
-			/* The write of gathered lines failed (log_lines_flush()). */
+			/* The write of gathered lines failed (log_lines_flush()):
+			 * their notifications are back at the head, unfinished. */
 			error = TAKE_PTR(w->log_error);
 			if (current(w))
 				trigger_finished(w, error, false);
@@ -1121,9 +1124,16 @@ static void pump_run(struct watch *w)
 		/* Nothing runs for a notification that is not on disk yet. */
 		if (commit_received(w) < 0)
 			return;
+		/* A failed write of gathered lines (here inside the commit) is
+		 * reported first, while the notifications it put back are at
+		 * the head and nothing new is gathered. */
+		if (w->log_error)
+			continue;
 		p = current(w);
 		if (!p && w->n_unflushed > 0) {
 			log_lines_flush(w);	/* before deciding the queue is done */
+			if (w->log_error)
+				continue;
 			p = current(w);
 		}
 		/* A listener stopped by on_failure: stop keeps its notification pending. */
@@ -1153,6 +1163,10 @@ static void pump_run(struct watch *w)
 				continue;
 			}
 			if (r < 0) {
+				/* trigger_finished() works on the head of the queue. */
+				log_lines_flush(w);
+				if (w->log_error)
+					continue;
 				watch_log(w, LOG_ERR, r, NULL, NULL, "cannot run %s: %s", t->where, strerror(-r));
 				trigger_finished(w, "internal error", false);
 				continue;

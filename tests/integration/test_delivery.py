@@ -192,6 +192,33 @@ class LogTriggerTests(unittest.TestCase):
         self.assertEqual(state["pending"], 0)
 
 
+    def test_unwritable_log_dead_letters_each_notification_as_itself(self):
+        # With no retries every failed write ends in dead letters; each one
+        # must hold its own notification (gathered lines are put back first).
+        ws = Workspace()
+        self.addCleanup(ws.cleanup)
+        srv = FaultServer(script=[], initial_events=5)
+        srv.start()
+        self.addCleanup(srv.stop)
+        out = ws.path("out.ndjson")
+        os.mkdir(out)
+        d = Daemon(ws, [{"name": "l", "protocol": "sse", "url": srv.url,
+                         "triggers": [{"type": "log", "path": out, "retries": 0}]}])
+        self.addCleanup(d.cleanup)
+        d.start()
+        wait_until(lambda: "dead_letters=5" in d.run_command("state", "list").stdout, 30)
+        self.assertEqual(d.stop(), 0)
+        dl = os.path.join(d.state_dir, "dead-letters", "l")
+        got = []
+        for seq in range(1, 6):
+            with open(os.path.join(dl, "%d.json" % seq)) as f:
+                rec = json.load(f)
+            got.append((rec["seq"], rec["notification"]["data"]))
+            self.assertIn("Is a directory", rec["error"])
+        self.assertEqual(got, [(i, "event %d" % i) for i in range(1, 6)])
+        self.assertEqual(json.loads(d.run_command("state", "show", "l").stdout)["pending"], 0)
+
+
 class BatchTests(unittest.TestCase):
     def test_batch_commit_under_sigkills_loses_nothing(self):
         ws = Workspace()
