@@ -158,22 +158,27 @@ class BackpressureTests(unittest.TestCase):
 
 
 class LogTriggerTests(unittest.TestCase):
+    def start_unwritable(self, events, triggers):
+        """A daemon whose log triggers write to OUT, which is a directory
+        (opening it for writing fails: EISDIR), on a server with events."""
+        ws = Workspace()
+        self.addCleanup(ws.cleanup)
+        srv = FaultServer(script=[], initial_events=events)
+        srv.start()
+        self.addCleanup(srv.stop)
+        out = ws.path("out.ndjson")
+        os.mkdir(out)
+        d = Daemon(ws, [{"name": "l", "protocol": "sse", "url": srv.url,
+                         "triggers": [dict(t, type="log", path=out) for t in triggers]}])
+        self.addCleanup(d.cleanup)
+        d.start()
+        return d, out
+
     def test_failed_log_write_is_retried_without_loss_or_repeat(self):
         # A listener whose triggers all append to one log file has its lines
         # gathered and written once per pump run; a failed write puts the
         # notifications back unfinished and retries them like any failure.
-        ws = Workspace()
-        self.addCleanup(ws.cleanup)
-        srv = FaultServer(script=[], initial_events=50)
-        srv.start()
-        self.addCleanup(srv.stop)
-        out = ws.path("out.ndjson")
-        os.mkdir(out)           # opening a directory for writing fails: EISDIR
-        d = Daemon(ws, [{"name": "l", "protocol": "sse", "url": srv.url,
-                         "triggers": [{"type": "log", "path": out, "retries": 1000, "retry_delay": "50ms"},
-                                      {"type": "log", "path": out}]}])
-        self.addCleanup(d.cleanup)
-        d.start()
+        d, out = self.start_unwritable(50, [{"retries": 1000, "retry_delay": "50ms"}, {}])
         d.wait_log(r"triggers\[0\] failed \(attempt 1 of 1001\): cannot open .*out\.ndjson: Is a directory")
         os.rmdir(out)
 
@@ -191,21 +196,10 @@ class LogTriggerTests(unittest.TestCase):
         state = json.loads(d.run_command("state", "show", "l").stdout)
         self.assertEqual(state["pending"], 0)
 
-
     def test_unwritable_log_dead_letters_each_notification_as_itself(self):
         # With no retries every failed write ends in dead letters; each one
         # must hold its own notification (gathered lines are put back first).
-        ws = Workspace()
-        self.addCleanup(ws.cleanup)
-        srv = FaultServer(script=[], initial_events=5)
-        srv.start()
-        self.addCleanup(srv.stop)
-        out = ws.path("out.ndjson")
-        os.mkdir(out)
-        d = Daemon(ws, [{"name": "l", "protocol": "sse", "url": srv.url,
-                         "triggers": [{"type": "log", "path": out, "retries": 0}]}])
-        self.addCleanup(d.cleanup)
-        d.start()
+        d, _ = self.start_unwritable(5, [{"retries": 0}])
         wait_until(lambda: "dead_letters=5" in d.run_command("state", "list").stdout, 30)
         self.assertEqual(d.stop(), 0)
         dl = os.path.join(d.state_dir, "dead-letters", "l")
