@@ -6,6 +6,7 @@
  * bytes cut into event, data and id at those two points.
  */
 // fuzz-sources: src/notif.c src/jsonw.c src/dbuf.c src/util.c src/strv.c
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,9 @@
 #include "notif.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct dbuf scratch;
+static bool scratch_ready;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -32,7 +36,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!tree)
 		abort();
 	want = jsonw_dumps(tree);
-	got = notif_sse_text(rest, a, rest + a, b - a, data[0] & 1, rest + b, n - b, &len);
+	/* With a scratch buffer kept from one input to the next (as the daemon
+	 * does) and without one. */
+	if (!scratch_ready) {
+		dbuf_init(&scratch, SIZE_MAX - 1);
+		scratch_ready = true;
+	}
+	got = notif_sse_text(rest, a, rest + a, b - a, data[0] & 1, rest + b, n - b, data[0] & 2 ? &scratch : NULL, &len);
 	if (!want || !got || strcmp(want, got) != 0 || len != strlen(got)) {
 		fprintf(stderr, "sse text differs from the tree's:\n want %s\n got  %s\n", want ? want : "(null)",
 			got ? got : "(null)");

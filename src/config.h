@@ -36,7 +36,7 @@
 #define CFG_DEFAULT_REFRESH_TIMEOUT_USEC  (30 * UINT64_C(1000000))
 #define CFG_DEFAULT_MAX_EVENT_SIZE        (1024 * 1024)
 #define CFG_DEFAULT_MAX_PENDING           128	/* commit: per_event */
-#define CFG_DEFAULT_MAX_PENDING_BATCH     4096	/* commit: batch: one read's worth */
+#define CFG_DEFAULT_MAX_PENDING_BATCH     8192	/* commit: batch: two reads: one parsed while the last is written */
 
 enum cfg_protocol {
 	CFG_PROTOCOL_AVISO,

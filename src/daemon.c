@@ -495,6 +495,7 @@ static void daemon_done(struct daemon *d)
 	trigger_logs_free(d->tenv.logs);
 	sd_event_unref(d->event);
 	cfg_free(d->cfg);
+	dbuf_free(&d->text_scratch);
 	curl_global_cleanup();
 }
 
@@ -505,6 +506,7 @@ static int daemon_setup(struct daemon *d, bool lock)
 	int r;
 
 	raise_nofile();
+	dbuf_init(&d->text_scratch, SIZE_MAX - 1);
 	if (getrandom(&d->rng, sizeof(d->rng), GRND_NONBLOCK) != sizeof(d->rng))
 		d->rng = now_usec(CLOCK_REALTIME) ^ (uint64_t)getpid();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

@@ -12,6 +12,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "dbuf.h"
 #include "trigger.h"
 
 struct curl_glue;
@@ -27,6 +28,7 @@ struct daemon {
 	size_t n_watches;
 	struct trigger_env tenv;
 	uint64_t rng;
+	struct dbuf text_scratch;	/* notif_sse_text()'s room, shared: one event at a time */
 	bool stopping;
 	bool finished;		/* the loop was told to exit */
 	sd_event_source *stop_timer;

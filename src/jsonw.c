@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "cleanup.h"
 #include "jsonw.h"
@@ -59,6 +62,64 @@ static size_t plain_run(const char *s, size_t len)
 	return i;
 }
 
+#ifdef __SSE2__
+/*
+ * Escapes 16 bytes at a time while the output has room for a whole block's
+ * worst case plus a 16-byte store: each block is loaded once, its special
+ * bytes found by one compare, and the plain bytes between them moved by
+ * 16-byte stores that may overrun what is kept (never the buffer). Strings
+ * of JSON are full of quotes, so this walks the marks rather than
+ * rescanning after each one. Returns how many bytes of s it used; *po moves.
+ */
+static size_t escape_blocks(const char *s, size_t len, char **po, const char *end)
+{
+	const __m128i high3 = _mm_set1_epi8((char)0xE0), quote = _mm_set1_epi8('"'),
+		      backslash = _mm_set1_epi8('\\'), zero = _mm_setzero_si128();
+	char *o = *po;
+	size_t i = 0;
+
+	for (; i + 16 <= len && end - o >= 16 * 6 + 16; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i marks = _mm_or_si128(_mm_cmpeq_epi8(_mm_and_si128(v, high3), zero),
+					     _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+		unsigned m = (unsigned)_mm_movemask_epi8(marks), prev = 0;
+		_Alignas(16) unsigned char block[32];
+
+		if (m == 0) {
+			_mm_storeu_si128((__m128i *)(void *)o, v);
+			o += 16;
+			continue;
+		}
+		_mm_store_si128((__m128i *)(void *)block, v);
+		_mm_store_si128((__m128i *)(void *)(block + 16), zero);
+		do {
+			unsigned k = (unsigned)__builtin_ctz(m);
+			unsigned char c = block[k];
+
+			memcpy(o, block + prev, 16);
+			o += k - prev;
+			o[0] = '\\';
+			o[1] = escape[c];
+			if (escape[c] == 'u') {
+				/* jansson: "\\u%04X" for the other control characters. */
+				o[2] = '0';
+				o[3] = '0';
+				o[4] = "0123456789ABCDEF"[c >> 4];
+				o[5] = "0123456789ABCDEF"[c & 15];
+				o += 4;
+			}
+			o += 2;
+			prev = k + 1;
+			m &= m - 1;
+		} while (m);
+		memcpy(o, block + prev, 16);
+		o += 16 - prev;
+	}
+	*po = o;
+	return i;
+}
+#endif
+
 static size_t escaped_size(unsigned char c)
 {
 	return escape[c] == 'u' ? 6 : 2;
@@ -68,7 +129,7 @@ int jsonw_append_string(struct dbuf *out, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t need = 0, i;
-	char *o;
+	char *o, *end;
 
 	/* Plain runs (nearly everything) are found 8 bytes at a time and
 	 * copied whole. Short strings get room for the worst case and one
@@ -90,17 +151,43 @@ int jsonw_append_string(struct dbuf *out, const char *s, size_t len)
 	if (dbuf_reserve(out, need + 2) < 0)
 		return -ENOMEM;
 	o = out->buf + out->len;
+	end = out->buf + out->cap;
 	*o++ = '"';
-	for (i = 0; i < len;) {
-		size_t run = plain_run(s + i, len - i);
+	i = 0;
+#ifdef __SSE2__
+	i = escape_blocks(s, len, &o, end);
+#endif
+	while (i < len) {
 		unsigned char c;
 		char e;
 
-		memcpy(o, s + i, run);
-		o += run;
-		i += run;
-		if (i >= len)
-			break;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		/* Eight bytes are stored whole, then kept up to the first that
+		 * needs escaping: no call and no copy loop per run, which
+		 * matters for data full of quotes (JSON in JSON). The store may
+		 * pass the string's end, never the buffer's. */
+		if (i + 8 <= len && end - o >= 8) {
+			uint64_t v, m;
+
+			memcpy(&v, s + i, 8);
+			memcpy(o, &v, 8);
+			m = special_mask(v);
+			if (!m) {
+				i += 8;
+				o += 8;
+				continue;
+			}
+			m = (uint64_t)__builtin_ctzll(m) / 8;
+			i += m;
+			o += m;
+		} else
+#endif
+		{
+			while (i < len && escape[(unsigned char)s[i]] == 0)
+				*o++ = s[i++];
+			if (i >= len)
+				break;
+		}
 		c = (unsigned char)s[i++];
 		e = escape[c];
 		*o++ = '\\';

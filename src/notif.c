@@ -89,42 +89,61 @@ static int put_base64(struct dbuf *b, const char *member, const void *s, size_t 
 }
 
 char *notif_sse_text(const char *event, size_t event_len, const char *data, size_t data_len,
-		     bool id_set, const char *id, size_t id_len, size_t *ret_len)
+		     bool id_set, const char *id, size_t id_len, struct dbuf *scratch, size_t *ret_len)
 {
 	bool id_utf8 = id_set && utf8_valid(id, id_len);
-	struct dbuf b;
+	struct dbuf own, *b = scratch ? scratch : &own;
+	char *text;
 	int r;
 
-	dbuf_init(&b, SIZE_MAX - 1);
-	/* Room for the usual case (nothing to escape) in one allocation. */
-	r = dbuf_reserve(&b, data_len / 3 * 4 + event_len + id_len + 64);
+	if (scratch)
+		dbuf_reset(scratch);
+	else
+		dbuf_init(&own, SIZE_MAX - 1);
+	/* One allocation: the worst case of escaping for the usual sizes (the
+	 * escaper then needs no measuring pass), else room for base64 or plain
+	 * text. A scratch buffer keeps that room warm from one event to the
+	 * next, and the text is then copied out at its size. */
+	if (data_len + event_len + id_len <= 16 * 1024)
+		r = dbuf_reserve(b, 6 * (data_len + event_len + id_len) + 64);
+	else
+		r = dbuf_reserve(b, data_len / 3 * 4 + event_len + id_len + 64);
 	/* Member order is jansson's sorted order, as jsonw_dumps() writes it. */
 	if (r >= 0 && utf8_valid(data, data_len)) {
-		r = dbuf_append(&b, "{\"data\":", 8);
+		r = dbuf_append(b, "{\"data\":", 8);
 		if (r >= 0)
-			r = jsonw_append_string(&b, data, data_len);
+			r = jsonw_append_string(b, data, data_len);
 	} else if (r >= 0) {
-		r = put_base64(&b, "{\"data_base64\":", data, data_len);
+		r = put_base64(b, "{\"data_base64\":", data, data_len);
 	}
 	if (r >= 0)
-		r = dbuf_append(&b, ",\"event\":", 9);
+		r = dbuf_append(b, ",\"event\":", 9);
 	if (r >= 0)
-		r = utf8_valid(event, event_len) ? jsonw_append_string(&b, event, event_len)
-						  : dbuf_append(&b, "\"(invalid UTF-8)\"", 17);
+		r = utf8_valid(event, event_len) ? jsonw_append_string(b, event, event_len)
+						  : dbuf_append(b, "\"(invalid UTF-8)\"", 17);
 	if (r >= 0)
-		r = dbuf_append(&b, ",\"id\":", 6);
+		r = dbuf_append(b, ",\"id\":", 6);
 	if (r >= 0)
-		r = id_utf8 ? jsonw_append_string(&b, id, id_len) : dbuf_append(&b, "null", 4);
+		r = id_utf8 ? jsonw_append_string(b, id, id_len) : dbuf_append(b, "null", 4);
 	if (r >= 0 && id_set && !id_utf8)
-		r = put_base64(&b, ",\"id_base64\":", id, id_len);
+		r = put_base64(b, ",\"id_base64\":", id, id_len);
 	if (r >= 0)
-		r = dbuf_putc(&b, '}');
+		r = dbuf_putc(b, '}');
 	if (r < 0) {
-		dbuf_free(&b);
+		if (scratch)
+			dbuf_reset_trim(scratch, NOTIF_SCRATCH_KEEP);
+		else
+			dbuf_free(&own);
 		return NULL;
 	}
-	*ret_len = b.len;
-	return jsonw_shrink(&b);
+	*ret_len = b->len;
+	if (!scratch)
+		return jsonw_shrink(&own);
+	text = malloc(b->len + 1);
+	if (text)
+		memcpy(text, b->buf, b->len + 1);
+	dbuf_reset_trim(scratch, NOTIF_SCRATCH_KEEP);
+	return text;
 }
 
 json_t *notif_sse_new(const char *event, size_t event_len, const char *data, size_t data_len,

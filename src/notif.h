@@ -20,18 +20,23 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "dbuf.h"
 
 /* A new sse notification. id_set=false: no id was ever given (null). */
 json_t *notif_sse_new(const char *event, size_t event_len, const char *data, size_t data_len,
 		      bool id_set, const char *id, size_t id_len);
 
+/* A scratch buffer for notif_sse_text() keeps at most this much between calls. */
+#define NOTIF_SCRATCH_KEEP (128 * 1024)
+
 /*
  * The same notification as compact JSON with sorted keys, byte for byte what
  * jsonw_dumps(notif_sse_new(...)) gives, without building it: the sse hot
- * path. NUL-terminated; its length in *ret_len. NULL on OOM.
+ * path. NUL-terminated; its length in *ret_len. NULL on OOM. scratch (may be
+ * NULL) is a buffer the caller keeps from one call to the next.
  */
 char *notif_sse_text(const char *event, size_t event_len, const char *data, size_t data_len,
-		     bool id_set, const char *id, size_t id_len, size_t *ret_len);
+		     bool id_set, const char *id, size_t id_len, struct dbuf *scratch, size_t *ret_len);
 
 /* The SSE event name ("event" member); "" if absent. */
 const char *notif_event_name(const json_t *n);

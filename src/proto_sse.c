@@ -87,7 +87,8 @@ static int sse_note(struct watch *w, const struct sse_note *n)
 	switch (n->kind) {
 	case SSE_NOTE_EVENT:
 		/* Straight to text: most triggers (log, echo) never need the tree. */
-		text = notif_sse_text(n->type, n->type_len, n->data, n->data_len, n->id_set, n->id, n->id_len, &len);
+		text = notif_sse_text(n->type, n->type_len, n->data, n->data_len, n->id_set, n->id, n->id_len,
+				      &w->daemon->text_scratch, &len);
 		if (!text)
 			return -ENOMEM;
 		return watch_deliver_text(w, text, len, cursor_of(n));

@@ -37,7 +37,7 @@
 #define QUOTE_MAX		64	/* bytes of a file's string quoted in a message */
 #define QUOTE_BUF		(QUOTE_MAX * 4 + 8)
 #define PENDING_MIN_CAP		8
-#define PENDING_KEEP_CAP	4096	/* an emptied FIFO keeps at most this many slots (a batch) */
+#define PENDING_KEEP_CAP	8192	/* an emptied FIFO keeps at most this many slots (a batch) */
 
 struct statedir {
 	char *path;
@@ -1409,27 +1409,101 @@ static int state_text(const struct listener_state *s, struct dbuf *out)
 	return r == -E2BIG ? -EINVAL : r;
 }
 
-int state_save(struct statedir *d, const struct listener_state *s, char **reterr)
+void state_save_abandon(struct statedir *d, struct state_save_op *op)
 {
-	_cleanup_free_ char *file = NULL;
+	if (op->fd >= 0) {
+		(void)close(op->fd);
+		(void)unlinkat(d->fd, op->tmp, 0);
+	}
+	free(op->tmp);
+	free(op->file);
+	*op = STATE_SAVE_OP_IDLE;
+}
+
+static int save_begin(struct statedir *d, const struct listener_state *s, struct state_save_op *op,
+		      bool start_writeback, char **reterr)
+{
 	int r;
 
+	if (op->fd >= 0)
+		return -EBUSY;
+	*op = STATE_SAVE_OP_IDLE;
 	if (!statedir_locked(d))
 		return errmsg(reterr, -EPERM, "cannot write to state directory %s: not locked", d->path);
 	if (!state_name_valid(s->name))
 		return errmsg(reterr, -EINVAL, "invalid listener name");
-	if (asprintf(&file, "%s.json", s->name) < 0)
+	if (asprintf(&op->file, "%s.json", s->name) < 0) {
+		op->file = NULL;
 		return -ENOMEM;
+	}
 	dbuf_reset(&d->text);
 	r = state_text(s, &d->text);
-	if (r == -EINVAL)
-		return errmsg(reterr, r, "%s/%s: refusing to write an inconsistent state", d->path, file);
+	if (r == -EINVAL) {
+		r = errmsg(reterr, r, "%s/%s: refusing to write an inconsistent state", d->path, op->file);
+		goto fail;
+	}
+	if (r >= 0) {
+		op->fd = temp_create_at(d->fd, op->file, &op->tmp);
+		r = op->fd < 0 ? op->fd : 0;
+	}
 	if (r >= 0)
-		r = atomic_write_at(d->fd, file, d->text.buf, d->text.len, true, 0600);
+		r = write_all(op->fd, d->text.buf, d->text.len);
+	if (r >= 0 && fchmod(op->fd, 0600) < 0)
+		r = -errno;
+	/* Only a start: the disk writes while the loop goes on. Where this is
+	 * not supported, the fsync in finish does all of it. */
+	if (r >= 0 && start_writeback)
+		(void)sync_file_range(op->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	dbuf_reset_trim(&d->text, TEXT_KEEP);
+	if (r >= 0)
+		return 0;
+	r = errmsg(reterr, r, "cannot write state file %s/%s: %s", d->path, op->file, strerror(-r));
+fail:
+	dbuf_reset_trim(&d->text, TEXT_KEEP);
+	state_save_abandon(d, op);
+	return r;
+}
+
+int state_save_begin(struct statedir *d, const struct listener_state *s, struct state_save_op *op, char **reterr)
+{
+	return save_begin(d, s, op, true, reterr);
+}
+
+int state_save_finish(struct statedir *d, struct state_save_op *op, char **reterr)
+{
+	_cleanup_free_ char *file = NULL;
+	int fd = op->fd, r = 0;
+
+	if (fd < 0)
+		return -EINVAL;
+	/* A failed fsync is never retried: the pages may already be dropped. */
+	if (fsync(fd) < 0)
+		r = -errno;
+	op->fd = -1;
+	if (close(fd) < 0 && r >= 0)
+		r = -errno;
+	if (r >= 0 && renameat(d->fd, op->tmp, d->fd, op->file) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlinkat(d->fd, op->tmp, 0);
+	if (r >= 0)
+		r = fsync_dirfd(d->fd);
+	file = TAKE_PTR(op->file);
+	state_save_abandon(d, op);
 	if (r < 0)
 		return errmsg(reterr, r, "cannot write state file %s/%s: %s", d->path, file, strerror(-r));
 	return 0;
+}
+
+int state_save(struct statedir *d, const struct listener_state *s, char **reterr)
+{
+	struct state_save_op op = STATE_SAVE_OP_IDLE;
+	int r;
+
+	r = save_begin(d, s, &op, false, reterr);
+	if (r < 0)
+		return r;
+	return state_save_finish(d, &op, reterr);
 }
 
 int state_remove(struct statedir *d, const char *name)

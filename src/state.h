@@ -175,6 +175,25 @@ int state_load(struct statedir *d, const char *name, struct listener_state **ret
 /* Writes NAME.json atomically and durably. Requires the lock. */
 int state_save(struct statedir *d, const struct listener_state *s, char **reterr);
 
+/*
+ * state_save() in two halves, so the disk writes while the caller goes on:
+ * state_save_begin() writes the temp file and starts its writeback
+ * (sync_file_range); state_save_finish() waits for it (fsync), renames it
+ * into place and syncs the directory. Nothing is durable, and nothing has
+ * replaced the previous file, before finish returns 0. Either half failing
+ * leaves no temp file and op idle; state_save_abandon() drops a begun one.
+ */
+struct state_save_op {
+	int fd;			/* the temp file, -1 when idle */
+	char *tmp;		/* its name in the state directory */
+	char *file;		/* the name it becomes */
+};
+#define STATE_SAVE_OP_IDLE ((struct state_save_op){ .fd = -1 })
+
+int state_save_begin(struct statedir *d, const struct listener_state *s, struct state_save_op *op, char **reterr);
+int state_save_finish(struct statedir *d, struct state_save_op *op, char **reterr);
+void state_save_abandon(struct statedir *d, struct state_save_op *op);
+
 /* Removes NAME.json (durably). Requires the lock. -ENOENT if absent. */
 int state_remove(struct statedir *d, const char *name);
 

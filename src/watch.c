@@ -30,6 +30,7 @@
 #define PUMP_BATCH       512		/* in-process triggers run per loop iteration */
 #define TRIGGER_RETRY_CAP (5 * 60 * USEC_PER_SEC)
 #define COMMIT_RETRY_USEC (1 * USEC_PER_SEC)
+#define SAVE_FINISH_USEC  (5 * USEC_PER_MSEC)	/* a begun commit waits at most this for a busy loop */
 
 static void watch_log(struct watch *w, int level, int error, const char *mid, const char *event_id,
 		      const char *fmt, ...) _printf_(6, 7);
@@ -79,23 +80,43 @@ static void sv_event(struct watch *w, struct sv_event ev)
 
 /* ------------------------------------------------------------ commits */
 
-static void remember_commit(struct watch *w)
+/* What was in memory when next_seq and cursor were current is on disk now. */
+static void remember_commit_at(struct watch *w, uint64_t next_seq, json_t *cursor)
 {
 	/* Only a durable notification counts as delivered (and resets the
 	 * backoff): a stream whose commits fail must not reconnect at full speed. */
-	if (w->uncommitted_notifications) {
-		w->uncommitted_notifications = false;
-		w->stats.received += w->st->next_seq - w->committed_next_seq;
+	if (w->uncommitted_notifications && next_seq != w->committed_next_seq) {
+		w->uncommitted_notifications = w->st->next_seq != next_seq;
+		w->stats.received += next_seq - w->committed_next_seq;
 		w->stats.last_event_usec = now_usec(CLOCK_REALTIME);
 		if (w->sv.phase == SV_OPEN && !w->sv.delivered)
 			sv_event(w, (struct sv_event){ .type = SV_EV_DELIVERED });
 	}
+	json_incref(cursor);
 	json_decref(w->committed_cursor);
-	w->committed_cursor = json_incref(w->st->cursor);
-	w->committed_next_seq = w->st->next_seq;
-	w->dirty = false;
+	w->committed_cursor = cursor;
+	w->committed_next_seq = next_seq;
 	w->commits++;
 	watch_status_generation++;
+}
+
+static void remember_commit(struct watch *w)
+{
+	remember_commit_at(w, w->st->next_seq, w->st->cursor);
+	w->dirty = false;
+}
+
+/* Drops a begun commit (a full one is written instead, or none is wanted). */
+static void saving_drop(struct watch *w)
+{
+	if (w->saving.fd >= 0) {
+		state_save_abandon(w->daemon->statedir, &w->saving);
+		w->dirty = true;	/* the completions it held are not on disk */
+	}
+	json_decref(w->saving_cursor);
+	w->saving_cursor = NULL;
+	(void)sd_event_source_set_enabled(w->save_done, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(w->save_timer, SD_EVENT_OFF);
 }
 
 static void log_lines_flush(struct watch *w);
@@ -113,6 +134,8 @@ static int commit(struct watch *w)
 		remember_commit(w);
 		return 0;
 	}
+	/* This one covers all that a begun commit would, and more. */
+	saving_drop(w);
 	r = state_save(w->daemon->statedir, w->st, &err);
 	if (r < 0) {
 		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL, "cannot commit state: %s",
@@ -135,6 +158,7 @@ static void rollback(struct watch *w)
 {
 	const char *id = NULL;
 
+	saving_drop(w);
 	listener_state_rollback(w->st, w->committed_next_seq, w->committed_cursor);
 	w->uncommitted_notifications = false;
 	if (w->proto == &proto_sse) {
@@ -392,7 +416,11 @@ static int consume(struct watch *w, const char *buf, size_t len)
 	size_t used = 0;
 	int r;
 
+	/* The notifications of one read were received together: one clock
+	 * read for all of them, not one each. */
+	w->consumed_at = now_usec(CLOCK_REALTIME);
 	r = sse_parser_feed_some(&w->parser, buf, len, &used);
+	w->consumed_at = 0;
 	/* batch: the pump commits before the first trigger runs, so all that
 	 * one socket read brought (curl hands it over in 16 KiB pieces) shares
 	 * one commit. per_event committed each notification already. */
@@ -435,6 +463,87 @@ static int commit_received(struct watch *w)
 		watch_end_stream(w, SV_REASON_COMMIT, "commit failed: %s", strerror(-r));
 	}
 	return r;
+}
+
+/*
+ * batch: the commit of what was received is begun (written, its writeback
+ * started) and the loop goes on reading and parsing while the disk works;
+ * the pump finishes it before anything it holds may run. per_event and
+ * replays commit whole, as before.
+ */
+static void pump_schedule(struct watch *w);
+
+static bool commit_pipelined(const struct watch *w)
+{
+	return w->cfg->commit == CFG_COMMIT_BATCH && !w->replay;
+}
+
+static int saving_begin(struct watch *w)
+{
+	_cleanup_free_ char *err = NULL;
+	int r;
+
+	/* Finished notifications leave the snapshot only once their lines are written. */
+	log_lines_flush(w);
+	r = state_save_begin(w->daemon->statedir, w->st, &w->saving, &err);
+	if (r < 0) {
+		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL, "cannot commit state: %s", err ? err : strerror(-r));
+		rollback(w);
+		watch_end_stream(w, SV_REASON_COMMIT, "commit failed: %s", strerror(-r));
+		return r;
+	}
+	w->saving_next_seq = w->st->next_seq;
+	w->saving_cursor = json_incref(w->st->cursor);
+	/* The completions so far are in it; later ones make the listener dirty again. */
+	w->dirty = false;
+	/* Finished by the pump after the next read, else as soon as the loop
+	 * is idle, and within SAVE_FINISH_USEC however busy it is. */
+	(void)sd_event_source_set_enabled(w->save_done, SD_EVENT_ONESHOT);
+	(void)sd_event_source_set_time_relative(w->save_timer, SAVE_FINISH_USEC);
+	(void)sd_event_source_set_enabled(w->save_timer, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+/* Finishes a begun commit. Negative if it failed: what it held is forgotten
+ * (the server sends it again after the reconnect). */
+static int saving_finish(struct watch *w)
+{
+	_cleanup_free_ char *err = NULL;
+	json_t *cursor;
+	int r;
+
+	if (w->saving.fd < 0)
+		return 0;
+	(void)sd_event_source_set_enabled(w->save_done, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(w->save_timer, SD_EVENT_OFF);
+	r = state_save_finish(w->daemon->statedir, &w->saving, &err);
+	cursor = TAKE_PTR(w->saving_cursor);
+	if (r < 0) {
+		json_decref(cursor);
+		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL, "cannot commit state: %s", err ? err : strerror(-r));
+		w->dirty = true;	/* the completions it held are not on disk either */
+		rollback(w);
+		watch_end_stream(w, SV_REASON_COMMIT, "commit failed: %s", strerror(-r));
+		return r;
+	}
+	remember_commit_at(w, w->saving_next_seq, cursor);
+	json_decref(cursor);
+	return 0;
+}
+
+static int on_save_done(sd_event_source *s, void *userdata)
+{
+	struct watch *w = userdata;
+
+	(void)s;
+	pump_schedule(w);
+	return 0;
+}
+
+static int on_save_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	(void)usec;
+	return on_save_done(s, userdata);
 }
 
 static size_t read_size(const struct cfg_listener *l)
@@ -764,13 +873,13 @@ fail:
 
 static int deliver(struct watch *w, json_t *notification, char *text, size_t text_len, json_t *cursor)
 {
-	uint64_t seq;
+	uint64_t seq, at = w->consumed_at ? w->consumed_at : now_usec(CLOCK_REALTIME);
 	int r;
 
 	if (text)
-		r = listener_state_push_text(w->st, text, text_len, now_usec(CLOCK_REALTIME), &seq);
+		r = listener_state_push_text(w->st, text, text_len, at, &seq);
 	else
-		r = listener_state_push(w->st, notification, now_usec(CLOCK_REALTIME), &seq);
+		r = listener_state_push(w->st, notification, at, &seq);
 	if (r >= 0 && cursor) {
 		r = listener_state_set_cursor(w->st, cursor);
 		cursor = NULL;
@@ -847,16 +956,22 @@ static void pump_schedule(struct watch *w)
 	(void)sd_event_source_set_enabled(w->pump, SD_EVENT_ONESHOT);
 }
 
+/* The next notification to work on: only one that is on disk. */
 static struct state_pending *current(struct watch *w)
 {
-	return w->st && w->st->n_pending > w->n_unflushed ? &w->st->pending[w->n_unflushed] : NULL;
+	struct state_pending *p;
+
+	if (!w->st || w->st->n_pending <= w->n_unflushed)
+		return NULL;
+	p = &w->st->pending[w->n_unflushed];
+	return p->seq < w->committed_next_seq ? p : NULL;
 }
 
 static void maybe_unpause(struct watch *w)
 {
-	/* batch: refill only an empty queue, so a commit carries a full one;
-	 * per_event commits each notification anyway: refill at half. */
-	size_t low = w->cfg->commit == CFG_COMMIT_BATCH ? 0 : w->cfg->max_pending / 2;
+	/* Refill at half: batch then reads and parses the next half while the
+	 * disk writes the commit of the last (commit_pipelined()). */
+	size_t low = w->cfg->max_pending / 2;
 
 	if (!w->paused || !w->easy || w->st->n_pending > low || w->st->pending_bytes >= PENDING_BYTES_MAX / 2)
 		return;
@@ -1121,8 +1236,12 @@ static void pump_run(struct watch *w)
 				trigger_finished(w, error, false);
 			continue;
 		}
-		/* Nothing runs for a notification that is not on disk yet. */
-		if (commit_received(w) < 0)
+		/* Nothing runs for a notification that is not on disk yet
+		 * (current() sees to that): a begun commit is finished first,
+		 * else the received notifications are committed now. */
+		if (saving_finish(w) < 0)
+			return;
+		if (!commit_pipelined(w) && commit_received(w) < 0)
 			return;
 		/* A failed write of gathered lines (here inside the commit) is
 		 * reported first, while the notifications it put back are at
@@ -1136,6 +1255,10 @@ static void pump_run(struct watch *w)
 				continue;
 			p = current(w);
 		}
+		/* Nothing on disk to work on now: begin the commit of what came
+		 * since, which the pump finishes on its next run. */
+		if (commit_pipelined(w) && (!p || w->run) && has_uncommitted(w) && saving_begin(w) < 0)
+			return;
 		/* A listener stopped by on_failure: stop keeps its notification pending. */
 		if (w->run || w->stopping || (w->sv.phase == SV_FAILED && w->sv.reason == SV_REASON_TRIGGER))
 			return;
@@ -1251,6 +1374,7 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
+	w->saving = STATE_SAVE_OP_IDLE;
 	w->daemon = d;
 	w->cfg = cfg;
 	w->proto = cfg->protocol == CFG_PROTOCOL_SSE ? &proto_sse : &proto_aviso;
@@ -1285,6 +1409,13 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 		r = sd_event_add_time(d->event, &w->flush_timer, CLOCK_MONOTONIC, 0, 10 * USEC_PER_MSEC, on_flush_timer, w);
 	if (r >= 0)
 		r = sd_event_add_defer(d->event, &w->pump, on_pump, w);
+	/* Below the sockets: a read waiting is parsed while the disk writes. */
+	if (r >= 0)
+		r = sd_event_add_defer(d->event, &w->save_done, on_save_done, w);
+	if (r >= 0)
+		r = sd_event_source_set_priority(w->save_done, SD_EVENT_PRIORITY_IDLE);
+	if (r >= 0)
+		r = sd_event_add_time(d->event, &w->save_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC, on_save_timer, w);
 	if (r >= 0 && w->proto->setup)
 		r = w->proto->setup(w);
 	if (r < 0) {
@@ -1296,6 +1427,8 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 	(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(w->flush_timer, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(w->pump, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(w->save_done, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(w->save_timer, SD_EVENT_OFF);
 	*ret = w;
 	return 0;
 }
@@ -1311,6 +1444,11 @@ struct watch *watch_free(struct watch *w)
 	sd_event_source_disable_unref(w->retry_timer);
 	sd_event_source_disable_unref(w->flush_timer);
 	sd_event_source_disable_unref(w->pump);
+	if (w->saving.fd >= 0)
+		state_save_abandon(w->daemon->statedir, &w->saving);
+	json_decref(w->saving_cursor);
+	sd_event_source_disable_unref(w->save_done);
+	sd_event_source_disable_unref(w->save_timer);
 	dbuf_free(&w->stash);
 	dbuf_free(&w->log_lines);
 	free(w->log_error);

@@ -112,6 +112,7 @@ struct watch {
 	bool abort_fatal;		/* ...and the listener cannot go on */
 	char *abort_message;
 	uint64_t last_byte_at;		/* CLOCK_MONOTONIC */
+	uint64_t consumed_at;		/* CLOCK_REALTIME of the bytes being parsed, else 0 */
 	bool paused;
 	bool draining;		/* the stream ended: the stash goes to the queue whole */
 	struct dbuf log_lines;	/* log lines gathered in this pump run, for one write */
@@ -137,6 +138,14 @@ struct watch {
 	sd_event_source *pump;
 	sd_event_source *retry_timer;	/* waiting between attempts of a trigger */
 	sd_event_source *flush_timer;	/* commits progress soon after the queue drained */
+	/* batch: a commit begun (its temp file written, the disk busy with it)
+	 * while the loop reads on; what it holds, and a source that finishes it
+	 * when nothing else is left to do */
+	struct state_save_op saving;
+	uint64_t saving_next_seq;
+	json_t *saving_cursor;
+	sd_event_source *save_done;
+	sd_event_source *save_timer;
 	struct trigger_run *run;	/* the trigger running now */
 	uint32_t attempts;		/* failed attempts of the current trigger */
 	bool stopping;

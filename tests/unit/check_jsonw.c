@@ -121,11 +121,13 @@ START_TEST(test_random_values)
 }
 END_TEST
 
-/* Strings are scanned 8 bytes at a time: every byte value, at every offset
- * across three words, in strings of every length up to that. */
+/* Strings are scanned 16 bytes at a time (SSE2), then 8, then one by one:
+ * every byte value at every offset across three blocks, in strings of every
+ * length up to that; then two special bytes at every pair of offsets. */
 START_TEST(test_every_byte_at_every_offset)
 {
-	char buf[24];
+	static const char pair[] = { '"', '\\', '\n', 0x01 };
+	char buf[40];
 
 	for (unsigned c = 1; c < 256; c++) {
 		if (c >= 0x80)
@@ -142,6 +144,19 @@ START_TEST(test_every_byte_at_every_offset)
 				json_decref(j);
 			}
 	}
+	for (size_t a = 0; a < sizeof(buf); a++)
+		for (size_t b = a + 1; b < sizeof(buf); b++)
+			for (size_t k = 0; k < ELEMENTSOF(pair) * ELEMENTSOF(pair); k++) {
+				json_t *j;
+
+				memset(buf, 'z', sizeof(buf));
+				buf[a] = pair[k % ELEMENTSOF(pair)];
+				buf[b] = pair[k / ELEMENTSOF(pair)];
+				j = json_stringn(buf, sizeof(buf));
+				ck_assert_ptr_nonnull(j);
+				same_as_jansson(j, "two special bytes");
+				json_decref(j);
+			}
 	/* A NUL (allowed in jansson strings) and multi-byte UTF-8 across a word boundary. */
 	for (size_t at = 0; at < 16; at++) {
 		char s[] = "0123456789abcdefghij\xe2\x80\xa8";
@@ -152,6 +167,42 @@ START_TEST(test_every_byte_at_every_offset)
 		ck_assert_ptr_nonnull(j);
 		same_as_jansson(j, "NUL and U+2028");
 		json_decref(j);
+	}
+}
+END_TEST
+
+/* JSON inside a string (quotes every few bytes, some control bytes), in a
+ * buffer whose limit leaves exactly the room the escaped text needs: the
+ * block stores must never pass it. Also a string over the one-pass size. */
+START_TEST(test_escaping_with_exact_room)
+{
+	static const size_t sizes[] = { 17, 100, 1000, 70 * 1024 };
+
+	for (size_t k = 0; k < ELEMENTSOF(sizes); k++) {
+		size_t len = sizes[k];
+		char *s = malloc(len), *want;
+		json_t *j;
+		struct dbuf b;
+
+		ck_assert_ptr_nonnull(s);
+		for (size_t i = 0; i < len; i++)
+			s[i] = i % 7 == 0 ? '"' : i % 61 == 0 ? '\x02' : i % 13 == 0 ? '\\' : (char)('a' + i % 26);
+		j = json_stringn(s, len);
+		ck_assert_ptr_nonnull(j);
+		want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+		ck_assert_ptr_nonnull(want);
+		dbuf_init(&b, strlen(want));
+		ck_assert_int_eq(jsonw_append_string(&b, s, len), 0);
+		ck_assert_uint_eq(b.len, strlen(want));
+		ck_assert_int_eq(memcmp(b.buf, want, b.len), 0);
+		ck_assert_uint_le(b.cap, strlen(want) + 1);
+		dbuf_free(&b);
+		dbuf_init(&b, strlen(want) - 1);
+		ck_assert_int_eq(jsonw_append_string(&b, s, len), -E2BIG);
+		dbuf_free(&b);
+		free(want);
+		json_decref(j);
+		free(s);
 	}
 }
 END_TEST
@@ -177,6 +228,7 @@ Suite *jsonw_suite(void)
 	tcase_add_test(tc, test_vectors);
 	tcase_add_test(tc, test_random_values);
 	tcase_add_test(tc, test_every_byte_at_every_offset);
+	tcase_add_test(tc, test_escaping_with_exact_room);
 	tcase_add_test(tc, test_append_respects_the_cap);
 	suite_add_tcase(s, tc);
 	return s;

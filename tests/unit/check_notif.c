@@ -192,6 +192,8 @@ static const struct {
 	{ DATA("\xed\xa0\x80"), "{\"data_base64\":\"7aCA\",\"event\":\"message\",\"id\":\"42\"}" },
 };
 
+static struct dbuf scratch = { .max = SIZE_MAX - 1 };
+
 /* The text the sse hot path writes must be the tree's text, byte for byte
  * (state files and log lines must not depend on which path made them). */
 static void same_text(const char *ev, size_t ev_len, const char *data, size_t data_len, bool id_set,
@@ -203,11 +205,18 @@ static void same_text(const char *ev, size_t ev_len, const char *data, size_t da
 
 	ck_assert_ptr_nonnull(n);
 	want = jsonw_dumps(n);
-	got = notif_sse_text(ev, ev_len, data, data_len, id_set, id, id_len, &len);
+	got = notif_sse_text(ev, ev_len, data, data_len, id_set, id, id_len, NULL, &len);
 	ck_assert_ptr_nonnull(want);
 	ck_assert_ptr_nonnull(got);
 	ck_assert_uint_eq(len, strlen(got));
 	ck_assert_str_eq(got, want);
+	/* The daemon's way: a scratch buffer kept from one event to the next. */
+	free(got);
+	got = notif_sse_text(ev, ev_len, data, data_len, id_set, id, id_len, &scratch, &len);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(len, strlen(got));
+	ck_assert_str_eq(got, want);
+	ck_assert_uint_le(scratch.cap, NOTIF_SCRATCH_KEEP);
 }
 
 START_TEST(test_sse_text_is_the_tree_text)
@@ -230,6 +239,27 @@ START_TEST(test_sse_text_is_the_tree_text)
 			}
 	for (size_t k = 0; k < ELEMENTSOF(sse_data); k++)
 		same_text("message", 7, sse_data[k].data, sse_data[k].len, true, "42", 2);
+	dbuf_free(&scratch);
+}
+END_TEST
+
+/* A large event does not leave its room behind in the shared scratch buffer. */
+START_TEST(test_sse_text_scratch_stays_bounded)
+{
+	size_t len = 3 * NOTIF_SCRATCH_KEEP, out = 0;
+	char *data = malloc(len), *text;
+
+	ck_assert_ptr_nonnull(data);
+	memset(data, '"', len);
+	same_text("message", 7, data, len, true, "7", 1);
+	ck_assert_uint_le(scratch.cap, NOTIF_SCRATCH_KEEP);
+	text = notif_sse_text("message", 7, "small", 5, false, NULL, 0, &scratch, &out);
+	ck_assert_str_eq(text, "{\"data\":\"small\",\"event\":\"message\",\"id\":null}");
+	ck_assert_uint_eq(out, strlen(text));
+	ck_assert_uint_gt(scratch.cap, 0);
+	free(text);
+	free(data);
+	dbuf_free(&scratch);
 }
 END_TEST
 
@@ -476,6 +506,7 @@ Suite *notif_suite(void)
 	tcase_add_loop_test(sse, test_sse_data, 0, ELEMENTSOF(sse_data));
 	tcase_add_test(sse, test_sse_lengths_not_terminators);
 	tcase_add_test(sse, test_sse_text_is_the_tree_text);
+	tcase_add_test(sse, test_sse_text_scratch_stays_bounded);
 	tcase_add_test(sse, test_sse_id_null_empty_invalid);
 	tcase_add_test(sse, test_sse_invalid_utf8_event_name);
 	tcase_add_test(sse, test_accessors_on_incomplete_objects);

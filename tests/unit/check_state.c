@@ -891,6 +891,90 @@ START_TEST(test_save_load_remove)
 }
 END_TEST
 
+/* A save in two halves: until the finish the old file stands and only a temp
+ * file is new; the finish puts the new one in place; an abandoned or failed
+ * one leaves nothing behind. */
+START_TEST(test_save_in_two_halves)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *before = NULL, *after = NULL, *ls = NULL,
+			    *p = NULL;
+	struct statedir *d = open_locked(dir), *ro = NULL;
+	struct listener_state *s = sample_state(), *t = NULL;
+	struct state_save_op op = STATE_SAVE_OP_IDLE, other = STATE_SAVE_OP_IDLE;
+
+	ck_assert_msg(state_save(d, s, &err) == 0, "%s", err);
+	before = read_file(dir, "wiki.json", NULL);
+	listener_state_pop(s);
+
+	ck_assert_msg(state_save_begin(d, s, &op, &err) == 0, "%s", err);
+	ck_assert_int_ge(op.fd, 0);
+	ck_assert_int_eq(state_save_begin(d, s, &op, &err), -EBUSY);
+	after = read_file(dir, "wiki.json", NULL);
+	ck_assert_str_eq(after, before);
+	ls = list_dir(dir);
+	ck_assert_msg(strncmp(ls, ".lock .wiki.json.", 17) == 0 && strstr(ls, " wiki.json"), "%s", ls);
+	ck_assert_msg(state_save_finish(d, &op, &err) == 0, "%s", err);
+	ck_assert_int_eq(op.fd, -1);
+	ck_assert_int_eq(state_save_finish(d, &op, &err), -EINVAL);
+	free(ls);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock wiki.json");
+	ck_assert_int_eq(state_load(d, "wiki", &t, &err), 0);
+	ck_assert_uint_eq(t->n_pending, s->n_pending);
+	listener_state_free(t);
+	t = NULL;
+
+	/* Abandoned: the temp file goes, the file stays as it was. */
+	free(before);
+	before = read_file(dir, "wiki.json", NULL);
+	listener_state_pop(s);
+	ck_assert_int_eq(state_save_begin(d, s, &op, &err), 0);
+	state_save_abandon(d, &op);
+	ck_assert_int_eq(op.fd, -1);
+	ck_assert_ptr_null(op.tmp);
+	free(ls);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock wiki.json");
+	free(after);
+	after = read_file(dir, "wiki.json", NULL);
+	ck_assert_str_eq(after, before);
+	state_save_abandon(d, &op);	/* idle: nothing to do */
+
+	/* The finish fails (the name is taken by a directory): no temp file is
+	 * left, and the half is idle again. */
+	p = path_join(dir, "wiki.json");
+	ck_assert_int_eq(unlink(p), 0);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	ck_assert_int_eq(state_save_begin(d, s, &op, &err), 0);
+	free(err);
+	err = NULL;
+	ck_assert_int_eq(state_save_finish(d, &op, &err), -EISDIR);
+	ck_assert_ptr_nonnull(err);
+	ck_assert_msg(strstr(err, "cannot write state file") && strstr(err, "wiki.json"), "%s", err);
+	ck_assert_int_eq(op.fd, -1);
+	free(ls);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock wiki.json");
+	ck_assert_int_eq(rmdir(p), 0);
+
+	/* Without the lock, or for an inconsistent state, nothing is begun. */
+	ck_assert_int_eq(statedir_open(dir, 0, &ro, &err), 0);
+	ck_assert_int_eq(state_save_begin(ro, s, &other, &err), -EPERM);
+	ck_assert_int_eq(other.fd, -1);
+	statedir_free(ro);
+	s->pending[0].triggers_done = 5000;
+	ck_assert_int_eq(state_save_begin(d, s, &other, &err), -EINVAL);
+	ck_assert_int_eq(other.fd, -1);
+	free(ls);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock");
+
+	listener_state_free(s);
+	statedir_free(d);
+	rm_rf(dir);
+}
+END_TEST
+
 START_TEST(test_load_refuses_odd_files)
 {
 	_cleanup_free_ char *dir = make_tmpdir(), *p = NULL;
@@ -1396,6 +1480,7 @@ Suite *state_suite(void)
 	tcase_add_test(tc, test_atomic_write);
 	tcase_add_test(tc, test_open_create_and_list);
 	tcase_add_test(tc, test_save_load_remove);
+	tcase_add_test(tc, test_save_in_two_halves);
 	tcase_add_test(tc, test_load_refuses_odd_files);
 	tcase_add_test(tc, test_saved_file_truncated_at_every_point);
 	tcase_add_test(tc, test_lock_in_process);
