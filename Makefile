@@ -137,13 +137,17 @@ integration: $(BIN)
 	@SSEWATCHD_BIN=$(abspath $(BIN)) SSEWATCHD_SANITIZED=$(SANITIZE) $(INTEGRATION)
 
 # The long run: 100 SIGKILLs at random moments during 10,000 notifications
-# through a command trigger that sleeps 0-20 ms (make check does 10).
+# through a command trigger that sleeps 0-20 ms (make check does 10), once
+# with each commit mode.
 TORTURE_KILLS ?= 100
 torture: deps
 	@$(MAKE) --no-print-directory $(BIN)
-	@echo "== torture: $(TORTURE_KILLS) SIGKILLs during 10,000 notifications"
-	@SSEWATCHD_BIN=$(abspath $(BIN)) SSEWATCHD_TEST_KILLS=$(TORTURE_KILLS) \
-		$(PYTHON) -m unittest -v tests.integration.test_sse_daemon.NchanTests.test_volume_with_sigkills_loses_nothing
+	@for commit in per_event batch; do \
+		echo "== torture: $(TORTURE_KILLS) SIGKILLs during 10,000 notifications, commit: $$commit"; \
+		SSEWATCHD_BIN=$(abspath $(BIN)) SSEWATCHD_TEST_KILLS=$(TORTURE_KILLS) SSEWATCHD_TEST_COMMIT=$$commit \
+			$(PYTHON) -m unittest -v tests.integration.test_sse_daemon.NchanTests.test_volume_with_sigkills_loses_nothing \
+			|| exit 1; \
+	done
 
 valgrind: deps
 	@$(MAKE) --no-print-directory $(UNIT) $(BIN) SANITIZE=
