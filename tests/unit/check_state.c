@@ -958,10 +958,16 @@ START_TEST(test_save_in_two_halves)
 	ck_assert_int_eq(rmdir(p), 0);
 
 	/* Without the lock, or for an inconsistent state, nothing is begun. */
+	free(err);
+	err = NULL;
 	ck_assert_int_eq(statedir_open(dir, 0, &ro, &err), 0);
+	free(err);
+	err = NULL;
 	ck_assert_int_eq(state_save_begin(ro, s, &other, &err), -EPERM);
 	ck_assert_int_eq(other.fd, -1);
 	statedir_free(ro);
+	free(err);
+	err = NULL;
 	s->pending[0].triggers_done = 5000;
 	ck_assert_int_eq(state_save_begin(d, s, &other, &err), -EINVAL);
 	ck_assert_int_eq(other.fd, -1);
