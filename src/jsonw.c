@@ -26,6 +26,8 @@ static const char escape[256] = {
 	['"'] = '"', ['\\'] = '\\',
 };
 
+static const char hex[] = "0123456789ABCDEF";
+
 #define ONES  UINT64_C(0x0101010101010101)
 #define ONE_PASS_MAX (64 * 1024)	/* strings up to this get worst-case room */
 #define HIGHS UINT64_C(0x8080808080808080)
@@ -104,8 +106,8 @@ static size_t escape_blocks(const char *s, size_t len, char **po, const char *en
 				/* jansson: "\\u%04X" for the other control characters. */
 				o[2] = '0';
 				o[3] = '0';
-				o[4] = "0123456789ABCDEF"[c >> 4];
-				o[5] = "0123456789ABCDEF"[c & 15];
+				o[4] = hex[c >> 4];
+				o[5] = hex[c & 15];
 				o += 4;
 			}
 			o += 2;
@@ -127,7 +129,6 @@ static size_t escaped_size(unsigned char c)
 
 int jsonw_append_string(struct dbuf *out, const char *s, size_t len)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	size_t need = 0, i;
 	char *o, *end;
 

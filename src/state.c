@@ -213,7 +213,13 @@ static bool is_temp_name(const char *name)
 	return strspn(name + n - TEMP_SUFFIX_LEN, temp_chars) == TEMP_SUFFIX_LEN;
 }
 
-int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, bool sync, unsigned mode)
+/*
+ * The first half of atomic_write_at(): data in a new temp file next to name
+ * (its name in *ret_tmp), its writeback started if asked. Returns the open
+ * temp file; on failure nothing is left behind.
+ */
+static int atomic_write_begin(int dirfd, const char *name, const void *data, size_t len, unsigned mode,
+			      bool start_writeback, char **ret_tmp)
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -1;
@@ -224,14 +230,31 @@ int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, b
 	fd = temp_create_at(dirfd, name, &tmp);
 	if (fd < 0)
 		return fd;
-
 	r = write_all(fd, data, len);
 	if (r >= 0 && fchmod(fd, mode & 07777) < 0)
 		r = -errno;
+	if (r < 0) {
+		(void)unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	/* Only a start: the disk writes while the caller goes on. Where this
+	 * is not supported, the fsync in the second half does all of it. */
+	if (start_writeback)
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	*ret_tmp = TAKE_PTR(tmp);
+	return TAKE_FD(fd);
+}
+
+/* The second half: the temp file fd (closed here in any case) synced and
+ * renamed to name, then the directory synced; on failure it is removed. */
+static int atomic_write_finish(int dirfd, int fd, const char *tmp, const char *name, bool sync)
+{
+	int r = 0;
+
 	/* A failed fsync is never retried: the pages may already be dropped. */
-	if (r >= 0 && sync && fsync(fd) < 0)
+	if (sync && fsync(fd) < 0)
 		r = -errno;
-	if (r >= 0 && close(TAKE_FD(fd)) < 0)
+	if (close(fd) < 0 && r >= 0)
 		r = -errno;
 	if (r >= 0 && renameat(dirfd, tmp, dirfd, name) < 0)
 		r = -errno;
@@ -240,6 +263,14 @@ int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, b
 		return r;
 	}
 	return sync ? fsync_dirfd(dirfd) : 0;
+}
+
+int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, bool sync, unsigned mode)
+{
+	_cleanup_free_ char *tmp = NULL;
+	int fd = atomic_write_begin(dirfd, name, data, len, mode, false, &tmp);
+
+	return fd < 0 ? fd : atomic_write_finish(dirfd, fd, tmp, name, sync);
 }
 
 /*
@@ -1438,29 +1469,18 @@ static int save_begin(struct statedir *d, const struct listener_state *s, struct
 	}
 	dbuf_reset(&d->text);
 	r = state_text(s, &d->text);
-	if (r == -EINVAL) {
+	if (r == -EINVAL)
 		r = errmsg(reterr, r, "%s/%s: refusing to write an inconsistent state", d->path, op->file);
-		goto fail;
-	}
-	if (r >= 0) {
-		op->fd = temp_create_at(d->fd, op->file, &op->tmp);
-		r = op->fd < 0 ? op->fd : 0;
-	}
-	if (r >= 0)
-		r = write_all(op->fd, d->text.buf, d->text.len);
-	if (r >= 0 && fchmod(op->fd, 0600) < 0)
-		r = -errno;
-	/* Only a start: the disk writes while the loop goes on. Where this is
-	 * not supported, the fsync in finish does all of it. */
-	if (r >= 0 && start_writeback)
-		(void)sync_file_range(op->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	else if (r >= 0) {
+		op->fd = atomic_write_begin(d->fd, op->file, d->text.buf, d->text.len, 0600, start_writeback, &op->tmp);
+		if (op->fd < 0)
+			r = errmsg(reterr, op->fd, "cannot write state file %s/%s: %s", d->path, op->file,
+				   strerror(-op->fd));
+	} else
+		r = errmsg(reterr, r, "cannot write state file %s/%s: %s", d->path, op->file, strerror(-r));
 	dbuf_reset_trim(&d->text, TEXT_KEEP);
-	if (r >= 0)
-		return 0;
-	r = errmsg(reterr, r, "cannot write state file %s/%s: %s", d->path, op->file, strerror(-r));
-fail:
-	dbuf_reset_trim(&d->text, TEXT_KEEP);
-	state_save_abandon(d, op);
+	if (r < 0)
+		state_save_abandon(d, op);
 	return r;
 }
 
@@ -1472,22 +1492,12 @@ int state_save_begin(struct statedir *d, const struct listener_state *s, struct 
 int state_save_finish(struct statedir *d, struct state_save_op *op, char **reterr)
 {
 	_cleanup_free_ char *file = NULL;
-	int fd = op->fd, r = 0;
+	int r;
 
-	if (fd < 0)
+	if (op->fd < 0)
 		return -EINVAL;
-	/* A failed fsync is never retried: the pages may already be dropped. */
-	if (fsync(fd) < 0)
-		r = -errno;
+	r = atomic_write_finish(d->fd, op->fd, op->tmp, op->file, true);
 	op->fd = -1;
-	if (close(fd) < 0 && r >= 0)
-		r = -errno;
-	if (r >= 0 && renameat(d->fd, op->tmp, d->fd, op->file) < 0)
-		r = -errno;
-	if (r < 0)
-		(void)unlinkat(d->fd, op->tmp, 0);
-	if (r >= 0)
-		r = fsync_dirfd(d->fd);
 	file = TAKE_PTR(op->file);
 	state_save_abandon(d, op);
 	if (r < 0)
