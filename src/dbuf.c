@@ -35,7 +35,7 @@ void dbuf_reset_trim(struct dbuf *b, size_t keep)
 		dbuf_reset(b);
 }
 
-int dbuf_reserve(struct dbuf *b, size_t extra)
+int dbuf_grow(struct dbuf *b, size_t extra)
 {
 	size_t need, cap;
 	char *p;
@@ -61,24 +61,16 @@ int dbuf_reserve(struct dbuf *b, size_t extra)
 	return 0;
 }
 
-int dbuf_append(struct dbuf *b, const void *p, size_t n)
+int dbuf_grow_append(struct dbuf *b, const void *p, size_t n)
 {
-	int r;
+	int r = dbuf_grow(b, n);
 
-	if (n == 0)
-		return 0;
-	r = dbuf_reserve(b, n);
 	if (r < 0)
 		return r;
 	memcpy(b->buf + b->len, p, n);
 	b->len += n;
 	b->buf[b->len] = '\0';
 	return 0;
-}
-
-int dbuf_putc(struct dbuf *b, char c)
-{
-	return dbuf_append(b, &c, 1);
 }
 
 int dbuf_set(struct dbuf *b, const void *p, size_t n)

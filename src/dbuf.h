@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 struct dbuf {
 	char *buf;
@@ -27,11 +28,37 @@ void dbuf_reset(struct dbuf *b);
 /* Forget the contents and give the memory back if more than keep bytes are held. */
 void dbuf_reset_trim(struct dbuf *b, size_t keep);
 
-int dbuf_append(struct dbuf *b, const void *p, size_t n);
+/* The slow paths of the inline functions below: growing the buffer. */
+int dbuf_grow_append(struct dbuf *b, const void *p, size_t n);	/* n > 0 */
+int dbuf_grow(struct dbuf *b, size_t n);
+
+/*
+ * Inline, because the JSON writers append a few bytes at a time, several
+ * times per notification: the common case (room already there) is a
+ * compare and a copy. len + n + 1 <= cap <= max + 1 keeps the cap too.
+ */
+static inline int dbuf_append(struct dbuf *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (n >= b->cap - b->len)
+		return dbuf_grow_append(b, p, n);
+	memcpy(b->buf + b->len, p, n);
+	b->len += n;
+	b->buf[b->len] = '\0';
+	return 0;
+}
 
 /* Makes room for n more bytes (plus the terminator) without adding any. */
-int dbuf_reserve(struct dbuf *b, size_t n);
-int dbuf_putc(struct dbuf *b, char c);
+static inline int dbuf_reserve(struct dbuf *b, size_t n)
+{
+	return b->cap > b->len && n < b->cap - b->len ? 0 : dbuf_grow(b, n);
+}
+
+static inline int dbuf_putc(struct dbuf *b, char c)
+{
+	return dbuf_append(b, &c, 1);
+}
 int dbuf_set(struct dbuf *b, const void *p, size_t n);
 
 /* Exchange contents (not limits) of two buffers. */

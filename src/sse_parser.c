@@ -113,6 +113,26 @@ static enum sse_field field_from_name(const char *name, size_t len)
 	}
 }
 
+/* The length of "data:", "id:" or "event:" when [s, end) starts with one, else 0. */
+static size_t known_field(const char *s, const char *end, enum sse_field *ret_field)
+{
+	size_t n = (size_t)(end - s);
+
+	if (n >= 5 && memcmp(s, "data:", 5) == 0) {
+		*ret_field = SSE_FIELD_DATA;
+		return 5;
+	}
+	if (n >= 3 && memcmp(s, "id:", 3) == 0) {
+		*ret_field = SSE_FIELD_ID;
+		return 3;
+	}
+	if (n >= 6 && memcmp(s, "event:", 6) == 0) {
+		*ret_field = SSE_FIELD_EVENT;
+		return 6;
+	}
+	return 0;
+}
+
 static void mark_oversize(struct sse_parser *p)
 {
 	p->oversize = true;
@@ -309,7 +329,16 @@ static int parse(struct sse_parser *p, const char *s, const char *end, const cha
 
 		switch (p->state) {
 		case SSE_STATE_BOM:	/* handled by the caller */
-		case SSE_STATE_LINE_START:
+		case SSE_STATE_LINE_START: {
+			/* The usual names, whole in this buffer, skip the walk
+			 * byte by byte: the same state as that walk reaches. */
+			size_t k = known_field(s, end, &p->field);
+
+			if (k > 0) {
+				s += k;
+				p->state = SSE_STATE_VALUE_START;
+				break;
+			}
 			s++;
 			if (c == '\r' || c == '\n') {
 				p->after_cr = c == '\r';
@@ -324,6 +353,7 @@ static int parse(struct sse_parser *p, const char *s, const char *end, const cha
 				p->state = SSE_STATE_NAME;
 			}
 			break;
+		}
 
 		case SSE_STATE_NAME:
 			s++;

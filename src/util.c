@@ -24,6 +24,8 @@ char *strdupf(const char *fmt, ...)
 	return s;
 }
 
+#define HIGH_BITS UINT64_C(0x8080808080808080)
+
 bool utf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
@@ -33,15 +35,27 @@ bool utf8_valid(const char *s, size_t len)
 		uint32_t cp;
 		size_t n;
 
-		/* Eight ASCII bytes at a time. */
+		/* ASCII (nearly all text) 32 bytes, then 8 at a time. */
 		if (c < 0x80) {
-			uint64_t word;
+			uint64_t w[4];
 
+			while ((size_t)(end - p) >= 32) {
+				memcpy(w, p, 32);
+				if ((w[0] | w[1] | w[2] | w[3]) & HIGH_BITS)
+					break;
+				p += 32;
+			}
 			while ((size_t)(end - p) >= 8) {
-				memcpy(&word, p, 8);
-				if (word & UINT64_C(0x8080808080808080))
+				memcpy(w, p, 8);
+				if (w[0] & HIGH_BITS)
 					break;
 				p += 8;
+			}
+			/* A short ASCII tail: its last eight bytes, read once. */
+			if (p < end && (size_t)(end - p) < 8 && len >= 8) {
+				memcpy(w, end - 8, 8);
+				if (!(w[0] & HIGH_BITS))
+					break;
 			}
 			while (p < end && *p < 0x80)
 				p++;

@@ -152,6 +152,38 @@ START_TEST(test_utf8_valid_agrees_with_jansson)
 }
 END_TEST
 
+/*
+ * The fast paths read 32 and 8 bytes at a time, and the last 8 of a short
+ * tail: one sequence, good or bad, at every offset of ASCII strings of
+ * every length up to 100 must get jansson's answer.
+ */
+START_TEST(test_utf8_valid_every_offset_and_length)
+{
+	static const char *const seqs[] = { "\xc3\xa9", "\xf0\x9f\x98\x80", "\xff", "\x80", "\xc3", "\xed\xa0\x80" };
+	char buf[128];
+
+	for (size_t q = 0; q < ELEMENTSOF(seqs); q++) {
+		size_t sl = strlen(seqs[q]);
+
+		for (size_t len = sl; len <= 100; len++)
+			for (size_t at = 0; at + sl <= len; at++) {
+				json_t *j;
+
+				memset(buf, 'a', len);
+				memcpy(buf + at, seqs[q], sl);
+				j = json_stringn(buf, len);
+				if (utf8_valid(buf, len) != (j != NULL))
+					ck_abort_msg("sequence %zu at %zu of %zu disagrees with jansson", q, at, len);
+				json_decref(j);
+			}
+	}
+	for (size_t len = 0; len <= 100; len++) {
+		memset(buf, 'a', len);
+		ck_assert_msg(utf8_valid(buf, len), "ASCII of length %zu", len);
+	}
+}
+END_TEST
+
 Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
@@ -163,6 +195,7 @@ Suite *util_suite(void)
 	tcase_add_test(tc, test_format_rfc3339_known_instants);
 	tcase_add_test(tc, test_format_rfc3339_now_round_trips);
 	tcase_add_test(tc, test_utf8_valid_agrees_with_jansson);
+	tcase_add_test(tc, test_utf8_valid_every_offset_and_length);
 	suite_add_tcase(s, tc);
 	return s;
 }
