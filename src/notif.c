@@ -88,22 +88,16 @@ static int put_base64(struct dbuf *b, const char *member, const void *s, size_t 
 	return r < 0 ? r : jsonw_append_string(b, enc, strlen(enc));
 }
 
-char *notif_sse_text(const char *event, size_t event_len, const char *data, size_t data_len,
-		     bool id_set, const char *id, size_t id_len, struct dbuf *scratch, size_t *ret_len)
+int notif_sse_format(const char *event, size_t event_len, const char *data, size_t data_len, bool id_set,
+		     const char *id, size_t id_len, struct dbuf *b)
 {
 	bool id_utf8 = id_set && utf8_valid(id, id_len);
-	struct dbuf own, *b = scratch ? scratch : &own;
-	char *text;
 	int r;
 
-	if (scratch)
-		dbuf_reset(scratch);
-	else
-		dbuf_init(&own, SIZE_MAX - 1);
+	dbuf_reset(b);
 	/* One allocation: the worst case of escaping for the usual sizes (the
 	 * escaper then needs no measuring pass), else room for base64 or plain
-	 * text. A scratch buffer keeps that room warm from one event to the
-	 * next, and the text is then copied out at its size. */
+	 * text. A buffer kept from one event to the next keeps that room warm. */
 	if (data_len + event_len + id_len <= 16 * 1024)
 		r = dbuf_reserve(b, 6 * (data_len + event_len + id_len) + 64);
 	else
@@ -129,6 +123,19 @@ char *notif_sse_text(const char *event, size_t event_len, const char *data, size
 		r = put_base64(b, ",\"id_base64\":", id, id_len);
 	if (r >= 0)
 		r = dbuf_putc(b, '}');
+	return r;
+}
+
+char *notif_sse_text(const char *event, size_t event_len, const char *data, size_t data_len,
+		     bool id_set, const char *id, size_t id_len, struct dbuf *scratch, size_t *ret_len)
+{
+	struct dbuf own, *b = scratch ? scratch : &own;
+	char *text;
+	int r;
+
+	if (!scratch)
+		dbuf_init(&own, SIZE_MAX - 1);
+	r = notif_sse_format(event, event_len, data, data_len, id_set, id, id_len, b);
 	if (r < 0) {
 		if (scratch)
 			dbuf_reset_trim(scratch, NOTIF_SCRATCH_KEEP);

@@ -35,6 +35,13 @@ json_t *notif_sse_new(const char *event, size_t event_len, const char *data, siz
  * path. NUL-terminated; its length in *ret_len. NULL on OOM. scratch (may be
  * NULL) is a buffer the caller keeps from one call to the next.
  */
+/*
+ * The same text written into b (its contents replaced; its cap applies): the
+ * hot path, which copies it from there. 0, or negative errno.
+ */
+int notif_sse_format(const char *event, size_t event_len, const char *data, size_t data_len, bool id_set,
+		     const char *id, size_t id_len, struct dbuf *b);
+
 char *notif_sse_text(const char *event, size_t event_len, const char *data, size_t data_len,
 		     bool id_set, const char *id, size_t id_len, struct dbuf *scratch, size_t *ret_len);
 

@@ -81,17 +81,19 @@ static int sse_oversize(struct watch *w, const struct sse_note *n)
 
 static int sse_note(struct watch *w, const struct sse_note *n)
 {
-	char *text;
-	size_t len;
+	struct dbuf *text = &w->daemon->text_scratch;
+	int r;
 
 	switch (n->kind) {
 	case SSE_NOTE_EVENT:
 		/* Straight to text: most triggers (log, echo) never need the tree. */
-		text = notif_sse_text(n->type, n->type_len, n->data, n->data_len, n->id_set, n->id, n->id_len,
-				      &w->daemon->text_scratch, &len);
-		if (!text)
-			return -ENOMEM;
-		return watch_deliver_text(w, text, len, cursor_of(n));
+		r = notif_sse_format(n->type, n->type_len, n->data, n->data_len, n->id_set, n->id, n->id_len, text);
+		/* An id that is not UTF-8 cannot be kept (the state is JSON), as in cursor_of(). */
+		if (r >= 0)
+			r = watch_deliver_copy(w, text->buf, text->len,
+					       n->id_set && utf8_valid(n->id, n->id_len) ? n->id : NULL, n->id_len);
+		dbuf_reset_trim(text, NOTIF_SCRATCH_KEEP);
+		return r == -E2BIG ? -ENOMEM : r;
 	case SSE_NOTE_ID:
 		return watch_set_cursor(w, cursor_of(n));
 	case SSE_NOTE_RETRY:

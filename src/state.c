@@ -25,6 +25,7 @@
 #include "macro.h"
 #include "state.h"
 #include "strv.h"
+#include "util.h"
 
 #define LISTENER_NAME_MAX	64
 #define TRIGGERS_DONE_MAX	1000
@@ -48,6 +49,7 @@ struct statedir {
 
 /* Larger than this, the text buffer is given back after a commit. */
 #define TEXT_KEEP (4u * 1024 * 1024)
+#define TEXT_SLAB_SIZE (64u * 1024)
 
 /* ------------------------------------------------------------ helpers */
 
@@ -787,12 +789,67 @@ struct listener_state *listener_state_new(const char *name, json_t *identity)
 	return s;
 }
 
-static void pending_clear(struct state_pending *p)
+/*
+ * Copied texts are packed into blocks of TEXT_SLAB_SIZE. Notifications leave
+ * in the order they came, so blocks empty in order too; an empty block is
+ * freed at once (also the current one), so an idle listener holds none.
+ */
+struct text_slab {
+	size_t live;	/* texts in it still pending */
+	size_t used;
+	char data[];
+};
+
+static void slab_release(struct listener_state *s, struct text_slab *b)
+{
+	if (--b->live > 0)
+		return;
+	if (s->slab == b)
+		s->slab = NULL;
+	free(b);
+}
+
+static char *slab_copy(struct listener_state *s, const char *text, size_t len, struct text_slab **ret_slab)
+{
+	struct text_slab *b = s->slab;
+	char *t;
+
+	if (len >= TEXT_SLAB_SIZE / 4) {
+		/* A big one gets its own allocation: no block is pinned by it. */
+		t = malloc(len + 1);
+		if (t) {
+			memcpy(t, text, len);
+			t[len] = '\0';
+		}
+		*ret_slab = NULL;
+		return t;
+	}
+	if (!b || TEXT_SLAB_SIZE - b->used < len + 1) {
+		b = malloc(sizeof(*b) + TEXT_SLAB_SIZE);
+		if (!b)
+			return NULL;
+		*b = (struct text_slab){ 0 };
+		s->slab = b;	/* the old one is freed by its last text */
+	}
+	t = b->data + b->used;
+	memcpy(t, text, len);
+	t[len] = '\0';
+	b->used += len + 1;
+	b->live++;
+	*ret_slab = b;
+	return t;
+}
+
+static void pending_clear(struct listener_state *s, struct state_pending *p)
 {
 	json_decref(p->notification);
-	free(p->text);
+	if (p->slab)
+		slab_release(s, p->slab);
+	else
+		free(p->text);
 	p->notification = NULL;
 	p->text = NULL;
+	p->slab = NULL;
 }
 
 /*
@@ -835,7 +892,7 @@ struct listener_state *listener_state_free(struct listener_state *s)
 	if (!s)
 		return NULL;
 	for (size_t i = 0; i < s->n_pending; i++)
-		pending_clear(&s->pending[i]);
+		pending_clear(s, &s->pending[i]);
 	free(pending_base(s));
 	json_decref(s->identity);
 	json_decref(s->cursor);
@@ -864,18 +921,25 @@ static struct state_pending *push_slot(struct listener_state *s, bool valid, uin
 	return p;
 }
 
-int listener_state_push_text(struct listener_state *s, char *text, size_t len, uint64_t received_usec,
+int listener_state_push_copy(struct listener_state *s, const char *text, size_t len, uint64_t received_usec,
 			     uint64_t *ret_seq)
 {
 	struct state_pending *p;
+	struct text_slab *slab;
+	char *t;
 	int r;
 
 	p = push_slot(s, text && len > 0 && text[0] == '{', received_usec, &r);
-	if (!p) {
-		free(text);
+	if (!p)
 		return r;
+	t = slab_copy(s, text, len, &slab);
+	if (!t) {
+		s->n_pending--;
+		s->next_seq--;
+		return -ENOMEM;
 	}
-	p->text = text;
+	p->text = t;
+	p->slab = slab;
 	p->text_bytes = len;
 	s->pending_bytes += len;
 	if (ret_seq)
@@ -910,7 +974,7 @@ void listener_state_pop(struct listener_state *s)
 	if (s->n_pending == 0)
 		return;
 	s->pending_bytes -= s->pending[0].text_bytes;
-	pending_clear(&s->pending[0]);
+	pending_clear(s, &s->pending[0]);
 	if (--s->n_pending == 0) {
 		struct state_pending *base = pending_base(s);
 
@@ -940,7 +1004,7 @@ void listener_state_rollback(struct listener_state *s, uint64_t next_seq, json_t
 		return;
 	while (s->n_pending > 0 && s->pending[s->n_pending - 1].seq >= next_seq) {
 		s->pending_bytes -= s->pending[s->n_pending - 1].text_bytes;
-		pending_clear(&s->pending[--s->n_pending]);
+		pending_clear(s, &s->pending[--s->n_pending]);
 	}
 	s->next_seq = next_seq;
 	json_incref(cursor);
@@ -982,6 +1046,25 @@ int listener_state_set_cursor(struct listener_state *s, json_t *cursor)
 	}
 	json_decref(s->cursor);
 	s->cursor = cursor;
+	return 0;
+}
+
+int listener_state_set_cursor_string(struct listener_state *s, const char *v, size_t n)
+{
+	json_t *c = s->cursor;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == '\0' || v[i] == '\r' || v[i] == '\n')
+			return -EINVAL;
+	if (!utf8_valid(v, n) || json_is_integer(c))
+		return -EINVAL;
+	if (json_is_string(c) && c->refcount == 1)
+		return json_string_setn_nocheck(c, v, n) < 0 ? -ENOMEM : 0;
+	c = json_stringn_nocheck(v, n);
+	if (!c)
+		return -ENOMEM;
+	json_decref(s->cursor);
+	s->cursor = c;
 	return 0;
 }
 

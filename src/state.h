@@ -81,6 +81,7 @@ struct state_pending {
 	uint64_t received_usec;		/* CLOCK_REALTIME when received */
 	char *text;			/* private: notification serialised, cached for commits */
 	size_t text_bytes;		/* private: strlen(text) when pushed, counted in pending_bytes */
+	struct text_slab *slab;		/* private: where text lives if not its own allocation */
 };
 
 struct listener_state {
@@ -97,6 +98,7 @@ struct listener_state {
 	/* Private: pending points this many slots into its allocation (pop
 	 * advances it, so push and pop are amortised O(1)). Do not touch. */
 	size_t pending_head;
+	struct text_slab *slab;		/* private: where copied texts go; freed once empty */
 };
 
 /* A valid listener name: [A-Za-z0-9_.-]{1,64}, and not "." or "..". */
@@ -115,10 +117,11 @@ int listener_state_push(struct listener_state *s, json_t *notification, uint64_t
 
 /*
  * Appends a notification given as its text: compact JSON with sorted keys, as
- * jsonw_dumps() writes it (text is stolen, also on failure). The tree is
- * built only if someone asks for it.
+ * jsonw_dumps() writes it. A copy of the len bytes is kept, packed with its
+ * neighbours in shared blocks: a fast stream pays no malloc and free per
+ * notification. The tree is built only if someone asks for it.
  */
-int listener_state_push_text(struct listener_state *s, char *text, size_t len, uint64_t received_usec,
+int listener_state_push_copy(struct listener_state *s, const char *text, size_t len, uint64_t received_usec,
 			     uint64_t *ret_seq);
 
 /* The notification as compact JSON with sorted keys (cached); NULL on OOM. */
@@ -148,6 +151,14 @@ void listener_state_rollback(struct listener_state *s, uint64_t next_seq, json_t
  * one returns -ERANGE and changes nothing.
  */
 int listener_state_set_cursor(struct listener_state *s, json_t *cursor);
+
+/*
+ * Sets a string cursor from n bytes of UTF-8 without NUL, CR or LF (else
+ * -EINVAL, as for a string cursor over an integer one). A cursor no one else
+ * holds a reference to is changed in place: a stream with a new id for every
+ * event makes no new value for each.
+ */
+int listener_state_set_cursor_string(struct listener_state *s, const char *v, size_t n);
 
 /* Serialises to the file format above. Returns a new reference, or NULL on OOM. */
 json_t *listener_state_to_json(const struct listener_state *s);

@@ -152,6 +152,23 @@ static bool has_uncommitted(const struct watch *w)
 	return w->st->next_seq != w->committed_next_seq || w->st->cursor != w->committed_cursor;
 }
 
+static bool commit_pipelined(const struct watch *w);
+
+/*
+ * batch: whether the notifications received since the last begun (or
+ * finished) commit make a commit's worth. Reading then waits until the pump
+ * has begun their commit: each such batch gets a commit of its own that the
+ * disk writes while the next batch is read and parsed, and a burst of reads
+ * never piles up into one large commit the loop would then wait for.
+ */
+static bool batch_waits(const struct watch *w)
+{
+	uint64_t since = w->saving.fd >= 0 ? w->saving_next_seq : w->committed_next_seq;
+
+	/* Half the queue: the other half is room for the batch read meanwhile. */
+	return w->st->next_seq - since >= MAX(w->cfg->max_pending / 2, 1u);
+}
+
 /* A commit failed: forget what it would have made durable. The server sends
  * it again after the reconnect, which resumes from the committed cursor. */
 static void rollback(struct watch *w)
@@ -570,9 +587,10 @@ static size_t on_write(char *buf, size_t size, size_t nmemb, void *userdata)
 		(void)dbuf_append(&w->error_body, buf, MIN(len, ERROR_BODY_MAX - w->error_body.len));
 		return w->error_body.len >= ERROR_BODY_MAX ? 0 : len;
 	}
-	if (w->stash.len > 0 || queue_full(w)) {
+	if (w->stash.len > 0 || queue_full(w) || (commit_pipelined(w) && batch_waits(w))) {
 		/* Backpressure: curl keeps these bytes and offers them again
-		 * after the pump drained the queue and unpaused us. */
+		 * after the pump drained the queue (or began the commit of the
+		 * last read) and unpaused us. */
 		w->paused = true;
 		return CURL_WRITEFUNC_PAUSE;
 	}
@@ -871,19 +889,25 @@ fail:
 
 /* ------------------------------------------------------------ for protocols */
 
-static int deliver(struct watch *w, json_t *notification, char *text, size_t text_len, json_t *cursor)
+/*
+ * The notification is a tree (stolen), or else a text to copy. The cursor
+ * that comes with it is a value (stolen), or else a string to copy, or none.
+ */
+static int deliver(struct watch *w, json_t *notification, const char *text, size_t text_len, json_t *cursor,
+		   const char *cursor_str, size_t cursor_len)
 {
 	uint64_t seq, at = w->consumed_at ? w->consumed_at : now_usec(CLOCK_REALTIME);
 	int r;
 
 	if (text)
-		r = listener_state_push_text(w->st, text, text_len, at, &seq);
+		r = listener_state_push_copy(w->st, text, text_len, at, &seq);
 	else
 		r = listener_state_push(w->st, notification, at, &seq);
 	if (r >= 0 && cursor) {
 		r = listener_state_set_cursor(w->st, cursor);
 		cursor = NULL;
-	}
+	} else if (r >= 0 && cursor_str)
+		r = listener_state_set_cursor_string(w->st, cursor_str, cursor_len);
 	json_decref(cursor);
 	if (r < 0)
 		return watch_abort(w, SV_REASON_STATE, true, "cannot record a notification: %s", strerror(-r));
@@ -900,12 +924,12 @@ static int deliver(struct watch *w, json_t *notification, char *text, size_t tex
 
 int watch_deliver(struct watch *w, json_t *notification, json_t *cursor)
 {
-	return deliver(w, notification, NULL, 0, cursor);
+	return deliver(w, notification, NULL, 0, cursor, NULL, 0);
 }
 
-int watch_deliver_text(struct watch *w, char *text, size_t len, json_t *cursor)
+int watch_deliver_copy(struct watch *w, const char *text, size_t len, const char *cursor, size_t cursor_len)
 {
-	return deliver(w, NULL, text, len, cursor);
+	return deliver(w, NULL, text, len, NULL, cursor, cursor_len);
 }
 
 int watch_set_cursor(struct watch *w, json_t *cursor)
@@ -973,7 +997,8 @@ static void maybe_unpause(struct watch *w)
 	 * disk writes the commit of the last (commit_pipelined()). */
 	size_t low = w->cfg->max_pending / 2;
 
-	if (!w->paused || !w->easy || w->st->n_pending > low || w->st->pending_bytes >= PENDING_BYTES_MAX / 2)
+	if (!w->paused || !w->easy || w->st->n_pending > low || w->st->pending_bytes >= PENDING_BYTES_MAX / 2 ||
+	    (commit_pipelined(w) && batch_waits(w)))
 		return;
 	if (w->stash.len > 0 && consume(w, w->stash.buf, w->stash.len) < 0) {
 		/* From the loop, so end the stream here rather than in curl. */
@@ -1100,7 +1125,12 @@ static int on_flush_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	if (w->dirty && commit(w) < 0) {
 		(void)sd_event_source_set_time_relative(s, COMMIT_RETRY_USEC);
 		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+		return 0;
 	}
+	/* It took along what came since the last commit: that may run now,
+	 * and a read that waited for its commit may come. */
+	maybe_unpause(w);
+	pump_schedule(w);
 	return 0;
 }
 
@@ -1257,8 +1287,12 @@ static void pump_run(struct watch *w)
 		}
 		/* Nothing on disk to work on now: begin the commit of what came
 		 * since, which the pump finishes on its next run. */
-		if (commit_pipelined(w) && (!p || w->run) && has_uncommitted(w) && saving_begin(w) < 0)
-			return;
+		if (commit_pipelined(w) && (!p || w->run || sd_event_source_get_enabled(w->retry_timer, NULL) > 0) &&
+		    has_uncommitted(w)) {
+			if (saving_begin(w) < 0)
+				return;
+			maybe_unpause(w);	/* the next read may come */
+		}
 		/* A listener stopped by on_failure: stop keeps its notification pending. */
 		if (w->run || w->stopping || (w->sv.phase == SV_FAILED && w->sv.reason == SV_REASON_TRIGGER))
 			return;

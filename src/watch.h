@@ -19,9 +19,12 @@
  *   commits progress within FLUSH_DELAY_USEC instead;
  * - when the pending queue is full (max_pending notifications, or 16 MiB)
  *   parsing stops; the rest of that read waits in a stash (at most one
- *   read) and the transfer is paused until the queue drains (batch: to
- *   empty, per_event: to half); complete events left in the stash when the
- *   stream ends are still delivered.
+ *   read) and the transfer is paused until the queue drains to half;
+ *   complete events left in the stash when the stream ends are still
+ *   delivered;
+ * - batch: once half of max_pending has arrived since the last begun
+ *   commit, reading also pauses until the pump begins theirs, so the disk
+ *   writes one batch while the next is read and parsed.
  */
 #ifndef SSEWATCHD_WATCH_H
 #define SSEWATCHD_WATCH_H
@@ -203,8 +206,12 @@ void watch_set_config(struct watch *w, const struct cfg_listener *cfg);
  * return that from the note callback to abort the stream.
  */
 int watch_deliver(struct watch *w, json_t *notification, json_t *cursor);
-/* The same with the notification as text (listener_state_push_text(); stolen). */
-int watch_deliver_text(struct watch *w, char *text, size_t len, json_t *cursor);
+/*
+ * The same with the notification as text and the cursor as a string, both
+ * copied (listener_state_push_copy(), listener_state_set_cursor_string());
+ * cursor NULL leaves the cursor as it is.
+ */
+int watch_deliver_copy(struct watch *w, const char *text, size_t len, const char *cursor, size_t cursor_len);
 
 /* Moves the cursor without a notification (an sse id-only block). Stolen. */
 int watch_set_cursor(struct watch *w, json_t *cursor);

@@ -598,6 +598,43 @@ START_TEST(test_cursor_rules)
 }
 END_TEST
 
+/* The string setter: the same rules, and a value someone holds stays as it was. */
+START_TEST(test_cursor_string)
+{
+	struct listener_state *s = listener_state_new("a", NULL);
+	json_t *held, *mine;
+
+	ck_assert_int_eq(listener_state_set_cursor_string(s, "", 0), 0);
+	ck_assert_str_eq(json_string_value(s->cursor), "");
+	ck_assert_int_eq(listener_state_set_cursor_string(s, "a\r\nX-Evil: 1", 13), -EINVAL);
+	ck_assert_int_eq(listener_state_set_cursor_string(s, "ab\n", 3), -EINVAL);
+	ck_assert_int_eq(listener_state_set_cursor_string(s, "a\0b", 3), -EINVAL);
+	ck_assert_int_eq(listener_state_set_cursor_string(s, "\xc3", 1), -EINVAL);
+	ck_assert_str_eq(json_string_value(s->cursor), "");
+
+	/* No one else holds it: changed in place. */
+	mine = s->cursor;
+	ck_assert_int_eq(listener_state_set_cursor_string(s, "id-1\xc3\xa9", 6), 0);
+	ck_assert_ptr_eq(s->cursor, mine);
+	ck_assert_str_eq(json_string_value(s->cursor), "id-1\xc3\xa9");
+
+	/* Held (as a commit holds the committed cursor): a new value. */
+	held = json_incref(s->cursor);
+	ck_assert_int_eq(listener_state_set_cursor_string(s, "id-2", 4), 0);
+	ck_assert_ptr_ne(s->cursor, held);
+	ck_assert_str_eq(json_string_value(held), "id-1\xc3\xa9");
+	ck_assert_str_eq(json_string_value(s->cursor), "id-2");
+	json_decref(held);
+
+	/* Not over an integer cursor. */
+	ck_assert_int_eq(listener_state_set_cursor(s, NULL), 0);
+	ck_assert_int_eq(listener_state_set_cursor(s, json_integer(4)), 0);
+	ck_assert_int_eq(listener_state_set_cursor_string(s, "5", 1), -EINVAL);
+	ck_assert_int_eq(json_integer_value(s->cursor), 4);
+	listener_state_free(s);
+}
+END_TEST
+
 START_TEST(test_push_rules)
 {
 	struct listener_state *s = listener_state_new("a", NULL);
@@ -707,6 +744,68 @@ START_TEST(test_fifo_many)
 		CHECK(s->cap_pending <= 4096);
 	}
 	ck_assert_uint_eq(s->n_pending, 1000);
+	listener_state_free(s);
+}
+END_TEST
+
+/*
+ * Copied texts share blocks: across many blocks every text stays intact
+ * while its neighbours come and go (pop from the front, rollback from the
+ * back), a text too big for a block gets its own, and a drained state holds
+ * no block at all.
+ */
+START_TEST(test_push_copy_blocks)
+{
+	struct listener_state *s = listener_state_new("a", NULL);
+	char text[64 * 1024], want[64 * 1024];
+	uint64_t next_pop = 1, seq;
+
+	ck_assert_int_eq(listener_state_push_copy(s, "", 0, 0, &seq), -EINVAL);
+	ck_assert_int_eq(listener_state_push_copy(s, "[1]", 3, 0, &seq), -EINVAL);
+	ck_assert_uint_eq(s->next_seq, 1);
+	ck_assert_ptr_null(s->slab);
+
+	for (int round = 0; round < 3000; round++) {
+		/* Sizes from 2 bytes to past a quarter block, a few each round. */
+		for (int k = 0; k < 3; k++) {
+			uint64_t i = s->next_seq;
+			size_t len = i % 97 == 0 ? 20000 + i % 5 : 2 + (i * 7919) % 700;
+
+			memset(text, 'a' + (int)(i % 26), len);
+			text[0] = '{';
+			text[len - 1] = '}';
+			CHECK(listener_state_push_copy(s, text, len, i, &seq) == 0);
+			CHECK(seq == i);
+		}
+		if (round % 10 == 9) {
+			/* A failed commit: the last two go again. */
+			listener_state_rollback(s, s->next_seq - 2, NULL);
+		}
+		for (int k = 0; k < 2 && s->n_pending; k++) {
+			const struct state_pending *p = &s->pending[0];
+			uint64_t i = p->seq;
+			size_t len = i % 97 == 0 ? 20000 + i % 5 : 2 + (i * 7919) % 700;
+
+			CHECK(i == next_pop);
+			memset(want, 'a' + (int)(i % 26), len);
+			want[0] = '{';
+			want[len - 1] = '}';
+			CHECK(p->text_bytes == len);
+			CHECK(memcmp(state_pending_text(p), want, len) == 0 && state_pending_text(p)[len] == '\0');
+			listener_state_pop(s);
+			next_pop++;
+		}
+	}
+	ck_assert_uint_gt(s->n_pending, 0);
+	while (s->n_pending)
+		listener_state_pop(s);
+	ck_assert_ptr_null(s->slab);
+	ck_assert_uint_eq(s->pending_bytes, 0);
+
+	/* Freed with texts still pending: nothing leaks (valgrind, ASan). */
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(listener_state_push_copy(s, "{\"k\":1}", 7, 0, NULL), 0);
+	ck_assert_ptr_nonnull(s->slab);
 	listener_state_free(s);
 }
 END_TEST
@@ -1478,7 +1577,9 @@ Suite *state_suite(void)
 	tcase_add_test(tc, test_cursor_rules);
 	tcase_add_test(tc, test_push_rules);
 	tcase_add_test(tc, test_oldest_and_rollback);
+	tcase_add_test(tc, test_cursor_string);
 	tcase_add_test(tc, test_fifo_many);
+	tcase_add_test(tc, test_push_copy_blocks);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("directory");
