@@ -156,6 +156,17 @@ static int pending_to_dead_letters(struct statedir *d, struct listener_state *st
 	return 0;
 }
 
+/* The offline commands' commit: the error goes to stderr. */
+static int save_or_report(struct statedir *d, const struct listener_state *st)
+{
+	_cleanup_free_ char *err = NULL;
+	int r = state_save(d, st, &err);
+
+	if (r < 0)
+		fprintf(stderr, "ssewatchd: %s\n", err ? err : strerror(-r));
+	return r;
+}
+
 /* state reset NAME [--to CURSOR | --live] */
 static int cmd_state_reset(struct cfg *c, int argc, char **argv)
 {
@@ -236,13 +247,9 @@ static int cmd_state_reset(struct cfg *c, int argc, char **argv)
 			goto out;
 		}
 	}
-	free(err);
-	err = NULL;
-	r = state_save(d, st, &err);
-	if (r < 0) {
-		fprintf(stderr, "ssewatchd: %s\n", err ? err : strerror(-r));
+	r = save_or_report(d, st);
+	if (r < 0)
 		goto out;
-	}
 	if (to)
 		fprintf(stderr, "%s: cursor set to %s; the next start resumes after it\n", l->name, to);
 	else
@@ -348,13 +355,9 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 	if (!list && strcmp(argv[0], "retry") == 0 && done > 0) {
 		/* Durable in the queue first, then forgotten as dead letters: a
 		 * crash in between repeats one, never loses one. */
-		free(err);
-		err = NULL;
-		r = state_save(d, st, &err);
-		if (r < 0) {
-			fprintf(stderr, "ssewatchd: %s\n", err ? err : strerror(-r));
+		r = save_or_report(d, st);
+		if (r < 0)
 			goto out;
-		}
 		for (size_t i = 0; i < n; i++)
 			if (!only || seqs[i] == only)
 				(void)deadletter_remove(d, l->name, seqs[i]);
