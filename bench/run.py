@@ -309,8 +309,9 @@ class Daemon(daemonlib.Daemon):
     def pid(self):
         return self.proc.pid
 
-    def state_show(self, name):
-        r = self.run_command("state", "show", name, timeout=30)
+    def _json_command(self, timeout, *args):
+        """A command's JSON output, or None if it failed or printed no JSON."""
+        r = self.run_command(*args, timeout=timeout)
         if r.returncode != 0:
             return None
         try:
@@ -318,14 +319,11 @@ class Daemon(daemonlib.Daemon):
         except ValueError:
             return None
 
+    def state_show(self, name):
+        return self._json_command(30, "state", "show", name)
+
     def status(self):
-        r = self.run_command("status", "--json", timeout=60)
-        if r.returncode != 0:
-            return None
-        try:
-            return json.loads(r.stdout)
-        except ValueError:
-            return None
+        return self._json_command(60, "status", "--json")
 
     def problems(self):
         """Log lines at warning level or worse (protocol errors and so on)."""
