@@ -31,19 +31,19 @@ json_t *notif_sse_new(const char *event, size_t event_len, const char *data, siz
 
 /*
  * The same notification as compact JSON with sorted keys, byte for byte what
- * jsonw_dumps(notif_sse_new(...)) gives, without building it: the sse hot
- * path. NUL-terminated; its length in *ret_len. NULL on OOM. scratch (may be
- * NULL) is a buffer the caller keeps from one call to the next.
+ * jsonw_dumps(notif_sse_new(...)) gives, without building it.
+ * NUL-terminated; its length in *ret_len. NULL on OOM. scratch (may be NULL)
+ * is a buffer the caller keeps from one call to the next.
  */
+char *notif_sse_text(const char *event, size_t event_len, const char *data, size_t data_len,
+		     bool id_set, const char *id, size_t id_len, struct dbuf *scratch, size_t *ret_len);
+
 /*
  * The same text written into b (its contents replaced; its cap applies): the
- * hot path, which copies it from there. 0, or negative errno.
+ * sse hot path, which copies it from there. 0, or negative errno.
  */
 int notif_sse_format(const char *event, size_t event_len, const char *data, size_t data_len, bool id_set,
 		     const char *id, size_t id_len, struct dbuf *b);
-
-char *notif_sse_text(const char *event, size_t event_len, const char *data, size_t data_len,
-		     bool id_set, const char *id, size_t id_len, struct dbuf *scratch, size_t *ret_len);
 
 /* The SSE event name ("event" member); "" if absent. */
 const char *notif_event_name(const json_t *n);

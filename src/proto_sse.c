@@ -93,7 +93,7 @@ static int sse_note(struct watch *w, const struct sse_note *n)
 			r = watch_deliver_copy(w, text->buf, text->len,
 					       n->id_set && utf8_valid(n->id, n->id_len) ? n->id : NULL, n->id_len);
 		dbuf_reset_trim(text, NOTIF_SCRATCH_KEEP);
-		return r == -E2BIG ? -ENOMEM : r;
+		return r;
 	case SSE_NOTE_ID:
 		return watch_set_cursor(w, cursor_of(n));
 	case SSE_NOTE_RETRY:

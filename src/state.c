@@ -1013,12 +1013,14 @@ void listener_state_rollback(struct listener_state *s, uint64_t next_seq, json_t
 }
 
 /* A cursor as we store it: a string without NUL, CR or LF (it becomes a header), or an integer >= 0. */
+static bool cursor_bytes_ok(const char *v, size_t n)
+{
+	return strnlen(v, n) == n && !memchr(v, '\r', n) && !memchr(v, '\n', n);
+}
+
 static bool cursor_string_ok(const json_t *c)
 {
-	const char *v = json_string_value(c);
-	size_t n = json_string_length(c);
-
-	return strnlen(v, n) == n && !memchr(v, '\r', n) && !memchr(v, '\n', n);
+	return cursor_bytes_ok(json_string_value(c), json_string_length(c));
 }
 
 int listener_state_set_cursor(struct listener_state *s, json_t *cursor)
@@ -1053,10 +1055,7 @@ int listener_state_set_cursor_string(struct listener_state *s, const char *v, si
 {
 	json_t *c = s->cursor;
 
-	for (size_t i = 0; i < n; i++)
-		if (v[i] == '\0' || v[i] == '\r' || v[i] == '\n')
-			return -EINVAL;
-	if (!utf8_valid(v, n) || json_is_integer(c))
+	if (!cursor_bytes_ok(v, n) || !utf8_valid(v, n) || json_is_integer(c))
 		return -EINVAL;
 	if (json_is_string(c) && c->refcount == 1)
 		return json_string_setn_nocheck(c, v, n) < 0 ? -ENOMEM : 0;

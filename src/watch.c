@@ -96,7 +96,8 @@ static void remember_commit_at(struct watch *w, uint64_t next_seq, json_t *curso
 	json_decref(w->committed_cursor);
 	w->committed_cursor = cursor;
 	w->committed_next_seq = next_seq;
-	w->commits++;
+	if (!w->replay)
+		w->commits++;	/* a replay writes no state */
 	watch_status_generation++;
 }
 
@@ -438,9 +439,10 @@ static int consume(struct watch *w, const char *buf, size_t len)
 	w->consumed_at = now_usec(CLOCK_REALTIME);
 	r = sse_parser_feed_some(&w->parser, buf, len, &used);
 	w->consumed_at = 0;
-	/* batch: the pump commits before the first trigger runs, so all that
-	 * one socket read brought (curl hands it over in 16 KiB pieces) shares
-	 * one commit. per_event committed each notification already. */
+	/* batch: the pump commits before the first trigger runs, so what
+	 * arrives meanwhile (curl hands a socket read over in 16 KiB pieces)
+	 * shares one commit, up to half a queue (batch_waits()). per_event
+	 * committed each notification already. */
 	if (r >= 0 && has_uncommitted(w) && w->cfg->commit == CFG_COMMIT_PER_EVENT) {
 		r = commit(w);
 		if (r < 0)
@@ -1625,7 +1627,7 @@ json_t *watch_status(const struct watch *w)
 	char since[32], last[32];
 	json_t *j;
 
-	j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:O?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+	j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:O?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
 		      "name", w->name, "protocol", cfg_protocol_to_string(w->cfg->protocol), "state",
 		      sv_phase_to_string(w->sv.phase), "reason", sv_reason_to_string(w->sv.reason), "http_status",
 		      w->sv.http_status, "connected_since",
@@ -1635,7 +1637,8 @@ json_t *watch_status(const struct watch *w)
 		      "cursor", w->st ? w->st->cursor : NULL, "pending", (json_int_t)(w->st ? w->st->n_pending : 0),
 		      "received", (json_int_t)w->stats.received, "triggered", (json_int_t)w->stats.triggered, "failed",
 		      (json_int_t)w->stats.failed, "dead_letters", (json_int_t)w->stats.dead_letters, "reconnects",
-		      (json_int_t)w->sv.reconnects, "oversize", (json_int_t)w->stats.oversize, "trigger_running",
+		      (json_int_t)w->sv.reconnects, "oversize", (json_int_t)w->stats.oversize, "commits",
+		      (json_int_t)w->commits, "trigger_running",
 		      w->run != NULL);
 	if (j && w->sv.phase == SV_WAITING) {
 		uint64_t now = now_usec(CLOCK_MONOTONIC);
