@@ -6,7 +6,9 @@
  * write, fsync, rename, fsync of the directory) before "running the
  * trigger" (appending the same bytes to a log file). As ssewatchd does, the
  * stream is read on while the disk writes a commit (sync_file_range starts
- * the writeback; the fsync comes when the next batch is full). No parsing beyond
+ * the writeback; the fsync comes when the next batch is full), and the rename
+ * is an exchange, so each commit writes over the file the one before last
+ * replaced (ssewatchd's listeners do the same). No parsing beyond
  * finding the blank line that ends an event, no JSON, no bookkeeping: any
  * client that keeps "durable before trigger" does at least this much.
  *
@@ -75,8 +77,11 @@ static int finish(struct floor *f)
 		close(fd);
 		return -1;
 	}
-	if (close(fd) < 0 || rename(f->tmp_path, f->state_path) < 0 || fsync(f->dirfd) < 0 ||
-	    write_all(f->logfd, f->saving, f->saving_len) < 0)
+	/* An exchange, as ssewatchd does: the file replaced stays under the
+	 * temp name, to be written over by the next commit. */
+	if ((renameat2(AT_FDCWD, f->tmp_path, AT_FDCWD, f->state_path, RENAME_EXCHANGE) < 0 &&
+	     (errno != ENOENT || rename(f->tmp_path, f->state_path) < 0)) ||
+	    close(fd) < 0 || fsync(f->dirfd) < 0 || write_all(f->logfd, f->saving, f->saving_len) < 0)
 		return -1;
 	f->events += f->saving_events;
 	f->bytes += f->saving_len;
@@ -105,8 +110,9 @@ static int flush(struct floor *f)
 	memcpy(f->saving, f->buf, f->complete);
 	f->saving_len = f->complete;
 	f->saving_events = f->pending;
-	f->saving_fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (f->saving_fd < 0 || write_all(f->saving_fd, f->saving, f->saving_len) < 0)
+	f->saving_fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (f->saving_fd < 0 || write_all(f->saving_fd, f->saving, f->saving_len) < 0 ||
+	    ftruncate(f->saving_fd, (off_t)f->saving_len) < 0)
 		return -1;
 	(void)sync_file_range(f->saving_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	memmove(f->buf, f->buf + f->complete, f->len - f->complete);

@@ -31,6 +31,7 @@
 #define TRIGGERS_DONE_MAX	1000
 #define TEMP_SUFFIX_LEN		6	/* ".NAME.XXXXXX" */
 #define TEMP_ATTEMPTS		100
+#define STATE_READ_ATTEMPTS	100	/* a state file changed between open and lock: read again */
 #define LOCK_FILE		".lock"
 #define PROBE_NAME		"probe"
 #define DEADLETTER_DIR		"dead-letters"
@@ -216,23 +217,63 @@ static bool is_temp_name(const char *name)
 }
 
 /*
- * The first half of atomic_write_at(): data in a new temp file next to name
- * (its name in *ret_tmp), its writeback started if asked. Returns the open
- * temp file; on failure nothing is left behind.
+ * Opens the spare (the file a commit before last was, see state.h) to be
+ * written over: only if it is still a regular file of ours that no reader
+ * holds (the lock is kept until the fd is closed, after the rename).
+ * Returns the fd and its size, or negative.
+ */
+static int spare_open(int dirfd, const char *spare, off_t *ret_size)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+
+	fd = openat(dirfd, spare, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid())
+		return -EBADF;
+	*ret_size = st.st_size;
+	return TAKE_FD(fd);
+}
+
+/*
+ * The first half of atomic_write_at(): data in a temp file next to name
+ * (its name in *ret_tmp), its writeback started if asked. The temp file is
+ * *spare, written over, when one is given and usable (it is then moved to
+ * *ret_tmp), else a new one (a spare that cannot be used is removed, or
+ * left in *spare if even that fails).
+ * Returns the open temp file; on failure nothing is left behind.
  */
 static int atomic_write_begin(int dirfd, const char *name, const void *data, size_t len, unsigned mode,
-			      bool start_writeback, char **ret_tmp)
+			      bool start_writeback, char **spare, char **ret_tmp)
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -1;
+	off_t old_size = 0;
 	int r;
 
 	if (!file_name_ok(name) || (!data && len > 0))
 		return -EINVAL;
-	fd = temp_create_at(dirfd, name, &tmp);
-	if (fd < 0)
-		return fd;
+	if (spare && *spare) {
+		fd = spare_open(dirfd, *spare, &old_size);
+		if (fd >= 0)
+			tmp = TAKE_PTR(*spare);
+		else if (unlinkat(dirfd, *spare, 0) == 0 || errno == ENOENT)
+			free(TAKE_PTR(*spare));
+		/* else (a read-only file system) it is kept, to be removed later */
+	}
+	if (fd < 0) {
+		fd = temp_create_at(dirfd, name, &tmp);
+		if (fd < 0)
+			return fd;
+	}
 	r = write_all(fd, data, len);
+	/* Written over in place: the pages and blocks are reused, and only a
+	 * longer old text needs cutting. */
+	if (r >= 0 && old_size > (off_t)len && ftruncate(fd, (off_t)len) < 0)
+		r = -errno;
 	if (r >= 0 && fchmod(fd, mode & 07777) < 0)
 		r = -errno;
 	if (r < 0) {
@@ -247,40 +288,70 @@ static int atomic_write_begin(int dirfd, const char *name, const void *data, siz
 	return TAKE_FD(fd);
 }
 
-/* The second half: the temp file fd (closed here in any case) synced and
- * renamed to name, then the directory synced; on failure it is removed. */
-static int atomic_write_finish(int dirfd, int fd, const char *tmp, const char *name, bool sync)
+/*
+ * The second half: the temp file fd (closed here in any case) synced and
+ * renamed to name, then the directory synced; on failure it is removed.
+ * With ret_spare, the rename is an exchange where the file system allows
+ * it: the file it replaces stays, under the temp name, in *ret_spare.
+ */
+static int atomic_write_finish(int dirfd, int fd, char **tmp, const char *name, bool sync, char **ret_spare)
 {
+	bool exchanged = false;
+	struct stat st;
 	int r = 0;
 
 	/* A failed fsync is never retried: the pages may already be dropped. */
 	if (sync && fsync(fd) < 0)
 		r = -errno;
+	/* Only a regular file is exchanged: anything else in its place makes
+	 * the rename fail (a directory) or is replaced (a symlink), as before. */
+	if (r >= 0 && ret_spare && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+		if (renameat2(dirfd, *tmp, dirfd, name, RENAME_EXCHANGE) == 0)
+			exchanged = true;
+		else if (errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+			r = -errno;
+	}
+	if (r >= 0 && !exchanged && renameat(dirfd, *tmp, dirfd, name) < 0)
+		r = -errno;
+	/* Closed only now: a spare's lock keeps readers out until it is in place. */
 	if (close(fd) < 0 && r >= 0)
 		r = -errno;
-	if (r >= 0 && renameat(dirfd, tmp, dirfd, name) < 0)
-		r = -errno;
+	if (r >= 0 && sync)
+		r = fsync_dirfd(dirfd);
 	if (r < 0) {
-		(void)unlinkat(dirfd, tmp, 0);
-		return r;
+		/* Our text, or after an exchange the file it replaced. */
+		(void)unlinkat(dirfd, *tmp, 0);
+	} else if (exchanged) {
+		if (*ret_spare) {
+			/* one that could not be removed before */
+			(void)unlinkat(dirfd, *ret_spare, 0);
+			free(*ret_spare);
+		}
+		*ret_spare = TAKE_PTR(*tmp);
+		return 0;
 	}
-	return sync ? fsync_dirfd(dirfd) : 0;
+	free(TAKE_PTR(*tmp));
+	return r;
 }
 
 int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, bool sync, unsigned mode)
 {
-	_cleanup_free_ char *tmp = NULL;
-	int fd = atomic_write_begin(dirfd, name, data, len, mode, false, &tmp);
+	char *tmp = NULL;
+	int fd = atomic_write_begin(dirfd, name, data, len, mode, false, NULL, &tmp);
 
-	return fd < 0 ? fd : atomic_write_finish(dirfd, fd, tmp, name, sync);
+	return fd < 0 ? fd : atomic_write_finish(dirfd, fd, &tmp, name, sync, NULL);
 }
 
 /*
  * Reads the regular file name in dirfd, not following a symlink, into out
  * (whose max bounds the size). path names the file in messages.
  * -ENOENT without a message; -EBADMSG if it is not a regular file or too large.
+ * With shared, the file is read under a shared flock() and only if it is
+ * still name once locked (a writer may recycle it, see state.h); else
+ * -EAGAIN without a message.
  */
-static int read_file_at(int dirfd, const char *name, const char *path, struct dbuf *out, char **reterr)
+static int read_file_at(int dirfd, const char *name, const char *path, bool shared, struct dbuf *out,
+			char **reterr)
 {
 	_cleanup_close_ int fd = -1;
 	char chunk[READ_CHUNK];
@@ -299,6 +370,18 @@ static int read_file_at(int dirfd, const char *name, const char *path, struct db
 		return errmsg(reterr, -errno, "%s: cannot stat: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return errmsg(reterr, -EBADMSG, "%s: not a regular file", path);
+	if (shared) {
+		struct stat now;
+
+		while (flock(fd, LOCK_SH) < 0)
+			if (errno != EINTR)
+				return errmsg(reterr, -errno, "%s: cannot lock: %s", path, strerror(errno));
+		if (fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != st.st_dev ||
+		    now.st_ino != st.st_ino)
+			return -EAGAIN;
+		if (fstat(fd, &st) < 0)
+			return errmsg(reterr, -errno, "%s: cannot stat: %s", path, strerror(errno));
+	}
 	if ((uint64_t)st.st_size > out->max)
 		return errmsg(reterr, -EBADMSG, "%s: too large (%jd bytes, the limit is %zu)", path,
 			      (intmax_t)st.st_size, out->max);
@@ -1412,7 +1495,19 @@ int state_load(struct statedir *d, const char *name, struct listener_state **ret
 	if (asprintf(&file, "%s.json", name) < 0 || asprintf(&path, "%s/%s", d->path, file) < 0)
 		return -ENOMEM;
 	dbuf_init(&buf, STATE_MAX_FILE_SIZE);
-	r = read_file_at(d->fd, file, path, &buf, reterr);
+	/* Without the lock a daemon may be committing: each retry means a
+	 * commit was made meanwhile, so the next attempt reads a newer file. */
+	for (int attempt = 0;; attempt++) {
+		r = read_file_at(d->fd, file, path, !statedir_locked(d), &buf, reterr);
+		if (r != -EAGAIN)
+			break;
+		if (attempt == STATE_READ_ATTEMPTS) {
+			r = errmsg(reterr, -EAGAIN, "%s: replaced %d times while being read, giving up", path,
+				   attempt + 1);
+			break;
+		}
+		dbuf_reset(&buf);
+	}
 	if (r >= 0)
 		r = listener_state_from_bytes(dbuf_str(&buf), buf.len, name, path, ret, reterr);
 	dbuf_free(&buf);
@@ -1524,6 +1619,8 @@ static int state_text(const struct listener_state *s, struct dbuf *out)
 
 void state_save_abandon(struct statedir *d, struct state_save_op *op)
 {
+	char *spare = TAKE_PTR(op->spare);
+
 	if (op->fd >= 0) {
 		(void)close(op->fd);
 		(void)unlinkat(d->fd, op->tmp, 0);
@@ -1531,6 +1628,15 @@ void state_save_abandon(struct statedir *d, struct state_save_op *op)
 	free(op->tmp);
 	free(op->file);
 	*op = STATE_SAVE_OP_IDLE;
+	op->spare = spare;
+}
+
+void state_save_op_done(struct statedir *d, struct state_save_op *op)
+{
+	state_save_abandon(d, op);
+	if (op->spare)
+		(void)unlinkat(d->fd, op->spare, 0);
+	free(TAKE_PTR(op->spare));
 }
 
 static int save_begin(struct statedir *d, const struct listener_state *s, struct state_save_op *op,
@@ -1540,7 +1646,8 @@ static int save_begin(struct statedir *d, const struct listener_state *s, struct
 
 	if (op->fd >= 0)
 		return -EBUSY;
-	*op = STATE_SAVE_OP_IDLE;
+	free(TAKE_PTR(op->tmp));
+	free(TAKE_PTR(op->file));
 	if (!statedir_locked(d))
 		return errmsg(reterr, -EPERM, "cannot write to state directory %s: not locked", d->path);
 	if (!state_name_valid(s->name))
@@ -1554,7 +1661,8 @@ static int save_begin(struct statedir *d, const struct listener_state *s, struct
 	if (r == -EINVAL)
 		r = errmsg(reterr, r, "%s/%s: refusing to write an inconsistent state", d->path, op->file);
 	else if (r >= 0) {
-		op->fd = atomic_write_begin(d->fd, op->file, d->text.buf, d->text.len, 0600, start_writeback, &op->tmp);
+		op->fd = atomic_write_begin(d->fd, op->file, d->text.buf, d->text.len, 0600, start_writeback,
+					    &op->spare, &op->tmp);
 		if (op->fd < 0)
 			r = errmsg(reterr, op->fd, "cannot write state file %s/%s: %s", d->path, op->file,
 				   strerror(-op->fd));
@@ -1578,7 +1686,7 @@ int state_save_finish(struct statedir *d, struct state_save_op *op, char **reter
 
 	if (op->fd < 0)
 		return -EINVAL;
-	r = atomic_write_finish(d->fd, op->fd, op->tmp, op->file, true);
+	r = atomic_write_finish(d->fd, op->fd, &op->tmp, op->file, true, &op->spare);
 	op->fd = -1;
 	file = TAKE_PTR(op->file);
 	state_save_abandon(d, op);
@@ -1587,15 +1695,20 @@ int state_save_finish(struct statedir *d, struct state_save_op *op, char **reter
 	return 0;
 }
 
+int state_save_using(struct statedir *d, const struct listener_state *s, struct state_save_op *op, char **reterr)
+{
+	int r = save_begin(d, s, op, false, reterr);
+
+	return r < 0 ? r : state_save_finish(d, op, reterr);
+}
+
 int state_save(struct statedir *d, const struct listener_state *s, char **reterr)
 {
 	struct state_save_op op = STATE_SAVE_OP_IDLE;
-	int r;
+	int r = state_save_using(d, s, &op, reterr);
 
-	r = save_begin(d, s, &op, false, reterr);
-	if (r < 0)
-		return r;
-	return state_save_finish(d, &op, reterr);
+	state_save_op_done(d, &op);
+	return r;
 }
 
 int state_remove(struct statedir *d, const char *name)
@@ -1764,7 +1877,7 @@ int deadletter_read(struct statedir *d, const char *name, uint64_t seq, json_t *
 		return errmsg(reterr, fd, "%s: cannot open its directory: %s", path, strerror(-fd));
 
 	dbuf_init(&buf, STATE_MAX_FILE_SIZE);
-	r = read_file_at(fd, file, path, &buf, reterr);
+	r = read_file_at(fd, file, path, false, &buf, reterr);
 	if (r < 0) {
 		dbuf_free(&buf);
 		return r;

@@ -7,10 +7,22 @@
  *   STATE_DIR/dead-letters/NAME/SEQ.json
  *
  * Every write is atomic and durable: a temporary file in the same directory
- * (".NAME.json.XXXXXX"), written fully, fsync()ed, closed, renameat() over the
- * target, then the directory fsync()ed. A failed fsync is never retried on
+ * (".NAME.json.XXXXXX"), written fully, fsync()ed, renamed over the target,
+ * closed, then the directory fsync()ed. A failed fsync is never retried on
  * the same file: the write fails, the temporary file is removed, and the old
  * file stays as it was.
+ *
+ * A listener's commits recycle: the rename is an exchange (renameat2
+ * RENAME_EXCHANGE, where the file system has it), so the file replaced stays
+ * under the temporary name as the "spare", and the next commit writes over
+ * it instead of creating a file. Its pages and disk blocks are reused, and
+ * the rename frees nothing; for large, frequent commits that is most of the
+ * cost of the file system's side. A reader could still hold the spare open
+ * from when it was NAME.json, so it is written over only under an exclusive
+ * flock() taken without waiting (else a new file is made) and held until
+ * it is in place; readers take a shared flock() and check that what they
+ * locked is still NAME.json (state_load() does). Spares are removed with
+ * the other temporary files when the directory is opened with the lock.
  *
  * A listener file holds the listener's identity (what stream it resumes), its
  * resume cursor, and the notifications received but not yet fully handled
@@ -198,12 +210,18 @@ struct state_save_op {
 	int fd;			/* the temp file, -1 when idle */
 	char *tmp;		/* its name in the state directory */
 	char *file;		/* the name it becomes */
+	char *spare;		/* the file it replaced last time, kept to be written over next time */
 };
 #define STATE_SAVE_OP_IDLE ((struct state_save_op){ .fd = -1 })
 
 int state_save_begin(struct statedir *d, const struct listener_state *s, struct state_save_op *op, char **reterr);
 int state_save_finish(struct statedir *d, struct state_save_op *op, char **reterr);
+/* Both halves at once, with op's spare. */
+int state_save_using(struct statedir *d, const struct listener_state *s, struct state_save_op *op, char **reterr);
+/* Drops a begun save; the spare is kept. */
 void state_save_abandon(struct statedir *d, struct state_save_op *op);
+/* Drops a begun save and removes the spare: op is done with. */
+void state_save_op_done(struct statedir *d, struct state_save_op *op);
 
 /* Removes NAME.json (durably). Requires the lock. -ENOENT if absent. */
 int state_remove(struct statedir *d, const char *name);

@@ -137,7 +137,7 @@ static int commit(struct watch *w)
 	}
 	/* This one covers all that a begun commit would, and more. */
 	saving_drop(w);
-	r = state_save(w->daemon->statedir, w->st, &err);
+	r = state_save_using(w->daemon->statedir, w->st, &w->saving, &err);
 	if (r < 0) {
 		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL, "cannot commit state: %s",
 			  err ? err : strerror(-r));
@@ -1480,8 +1480,7 @@ struct watch *watch_free(struct watch *w)
 	sd_event_source_disable_unref(w->retry_timer);
 	sd_event_source_disable_unref(w->flush_timer);
 	sd_event_source_disable_unref(w->pump);
-	if (w->saving.fd >= 0)
-		state_save_abandon(w->daemon->statedir, &w->saving);
+	state_save_op_done(w->daemon->statedir, &w->saving);
 	json_decref(w->saving_cursor);
 	sd_event_source_disable_unref(w->save_done);
 	sd_event_source_disable_unref(w->save_timer);

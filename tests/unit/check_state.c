@@ -1015,9 +1015,14 @@ START_TEST(test_save_in_two_halves)
 	ck_assert_msg(state_save_finish(d, &op, &err) == 0, "%s", err);
 	ck_assert_int_eq(op.fd, -1);
 	ck_assert_int_eq(state_save_finish(d, &op, &err), -EINVAL);
+	/* The file it replaced stays as the spare, as it was. */
+	ck_assert_ptr_nonnull(op.spare);
 	free(ls);
 	ls = list_dir(dir);
-	ck_assert_str_eq(ls, ".lock wiki.json");
+	ck_assert_msg(strncmp(ls, ".lock .wiki.json.", 17) == 0 && strstr(ls, " wiki.json"), "%s", ls);
+	free(after);
+	after = read_file(dir, op.spare, NULL);
+	ck_assert_str_eq(after, before);
 	ck_assert_int_eq(state_load(d, "wiki", &t, &err), 0);
 	ck_assert_uint_eq(t->n_pending, s->n_pending);
 	listener_state_free(t);
@@ -1028,6 +1033,7 @@ START_TEST(test_save_in_two_halves)
 	before = read_file(dir, "wiki.json", NULL);
 	listener_state_pop(s);
 	ck_assert_int_eq(state_save_begin(d, s, &op, &err), 0);
+	ck_assert_ptr_null(op.spare);	/* in use: written over */
 	state_save_abandon(d, &op);
 	ck_assert_int_eq(op.fd, -1);
 	ck_assert_ptr_null(op.tmp);
@@ -1073,9 +1079,211 @@ START_TEST(test_save_in_two_halves)
 	free(ls);
 	ls = list_dir(dir);
 	ck_assert_str_eq(ls, ".lock");
+	state_save_op_done(d, &op);
+	state_save_op_done(d, &other);
 
 	listener_state_free(s);
 	statedir_free(d);
+	rm_rf(dir);
+}
+END_TEST
+
+static ino_t ino_of(const char *dir, const char *name)
+{
+	_cleanup_free_ char *p = path_join(dir, name);
+	struct stat st;
+
+	ck_assert_msg(lstat(p, &st) == 0, "%s: %s", p, strerror(errno));
+	return st.st_ino;
+}
+
+/* The bytes a fresh file gets for s (state_save() in a directory of its own). */
+static char *fresh_text(const struct listener_state *s, size_t *ret_len)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL;
+	struct statedir *d = open_locked(dir);
+	char *text;
+
+	ck_assert_msg(state_save(d, s, &err) == 0, "%s", err);
+	text = read_file(dir, "wiki.json", ret_len);
+	statedir_free(d);
+	rm_rf(dir);
+	return text;
+}
+
+static void assert_text_is_fresh(const char *dir, const struct listener_state *s)
+{
+	size_t len, want_len;
+	_cleanup_free_ char *text = read_file(dir, "wiki.json", &len), *want = fresh_text(s, &want_len);
+
+	ck_assert_uint_eq(len, want_len);
+	ck_assert_int_eq(memcmp(text, want, len), 0);
+}
+
+static void push_n(struct listener_state *s, int n, const char *data)
+{
+	uint64_t seq;
+
+	for (int i = 0; i < n; i++) {
+		json_t *x = json_pack("{s:i,s:s}", "i", i, "data", data);
+
+		ck_assert_int_eq(listener_state_push(s, x, 1700000000000000 + (uint64_t)i, &seq), 0);
+	}
+}
+
+/* Commits recycle: each is written over the file the one before last made
+ * (kept as the spare), ending up byte for byte what a fresh file gets,
+ * shorter or longer; a spare a reader holds locked is left alone. */
+START_TEST(test_commits_recycle)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *ls = NULL, *first = NULL, *spare_text = NULL,
+			    *held_name = NULL, *held_before = NULL, *held_after = NULL, *p = NULL;
+	struct statedir *d = open_locked(dir);
+	struct listener_state *s = sample_state(), *t = NULL;
+	struct state_save_op op = STATE_SAVE_OP_IDLE;
+	ino_t a, b, c;
+	size_t len;
+	int fd;
+
+	/* The first commit has nothing to exchange with. */
+	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
+	ck_assert_ptr_null(op.spare);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock wiki.json");
+	a = ino_of(dir, "wiki.json");
+	first = read_file(dir, "wiki.json", NULL);
+
+	/* The second exchanges: the first file, unchanged, is the spare. */
+	push_n(s, 3, "second");
+	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
+	ck_assert_ptr_nonnull(op.spare);
+	ck_assert(ino_of(dir, op.spare) == a);
+	spare_text = read_file(dir, op.spare, NULL);
+	ck_assert_str_eq(spare_text, first);
+	b = ino_of(dir, "wiki.json");
+	ck_assert(b != a);
+	assert_text_is_fresh(dir, s);
+
+	/* Shorter: written over the first file, the rest cut off. */
+	for (int i = 0; i < 4; i++)
+		listener_state_pop(s);
+	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
+	ck_assert(ino_of(dir, "wiki.json") == a);
+	ck_assert(ino_of(dir, op.spare) == b);
+	assert_text_is_fresh(dir, s);
+
+	/* Longer: written over the second. */
+	push_n(s, 50, "a longer notification than the others, to grow the file past its old size");
+	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
+	ck_assert(ino_of(dir, "wiki.json") == b);
+	ck_assert(ino_of(dir, op.spare) == a);
+	assert_text_is_fresh(dir, s);
+
+	/* A reader holds the spare locked (it opened it as wiki.json): the next
+	 * commit makes a new file, and what the reader holds stays intact. */
+	held_name = strdup(op.spare);
+	p = path_join(dir, held_name);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_SH), 0);
+	held_before = read_file(dir, held_name, &len);
+	listener_state_pop(s);
+	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
+	c = ino_of(dir, "wiki.json");
+	ck_assert(c != a && c != b);
+	ck_assert_msg(access(p, F_OK) < 0 && errno == ENOENT, "%s is still there", held_name);
+	held_after = calloc(1, len + 1);
+	ck_assert_int_eq(pread(fd, held_after, len + 1, 0), (ssize_t)len);
+	ck_assert_int_eq(memcmp(held_after, held_before, len), 0);
+	ck_assert_int_eq(close(fd), 0);
+	ck_assert(ino_of(dir, op.spare) == b);	/* the file it replaced */
+	assert_text_is_fresh(dir, s);
+	ck_assert_int_eq(state_load(d, "wiki", &t, &err), 0);
+	ck_assert_uint_eq(t->n_pending, s->n_pending);
+	listener_state_free(t);
+
+	/* Done with: the spare goes. */
+	state_save_op_done(d, &op);
+	ck_assert_ptr_null(op.spare);
+	free(ls);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock wiki.json");
+
+	listener_state_free(s);
+	statedir_free(d);
+	rm_rf(dir);
+}
+END_TEST
+
+/* Waits until a process waits for a lock on inode ino (a "->" line in /proc/locks). */
+static bool lock_waiter_seen(ino_t ino)
+{
+	char needle[64];
+
+	snprintf(needle, sizeof(needle), ":%ju ", (uintmax_t)ino);
+	for (int i = 0; i < 20000; i++) {
+		FILE *f = fopen("/proc/locks", "re");
+		char line[256];
+		bool seen = false;
+
+		if (!f)
+			return false;
+		while (!seen && fgets(line, sizeof(line), f))
+			seen = strstr(line, "->") && strstr(line, needle);
+		fclose(f);
+		if (seen)
+			return true;
+		(void)usleep(500);	/* polling for the event, not standing in for it */
+	}
+	return false;
+}
+
+/* Without the directory lock (a command beside a running daemon), a load
+ * waits while a writer holds the file and, if the file was replaced
+ * meanwhile, reads the new one, never what was written over the old. */
+START_TEST(test_load_waits_for_a_writer_and_rereads)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *p = NULL;
+	struct statedir *d = open_locked(dir), *ro = NULL;
+	struct listener_state *s = sample_state(), *t = NULL;
+	int go[2], status;
+	char c;
+	pid_t pid;
+
+	ck_assert_msg(state_save(d, s, &err) == 0, "%s", err);
+	ck_assert_uint_eq(s->n_pending, 3);
+	p = path_join(dir, "wiki.json");
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(p, O_RDWR | O_CLOEXEC);
+		struct stat st;
+
+		if (fd < 0 || flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0 || write(go[1], "L", 1) != 1)
+			_exit(2);
+		if (!lock_waiter_seen(st.st_ino))
+			_exit(3);
+		/* A newer state goes in place, then the old file is written over. */
+		listener_state_pop(s);
+		if (state_save(d, s, NULL) < 0)
+			_exit(4);
+		if (pwrite(fd, "{\"not\":\"a state\"}", 17, 0) != 17 || ftruncate(fd, 17) < 0)
+			_exit(5);
+		_exit(0);
+	}
+	ck_assert_int_eq(read(go[0], &c, 1), 1);
+	ck_assert_int_eq(statedir_open(dir, 0, &ro, &err), 0);
+	ck_assert_msg(state_load(ro, "wiki", &t, &err) == 0, "%s", err);
+	ck_assert_uint_eq(t->n_pending, 2);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer: status %d", status);
+	listener_state_free(t);
+	statedir_free(ro);
+	listener_state_free(s);
+	statedir_free(d);
+	close(go[0]);
+	close(go[1]);
 	rm_rf(dir);
 }
 END_TEST
@@ -1588,6 +1796,8 @@ Suite *state_suite(void)
 	tcase_add_test(tc, test_open_create_and_list);
 	tcase_add_test(tc, test_save_load_remove);
 	tcase_add_test(tc, test_save_in_two_halves);
+	tcase_add_test(tc, test_commits_recycle);
+	tcase_add_test(tc, test_load_waits_for_a_writer_and_rereads);
 	tcase_add_test(tc, test_load_refuses_odd_files);
 	tcase_add_test(tc, test_saved_file_truncated_at_every_point);
 	tcase_add_test(tc, test_lock_in_process);
