@@ -32,6 +32,7 @@
 #define TEMP_SUFFIX_LEN		6	/* ".NAME.XXXXXX" */
 #define TEMP_ATTEMPTS		100
 #define STATE_READ_ATTEMPTS	100	/* a state file changed between open and lock: read again */
+#define STATE_SPARE_MIN		(16 * 1024)	/* a replaced file this large is kept as the spare */
 #define LOCK_FILE		".lock"
 #define PROBE_NAME		"probe"
 #define DEADLETTER_DIR		"dead-letters"
@@ -292,7 +293,8 @@ static int atomic_write_begin(int dirfd, const char *name, const void *data, siz
  * The second half: the temp file fd (closed here in any case) synced and
  * renamed to name, then the directory synced; on failure it is removed.
  * With ret_spare, the rename is an exchange where the file system allows
- * it: the file it replaces stays, under the temp name, in *ret_spare.
+ * it and the file it replaces is large: that file stays, under the temp
+ * name, in *ret_spare.
  */
 static int atomic_write_finish(int dirfd, int fd, char **tmp, const char *name, bool sync, char **ret_spare)
 {
@@ -304,8 +306,11 @@ static int atomic_write_finish(int dirfd, int fd, char **tmp, const char *name, 
 	if (sync && fsync(fd) < 0)
 		r = -errno;
 	/* Only a regular file is exchanged: anything else in its place makes
-	 * the rename fail (a directory) or is replaced (a symlink), as before. */
-	if (r >= 0 && ret_spare && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+	 * the rename fail (a directory) or is replaced (a symlink), as before.
+	 * And only a large one: a small file costs little to make anew, and
+	 * an idle listener (whose file is small) keeps no spare. */
+	if (r >= 0 && ret_spare && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size >= STATE_SPARE_MIN) {
 		if (renameat2(dirfd, *tmp, dirfd, name, RENAME_EXCHANGE) == 0)
 			exchanged = true;
 		else if (errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)

@@ -12,12 +12,14 @@
  * the same file: the write fails, the temporary file is removed, and the old
  * file stays as it was.
  *
- * A listener's commits recycle: the rename is an exchange (renameat2
- * RENAME_EXCHANGE, where the file system has it), so the file replaced stays
- * under the temporary name as the "spare", and the next commit writes over
- * it instead of creating a file. Its pages and disk blocks are reused, and
- * the rename frees nothing; for large, frequent commits that is most of the
- * cost of the file system's side. A reader could still hold the spare open
+ * A listener's commits recycle: when the file a commit replaces is 16 KiB
+ * or more (a busy listener's), the rename is an exchange (renameat2
+ * RENAME_EXCHANGE, where the file system has it), so that file stays under
+ * the temporary name as the "spare", and the next commit writes over it
+ * instead of creating a file. Its pages and disk blocks are reused, and the
+ * rename frees nothing; for large, frequent commits that is most of the
+ * cost of the file system's side. Small files are replaced as before, so an
+ * idle listener keeps no spare. A reader could still hold the spare open
  * from when it was NAME.json, so it is written over only under an exclusive
  * flock() taken without waiting (else a new file is made) and held until
  * it is in place; readers take a shared flock() and check that what they

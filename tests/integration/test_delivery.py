@@ -297,7 +297,8 @@ class BatchTests(unittest.TestCase):
         import fcntl
         ws = Workspace()
         self.addCleanup(ws.cleanup)
-        srv = FaultServer(script=[], initial_events=100)
+        pad = "x" * 20000       # state files of 16 KiB and more recycle
+        srv = FaultServer(script=[], initial_events=100, data_template="event {n} " + pad)
         srv.start()
         self.addCleanup(srv.stop)
         out = ws.path("out.ndjson")
@@ -332,7 +333,7 @@ class BatchTests(unittest.TestCase):
         self.assertGreater(len(set(seen)), 1)    # it read while commits went on
         self.assertEqual(d.stop(), 0)
         got = [json.loads(line)["data"] for line in read_lines(out)]
-        self.assertEqual(got, ["event %d" % i for i in range(1, total + 1)])
+        self.assertEqual(got, ["event %d %s" % (i, pad) for i in range(1, total + 1)])
 
     def test_batch_commit_under_sigkills_loses_nothing(self):
         ws = Workspace()

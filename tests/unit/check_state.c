@@ -1015,14 +1015,11 @@ START_TEST(test_save_in_two_halves)
 	ck_assert_msg(state_save_finish(d, &op, &err) == 0, "%s", err);
 	ck_assert_int_eq(op.fd, -1);
 	ck_assert_int_eq(state_save_finish(d, &op, &err), -EINVAL);
-	/* The file it replaced stays as the spare, as it was. */
-	ck_assert_ptr_nonnull(op.spare);
+	/* A small file is replaced, not kept (test_commits_recycle). */
+	ck_assert_ptr_null(op.spare);
 	free(ls);
 	ls = list_dir(dir);
-	ck_assert_msg(strncmp(ls, ".lock .wiki.json.", 17) == 0 && strstr(ls, " wiki.json"), "%s", ls);
-	free(after);
-	after = read_file(dir, op.spare, NULL);
-	ck_assert_str_eq(after, before);
+	ck_assert_str_eq(ls, ".lock wiki.json");
 	ck_assert_int_eq(state_load(d, "wiki", &t, &err), 0);
 	ck_assert_uint_eq(t->n_pending, s->n_pending);
 	listener_state_free(t);
@@ -1033,7 +1030,6 @@ START_TEST(test_save_in_two_halves)
 	before = read_file(dir, "wiki.json", NULL);
 	listener_state_pop(s);
 	ck_assert_int_eq(state_save_begin(d, s, &op, &err), 0);
-	ck_assert_ptr_null(op.spare);	/* in use: written over */
 	state_save_abandon(d, &op);
 	ck_assert_int_eq(op.fd, -1);
 	ck_assert_ptr_null(op.tmp);
@@ -1131,13 +1127,14 @@ static void push_n(struct listener_state *s, int n, const char *data)
 	}
 }
 
-/* Commits recycle: each is written over the file the one before last made
- * (kept as the spare), ending up byte for byte what a fresh file gets,
- * shorter or longer; a spare a reader holds locked is left alone. */
+/* Commits recycle: when the file a commit replaces is large, it is kept as
+ * the spare and the next commit is written over it, ending up byte for
+ * byte what a fresh file gets, shorter or longer; a small file is replaced
+ * as before (no spare); a spare a reader holds locked is left alone. */
 START_TEST(test_commits_recycle)
 {
 	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *ls = NULL, *first = NULL, *spare_text = NULL,
-			    *held_name = NULL, *held_before = NULL, *held_after = NULL, *p = NULL;
+			    *held_name = NULL, *held_before = NULL, *held_after = NULL, *p = NULL, *big = NULL;
 	struct statedir *d = open_locked(dir);
 	struct listener_state *s = sample_state(), *t = NULL;
 	struct state_save_op op = STATE_SAVE_OP_IDLE;
@@ -1145,7 +1142,13 @@ START_TEST(test_commits_recycle)
 	size_t len;
 	int fd;
 
+	big = malloc(20001);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', 20000);
+	big[20000] = '\0';
+
 	/* The first commit has nothing to exchange with. */
+	push_n(s, 1, big);
 	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
 	ck_assert_ptr_null(op.spare);
 	ls = list_dir(dir);
@@ -1153,7 +1156,8 @@ START_TEST(test_commits_recycle)
 	a = ino_of(dir, "wiki.json");
 	first = read_file(dir, "wiki.json", NULL);
 
-	/* The second exchanges: the first file, unchanged, is the spare. */
+	/* The second replaces a large file, so it exchanges: the first file,
+	 * unchanged, is the spare. */
 	push_n(s, 3, "second");
 	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
 	ck_assert_ptr_nonnull(op.spare);
@@ -1164,7 +1168,7 @@ START_TEST(test_commits_recycle)
 	ck_assert(b != a);
 	assert_text_is_fresh(dir, s);
 
-	/* Shorter: written over the first file, the rest cut off. */
+	/* Shorter (small now): written over the first file, the rest cut off. */
 	for (int i = 0; i < 4; i++)
 		listener_state_pop(s);
 	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
@@ -1172,11 +1176,23 @@ START_TEST(test_commits_recycle)
 	ck_assert(ino_of(dir, op.spare) == b);
 	assert_text_is_fresh(dir, s);
 
-	/* Longer: written over the second. */
-	push_n(s, 50, "a longer notification than the others, to grow the file past its old size");
+	/* Longer: written over the second; the small file it replaces is not
+	 * kept. */
+	push_n(s, 2, big);
 	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
 	ck_assert(ino_of(dir, "wiki.json") == b);
-	ck_assert(ino_of(dir, op.spare) == a);
+	ck_assert_ptr_null(op.spare);
+	free(ls);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock wiki.json");
+	assert_text_is_fresh(dir, s);
+
+	/* A new file again, and the large one it replaces is the spare. */
+	listener_state_pop(s);
+	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
+	c = ino_of(dir, "wiki.json");
+	ck_assert(c != b);	/* (a is free: its number may come back) */
+	ck_assert(ino_of(dir, op.spare) == b);
 	assert_text_is_fresh(dir, s);
 
 	/* A reader holds the spare locked (it opened it as wiki.json): the next
@@ -1187,16 +1203,15 @@ START_TEST(test_commits_recycle)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(flock(fd, LOCK_SH), 0);
 	held_before = read_file(dir, held_name, &len);
-	listener_state_pop(s);
+	push_n(s, 1, "held");
 	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
-	c = ino_of(dir, "wiki.json");
-	ck_assert(c != a && c != b);
+	ck_assert(ino_of(dir, "wiki.json") != b && ino_of(dir, "wiki.json") != c);
 	ck_assert_msg(access(p, F_OK) < 0 && errno == ENOENT, "%s is still there", held_name);
 	held_after = calloc(1, len + 1);
 	ck_assert_int_eq(pread(fd, held_after, len + 1, 0), (ssize_t)len);
 	ck_assert_int_eq(memcmp(held_after, held_before, len), 0);
 	ck_assert_int_eq(close(fd), 0);
-	ck_assert(ino_of(dir, op.spare) == b);	/* the file it replaced */
+	ck_assert(ino_of(dir, op.spare) == c);	/* the file it replaced */
 	assert_text_is_fresh(dir, s);
 	ck_assert_int_eq(state_load(d, "wiki", &t, &err), 0);
 	ck_assert_uint_eq(t->n_pending, s->n_pending);
