@@ -64,58 +64,114 @@ static size_t plain_run(const char *s, size_t len)
 	return i;
 }
 
+/* A string of 4 to 15 bytes that needs no escaping, copied to o with two
+ * overlapping reads and stores (a zero mask means no special byte, in
+ * either byte order). False, with nothing written, otherwise. */
+static inline bool copy_if_plain(const char *s, size_t len, char *o)
+{
+	if (len >= 8) {
+		uint64_t a, b;
+
+		memcpy(&a, s, 8);
+		memcpy(&b, s + len - 8, 8);
+		if (special_mask(a) || special_mask(b))
+			return false;
+		memcpy(o, &a, 8);
+		memcpy(o + len - 8, &b, 8);
+		return true;
+	}
+	if (len >= 4) {
+		uint32_t x, y;
+
+		memcpy(&x, s, 4);
+		memcpy(&y, s + len - 4, 4);
+		if (special_mask((uint64_t)x << 32 | y))
+			return false;
+		memcpy(o, &x, 4);
+		memcpy(o + len - 4, &y, 4);
+		return true;
+	}
+	return false;
+}
+
 #ifdef __SSE2__
+/* The bytes of v that need escaping, as a bit mask. */
+static inline unsigned block_marks(__m128i v)
+{
+	const __m128i high3 = _mm_set1_epi8((char)0xE0), quote = _mm_set1_epi8('"'),
+		      backslash = _mm_set1_epi8('\\'), zero = _mm_setzero_si128();
+
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(_mm_and_si128(v, high3), zero),
+							_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+								     _mm_cmpeq_epi8(v, backslash))));
+}
+
+/* Writes bytes from..15 of the block v, escaped (m: their marks), at o;
+ * stores 16 bytes at a time, which may overrun what is kept. Returns the
+ * new end. */
+static inline char *escape_block(__m128i v, unsigned m, unsigned from, char *o)
+{
+	_Alignas(16) unsigned char block[32];
+	unsigned prev = from;
+
+	_mm_store_si128((__m128i *)(void *)block, v);
+	_mm_store_si128((__m128i *)(void *)(block + 16), _mm_setzero_si128());
+	while (m) {
+		unsigned k = (unsigned)__builtin_ctz(m);
+		unsigned char c = block[k];
+
+		memcpy(o, block + prev, 16);
+		o += k - prev;
+		o[0] = '\\';
+		o[1] = escape[c];
+		if (escape[c] == 'u') {
+			/* jansson: "\\u%04X" for the other control characters. */
+			o[2] = '0';
+			o[3] = '0';
+			o[4] = hex[c >> 4];
+			o[5] = hex[c & 15];
+			o += 4;
+		}
+		o += 2;
+		prev = k + 1;
+		m &= m - 1;
+	}
+	memcpy(o, block + prev, 16);
+	return o + 16 - prev;
+}
+
 /*
  * Escapes 16 bytes at a time while the output has room for a whole block's
  * worst case plus a 16-byte store: each block is loaded once, its special
  * bytes found by one compare, and the plain bytes between them moved by
  * 16-byte stores that may overrun what is kept (never the buffer). Strings
  * of JSON are full of quotes, so this walks the marks rather than
- * rescanning after each one. Returns how many bytes of s it used; *po moves.
+ * rescanning after each one. The last, partial block is the string's last
+ * 16 bytes with those already done skipped, so a string of 16 bytes or more
+ * has no byte-by-byte tail. Returns how many bytes of s it used; *po moves.
  */
 static size_t escape_blocks(const char *s, size_t len, char **po, const char *end)
 {
-	const __m128i high3 = _mm_set1_epi8((char)0xE0), quote = _mm_set1_epi8('"'),
-		      backslash = _mm_set1_epi8('\\'), zero = _mm_setzero_si128();
 	char *o = *po;
 	size_t i = 0;
 
 	for (; i + 16 <= len && end - o >= 16 * 6 + 16; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-		__m128i marks = _mm_or_si128(_mm_cmpeq_epi8(_mm_and_si128(v, high3), zero),
-					     _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
-		unsigned m = (unsigned)_mm_movemask_epi8(marks), prev = 0;
-		_Alignas(16) unsigned char block[32];
+		unsigned m = block_marks(v);
 
 		if (m == 0) {
 			_mm_storeu_si128((__m128i *)(void *)o, v);
 			o += 16;
-			continue;
+		} else {
+			o = escape_block(v, m, 0, o);
 		}
-		_mm_store_si128((__m128i *)(void *)block, v);
-		_mm_store_si128((__m128i *)(void *)(block + 16), zero);
-		do {
-			unsigned k = (unsigned)__builtin_ctz(m);
-			unsigned char c = block[k];
+	}
+	if (i < len && len >= 16 && end - o >= 16 * 6 + 16) {
+		unsigned from = (unsigned)(i - (len - 16));
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + len - 16));
 
-			memcpy(o, block + prev, 16);
-			o += k - prev;
-			o[0] = '\\';
-			o[1] = escape[c];
-			if (escape[c] == 'u') {
-				/* jansson: "\\u%04X" for the other control characters. */
-				o[2] = '0';
-				o[3] = '0';
-				o[4] = hex[c >> 4];
-				o[5] = hex[c & 15];
-				o += 4;
-			}
-			o += 2;
-			prev = k + 1;
-			m &= m - 1;
-		} while (m);
-		memcpy(o, block + prev, 16);
-		o += 16 - prev;
+		o = escape_block(v, block_marks(v) >> from << from, from, o);
+		i = len;
 	}
 	*po = o;
 	return i;
@@ -158,6 +214,11 @@ int jsonw_append_string(struct dbuf *out, const char *s, size_t len)
 #ifdef __SSE2__
 	i = escape_blocks(s, len, &o, end);
 #endif
+	if (i == 0 && len < 16 && copy_if_plain(s, len, o)) {
+		/* Ids, event names, keys: mostly nothing to escape. */
+		o += len;
+		i = len;
+	}
 	while (i < len) {
 		unsigned char c;
 		char e;

@@ -959,6 +959,14 @@ const char *state_pending_text(const struct state_pending *p)
 	return pending_text(p);
 }
 
+const char *state_pending_text_len(const struct state_pending *p, size_t *ret_len)
+{
+	const char *text = pending_text(p);
+
+	*ret_len = !text ? 0 : p->text_bytes ? p->text_bytes : strlen(text);
+	return text;
+}
+
 json_t *state_pending_notification(const struct state_pending *p)
 {
 	struct state_pending *mp = (struct state_pending *)p;	/* a cache, not state */
@@ -1546,23 +1554,42 @@ static int dump_json(const json_t *j, char **ret, size_t *ret_len)
  * with JSON_COMPACT | JSON_SORT_KEYS plus a newline, but assembled from the
  * pending notifications' cached text (keys in sorted order, written here).
  */
-/* Without snprintf: a commit writes three numbers per pending notification. */
+/* Without snprintf, two digits a step: a commit writes three numbers per
+ * pending notification, one of them 16 digits long. The digits of v go to
+ * the end of buf[20]; returns where they begin. */
+static char *u64_digits(uint64_t v, char buf[static 20])
+{
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+				    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+				    "8081828384858687888990919293949596979899";
+	char *p = buf + 20;
+
+	while (v >= 100) {
+		p -= 2;
+		memcpy(p, pairs + 2 * (v % 100), 2);
+		v /= 100;
+	}
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, pairs + 2 * v, 2);
+	} else {
+		*--p = (char)('0' + v);
+	}
+	return p;
+}
+
 static int put_u64(struct dbuf *out, uint64_t v)
 {
-	char digits[20], *p = digits + sizeof(digits);
+	char buf[20], *p = u64_digits(v, buf);
 
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return dbuf_append(out, p, (size_t)(digits + sizeof(digits) - p));
+	return dbuf_append(out, p, (size_t)(buf + sizeof(buf) - p));
 }
 
 static int state_text(const struct listener_state *s, struct dbuf *out)
 {
 	_cleanup_free_ char *cursor = NULL, *identity = NULL;
-	char num[128];
-	uint64_t prev = 0;
+	char num[128], usec_buf[20], *usec = NULL;
+	uint64_t prev = 0, usec_of = 0;
 	int r = 0;
 
 	if (!s->name || !state_name_valid(s->name) || !json_is_object(s->identity) || !cursor_valid(s->cursor) ||
@@ -1580,6 +1607,7 @@ static int state_text(const struct listener_state *s, struct dbuf *out)
 #define PUT(p, n) do { if (r >= 0) r = dbuf_append(out, (p), (n)); } while (0)
 #define PUTN(v) do { if (r >= 0) r = put_u64(out, (v)); } while (0)
 #define PUTS(str) PUT((str), strlen(str))
+#define PUTL(lit) PUT((lit), sizeof(lit) - 1)
 #define PUTF(...) do { snprintf(num, sizeof(num), __VA_ARGS__); PUTS(num); } while (0)
 	PUTS("{\"cursor\":");
 	PUTS(cursor);
@@ -1604,20 +1632,28 @@ static int state_text(const struct listener_state *s, struct dbuf *out)
 			r = -ENOMEM;
 			break;
 		}
-		PUTS(i > 0 ? ",{\"notification\":" : "{\"notification\":");
+		if (i > 0)
+			PUTL(",");
+		PUTL("{\"notification\":");
 		PUT(text, p->text_bytes ? p->text_bytes : strlen(text));
-		PUTS(",\"received_usec\":");
-		PUTN(p->received_usec);
-		PUTS(",\"seq\":");
+		PUTL(",\"received_usec\":");
+		/* One read's notifications share the time they came. */
+		if (!usec || p->received_usec != usec_of) {
+			usec = u64_digits(p->received_usec, usec_buf);
+			usec_of = p->received_usec;
+		}
+		PUT(usec, (size_t)(usec_buf + sizeof(usec_buf) - usec));
+		PUTL(",\"seq\":");
 		PUTN(p->seq);
-		PUTS(",\"triggers_done\":");
+		PUTL(",\"triggers_done\":");
 		PUTN(p->triggers_done);
-		PUTS("}");
+		PUTL("}");
 	}
 	PUTF("],\"retry_ms\":%" PRIu32 ",\"version\":%d}\n", s->retry_ms, STATE_VERSION);
 #undef PUT
 #undef PUTN
 #undef PUTS
+#undef PUTL
 #undef PUTF
 	return r == -E2BIG ? -EINVAL : r;
 }

@@ -138,8 +138,10 @@ int listener_state_push(struct listener_state *s, json_t *notification, uint64_t
 int listener_state_push_copy(struct listener_state *s, const char *text, size_t len, uint64_t received_usec,
 			     uint64_t *ret_seq);
 
-/* The notification as compact JSON with sorted keys (cached); NULL on OOM. */
+/* The notification as compact JSON with sorted keys (cached); NULL on OOM.
+ * With ret_len, its length too (not counted again when known). */
 const char *state_pending_text(const struct state_pending *p);
+const char *state_pending_text_len(const struct state_pending *p, size_t *ret_len);
 
 /* The notification (borrowed; parsed from its text once, on first use); NULL on OOM. */
 json_t *state_pending_notification(const struct state_pending *p);

@@ -312,7 +312,8 @@ static int append_record_line(const struct cfg_listener *l, const struct trigger
 		text = end && *end == ',' ? end : NULL;	/* "{" + rest, with the comma as the "{" */
 	}
 	if (text && (text[0] == '{' || text[0] == ',')) {
-		size_t rest = strlen(text + 1);
+		size_t rest = text == in->notification_text && in->notification_text_len > 0
+				      ? in->notification_text_len - 1 : strlen(text + 1);
 
 		r = dbuf_reserve(out, strlen(l->name) + rest + 16);
 		if (r >= 0)

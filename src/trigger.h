@@ -39,6 +39,7 @@ struct trigger_input {
 	uint64_t seq;			/* the listener's delivery number */
 	uint64_t received_usec;		/* CLOCK_REALTIME */
 	const char *notification_text;	/* notification as compact sorted JSON, or NULL */
+	size_t notification_text_len;	/* its length; 0: count it */
 };
 
 /*

@@ -154,6 +154,7 @@ static bool has_uncommitted(const struct watch *w)
 }
 
 static bool commit_pipelined(const struct watch *w);
+static void pump_schedule(struct watch *w);
 
 /*
  * batch: whether the notifications received since the last begun (or
@@ -464,7 +465,7 @@ static int consume(struct watch *w, const char *buf, size_t len)
 		dbuf_reset(&w->stash);
 	}
 	if (w->st->n_pending > 0 || has_uncommitted(w))
-		(void)sd_event_source_set_enabled(w->pump, SD_EVENT_ONESHOT);
+		pump_schedule(w);
 	return 0;
 }
 
@@ -490,7 +491,6 @@ static int commit_received(struct watch *w)
  * the pump finishes it before anything it holds may run. per_event and
  * replays commit whole, as before.
  */
-static void pump_schedule(struct watch *w);
 
 static bool commit_pipelined(const struct watch *w)
 {
@@ -658,7 +658,6 @@ static void report_error_response(struct watch *w)
 					       .reason = SV_REASON_HTTP_STATUS });
 }
 
-static void pump_schedule(struct watch *w);
 
 static void on_transfer_done(CURL *easy, CURLcode result, void *userdata)
 {
@@ -979,7 +978,16 @@ int watch_abort(struct watch *w, enum sv_reason reason, bool fatal, const char *
 
 static void pump_schedule(struct watch *w)
 {
-	(void)sd_event_source_set_enabled(w->pump, SD_EVENT_ONESHOT);
+	/* Called for every notification a pump run finishes: the flag spares
+	 * sd-event's checks (a getpid() cache with a locked compare) each time. */
+	if (!w->pump_scheduled && sd_event_source_set_enabled(w->pump, SD_EVENT_ONESHOT) >= 0)
+		w->pump_scheduled = true;
+}
+
+static void pump_unschedule(struct watch *w)
+{
+	(void)sd_event_source_set_enabled(w->pump, SD_EVENT_OFF);
+	w->pump_scheduled = false;
 }
 
 /* The next notification to work on: only one that is on disk. */
@@ -1232,11 +1240,11 @@ static int gather_log_lines(struct watch *w, struct state_pending *p)
 {
 	const struct cfg_trigger *t = &w->cfg->triggers[p->triggers_done];
 	json_t *tree = trigger_needs_tree(w->cfg, t) ? state_pending_notification(p) : NULL;
-	struct trigger_input in = { .notification = tree, .seq = p->seq, .received_usec = p->received_usec,
-				    .notification_text = state_pending_text(p) };
+	struct trigger_input in = { .notification = tree, .seq = p->seq, .received_usec = p->received_usec };
 	size_t before = w->log_lines.len;
 	int r = 0;
 
+	in.notification_text = state_pending_text_len(p, &in.notification_text_len);
 	if (trigger_needs_tree(w->cfg, t) && !tree)
 		return -ENOMEM;
 	for (size_t k = p->triggers_done; r >= 0 && k < w->cfg->n_triggers; k++)
@@ -1257,6 +1265,7 @@ static void pump_run(struct watch *w)
 		struct state_pending *p;
 		const struct cfg_trigger *t;
 		_cleanup_free_ char *error = NULL;
+		bool retrying;
 		json_t *tree;
 		int r;
 
@@ -1289,8 +1298,9 @@ static void pump_run(struct watch *w)
 		}
 		/* Nothing on disk to work on now: begin the commit of what came
 		 * since, which the pump finishes on its next run. */
-		if (commit_pipelined(w) && (!p || w->run || sd_event_source_get_enabled(w->retry_timer, NULL) > 0) &&
-		    has_uncommitted(w)) {
+		/* Asked once: nothing below arms the retry timer before its use. */
+		retrying = sd_event_source_get_enabled(w->retry_timer, NULL) > 0;
+		if (commit_pipelined(w) && (!p || w->run || retrying) && has_uncommitted(w)) {
 			if (saving_begin(w) < 0)
 				return;
 			maybe_unpause(w);	/* the next read may come */
@@ -1298,7 +1308,7 @@ static void pump_run(struct watch *w)
 		/* A listener stopped by on_failure: stop keeps its notification pending. */
 		if (w->run || w->stopping || (w->sv.phase == SV_FAILED && w->sv.reason == SV_REASON_TRIGGER))
 			return;
-		if (sd_event_source_get_enabled(w->retry_timer, NULL) > 0)
+		if (retrying)
 			return;	/* waiting to retry */
 		if (!p && w->replay) {
 			daemon_watch_idle(w->daemon);	/* maybe the end of the replay */
@@ -1375,6 +1385,7 @@ static int on_pump(sd_event_source *s, void *userdata)
 	struct watch *w = userdata;
 
 	(void)s;
+	w->pump_scheduled = false;	/* a ONESHOT source is off once dispatched */
 	pump_run(w);
 	/* Gathered lines never outlive the run that gathered them. */
 	log_lines_flush(w);
@@ -1462,7 +1473,7 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 	(void)sd_event_source_set_enabled(w->idle_timer, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(w->flush_timer, SD_EVENT_OFF);
-	(void)sd_event_source_set_enabled(w->pump, SD_EVENT_OFF);
+	pump_unschedule(w);
 	(void)sd_event_source_set_enabled(w->save_done, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(w->save_timer, SD_EVENT_OFF);
 	*ret = w;
@@ -1583,7 +1594,7 @@ void watch_stop(struct watch *w)
 	}
 	sv_event(w, (struct sv_event){ .type = SV_EV_STOP });
 	(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_OFF);
-	(void)sd_event_source_set_enabled(w->pump, SD_EVENT_OFF);
+	pump_unschedule(w);
 }
 
 void watch_cancel_trigger(struct watch *w)

@@ -117,6 +117,7 @@ struct watch {
 	uint64_t last_byte_at;		/* CLOCK_MONOTONIC */
 	uint64_t consumed_at;		/* CLOCK_REALTIME of the bytes being parsed, else 0 */
 	bool paused;
+	bool pump_scheduled;		/* the pump source is on (ONESHOT): it runs soon */
 	bool draining;		/* the stream ended: the stash goes to the queue whole */
 	struct dbuf log_lines;	/* log lines gathered in this pump run, for one write */
 	size_t n_unflushed;		/* finished notifications at the head whose lines wait there */

@@ -1710,6 +1710,48 @@ END_TEST
 
 /* state_save assembles the file from cached pieces: it must be the very
  * bytes jansson writes for listener_state_to_json(), whatever the state. */
+/* The numbers of a pending notification are written digit pair by digit
+ * pair: every length, every boundary, the largest, as jansson writes them. */
+START_TEST(test_saved_numbers_equal_the_json_dump)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *want = NULL, *got = NULL;
+	struct statedir *d = open_locked(dir);
+	json_t *identity = json_pack("{s:s}", "protocol", "sse"), *j;
+	struct listener_state *st = listener_state_new("n", identity);
+	uint64_t p10 = 1;
+
+	json_decref(identity);
+	ck_assert_ptr_nonnull(st);
+	for (int k = 0; k <= 18; k++, p10 *= 10) {
+		const uint64_t values[] = { p10 - 1, p10, p10 + 1, 2 * p10 + 3, 5 * p10 - 7 };
+
+		for (size_t v = 0; v < ELEMENTSOF(values); v++)
+			if (values[v] <= INT64_MAX)	/* the limit of a received time */
+				ck_assert_int_eq(listener_state_push(st, json_pack("{s:i}", "k", k), values[v], NULL),
+						 0);
+	}
+	ck_assert_int_eq(listener_state_push(st, json_object(), INT64_MAX, NULL), 0);
+	/* Runs of one time (the digits are reused) and a change between them. */
+	for (int k = 0; k < 7; k++)
+		ck_assert_int_eq(listener_state_push(st, json_object(), k == 3 ? 1700000000123457 : 1700000000123456,
+						     NULL), 0);
+	listener_state_oldest(st)->triggers_done = 999;
+	ck_assert_msg(state_save(d, st, &err) == 0, "%s", err);
+	j = listener_state_to_json(st);
+	ck_assert_ptr_nonnull(j);
+	want = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	got = read_file(dir, "n.json", NULL);
+	ck_assert_ptr_nonnull(want);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(strlen(got), strlen(want) + 1);
+	ck_assert_int_eq(strncmp(got, want, strlen(want)), 0);
+	listener_state_free(st);
+	statedir_free(d);
+	rm_rf(dir);
+}
+END_TEST
+
 START_TEST(test_saved_text_equals_the_json_dump)
 {
 	_cleanup_free_ char *dir = make_tmpdir();
@@ -1789,6 +1831,7 @@ Suite *state_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_to_json_exact_format);
 	tcase_add_test(tc, test_saved_text_equals_the_json_dump);
+	tcase_add_test(tc, test_saved_numbers_equal_the_json_dump);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_to_json_refuses_what_cannot_be_read);
 	tcase_add_test(tc, test_truncate_at_every_point);

@@ -171,6 +171,7 @@ START_TEST(test_log_line_from_text_equals_the_record)
 		_cleanup_(json_decrefp) json_t *n = json_loads(notifications[i], 0, NULL), *a = NULL, *b = NULL;
 		_cleanup_free_ char *text = NULL;
 		struct dbuf with_text, from_tree;
+		size_t len_given;
 
 		ck_assert_msg(n != NULL, "%s", notifications[i]);
 		text = jsonw_dumps(n);
@@ -182,6 +183,15 @@ START_TEST(test_log_line_from_text_equals_the_record)
 						  &with_text), 0);
 		ck_assert_int_eq(trigger_log_line(&l, &(struct trigger_input){ .notification = n }, &from_tree), 0);
 		ck_assert_int_eq(with_text.buf[with_text.len - 1], '\n');
+		/* Its length given (as the pump gives it), the same line. */
+		len_given = with_text.len;
+		ck_assert_int_eq(trigger_log_line(&l, &(struct trigger_input){ .notification = n,
+									    .notification_text = text,
+									    .notification_text_len = strlen(text) },
+						  &with_text), 0);
+		ck_assert_uint_eq(with_text.len, 2 * len_given);
+		ck_assert_int_eq(memcmp(with_text.buf, with_text.buf + len_given, len_given), 0);
+		with_text.len = len_given;
 		a = json_loadb(with_text.buf, with_text.len, 0, NULL);
 		b = json_loadb(from_tree.buf, from_tree.len, 0, NULL);
 		ck_assert_msg(a && b && json_equal(a, b), "%s:\n text %s tree %s", notifications[i], with_text.buf,

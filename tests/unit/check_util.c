@@ -160,12 +160,12 @@ END_TEST
 START_TEST(test_utf8_valid_every_offset_and_length)
 {
 	static const char *const seqs[] = { "\xc3\xa9", "\xf0\x9f\x98\x80", "\xff", "\x80", "\xc3", "\xed\xa0\x80" };
-	char buf[128];
+	char buf[160];
 
 	for (size_t q = 0; q < ELEMENTSOF(seqs); q++) {
 		size_t sl = strlen(seqs[q]);
 
-		for (size_t len = sl; len <= 100; len++)
+		for (size_t len = sl; len <= 150; len++)
 			for (size_t at = 0; at + sl <= len; at++) {
 				json_t *j;
 
@@ -177,7 +177,7 @@ START_TEST(test_utf8_valid_every_offset_and_length)
 				json_decref(j);
 			}
 	}
-	for (size_t len = 0; len <= 100; len++) {
+	for (size_t len = 0; len <= 150; len++) {
 		memset(buf, 'a', len);
 		ck_assert_msg(utf8_valid(buf, len), "ASCII of length %zu", len);
 	}
