@@ -311,9 +311,12 @@ static int atomic_write_finish(int dirfd, int fd, char **tmp, const char *name, 
 	 * an idle listener (whose file is small) keeps no spare. */
 	if (r >= 0 && ret_spare && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_size >= STATE_SPARE_MIN) {
+		/* Where the file system or a system call filter refuses an
+		 * exchange, the plain rename below does it (or says why not). */
 		if (renameat2(dirfd, *tmp, dirfd, name, RENAME_EXCHANGE) == 0)
 			exchanged = true;
-		else if (errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		else if (errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP &&
+			 errno != EPERM)
 			r = -errno;
 	}
 	if (r >= 0 && !exchanged && renameat(dirfd, *tmp, dirfd, name) < 0)
