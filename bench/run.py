@@ -745,6 +745,18 @@ class Bench:
                      self.r["recipe_rate"], self.r["recipe_p50_ms"], self.r["recipe_p99_ms"]))
 
     # -- 1. throughput -----------------------------------------------------
+    def _run_of(self, key):
+        """The figures of the run just made under key."""
+        return {k: v for k, v in self.r.items() if k == key or k.startswith(key + "_")}
+
+    def _keep_median(self, part, key, runs, how=""):
+        """Keeps the run with the median rate; notes all of them."""
+        runs.sort(key=lambda d: d.get(key, 0.0))
+        self.r.update(runs[len(runs) // 2])
+        if len(runs) > 1:
+            self.note(part, "%s: median of %d runs after a warm-up%s (%s ev/s)"
+                      % (key, len(runs), how, ", ".join("{:,.0f}".format(d.get(key, 0.0)) for d in runs)))
+
     def median(self, part, key, fn, times=None):
         """Runs a throughput measurement several times and keeps the run
         with the median rate: one run of about a second is at the mercy of
@@ -758,12 +770,8 @@ class Bench:
             fn()
         for _ in range(times):
             ret = fn()
-            runs.append({k: v for k, v in self.r.items() if k == key or k.startswith(key + "_")})
-        runs.sort(key=lambda d: d.get(key, 0.0))
-        self.r.update(runs[len(runs) // 2])
-        if times > 1:
-            self.note(part, "%s: median of %d runs after a warm-up (%s ev/s)"
-                      % (key, times, ", ".join("{:,.0f}".format(d.get(key, 0.0)) for d in runs)))
+            runs.append(self._run_of(key))
+        self._keep_median(part, key, runs)
         return ret
 
     def interleaved(self, part, entries):
@@ -785,16 +793,11 @@ class Bench:
                     continue
                 if times > 1 and rnd == 0:
                     continue        # the warm-up
-                runs[key].append({k: v for k, v in self.r.items() if k == key or k.startswith(key + "_")})
+                runs[key].append(self._run_of(key))
         for key, got in runs.items():
-            if not got or key in self.errors:
-                continue
-            got.sort(key=lambda d: d.get(key, 0.0))
-            self.r.update(got[len(got) // 2])
-            if times > 1:
-                self.note(part, "%s: median of %d runs after a warm-up, interleaved with %s (%s ev/s)"
-                          % (key, times, ", ".join(k for k, _ in entries if k != key),
-                             ", ".join("{:,.0f}".format(d.get(key, 0.0)) for d in got)))
+            if got and key not in self.errors:
+                self._keep_median(part, key, got,
+                                  ", interleaved with " + ", ".join(k for k, _ in entries if k != key))
 
     def curl_rate(self, key, url, n, post=False):
         argv = ["curl", "-sN"]

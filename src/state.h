@@ -139,7 +139,8 @@ int listener_state_push_copy(struct listener_state *s, const char *text, size_t 
 			     uint64_t *ret_seq);
 
 /* The notification as compact JSON with sorted keys (cached); NULL on OOM.
- * With ret_len, its length too (not counted again when known). */
+ * The _len form also gives its length (0 with NULL), not counted again
+ * when it is known. */
 const char *state_pending_text(const struct state_pending *p);
 const char *state_pending_text_len(const struct state_pending *p, size_t *ret_len);
 

@@ -491,7 +491,6 @@ static int commit_received(struct watch *w)
  * the pump finishes it before anything it holds may run. per_event and
  * replays commit whole, as before.
  */
-
 static bool commit_pipelined(const struct watch *w)
 {
 	return w->cfg->commit == CFG_COMMIT_BATCH && !w->replay;
@@ -657,7 +656,6 @@ static void report_error_response(struct watch *w)
 		sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = SV_CLOSE_ERROR,
 					       .reason = SV_REASON_HTTP_STATUS });
 }
-
 
 static void on_transfer_done(CURL *easy, CURLcode result, void *userdata)
 {

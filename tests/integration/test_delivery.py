@@ -3,6 +3,7 @@ read-only, a slow trigger behind a fast server (backpressure), and batch
 commits under SIGKILL."""
 
 import errno
+import fcntl
 import json
 import os
 import random
@@ -294,7 +295,6 @@ class BatchTests(unittest.TestCase):
         # intact (the daemon makes a new file instead and goes on), and
         # `state show` beside the committing daemon always reads a whole
         # file, never a cursor older than the one it read before.
-        import fcntl
         ws = Workspace()
         self.addCleanup(ws.cleanup)
         pad = "x" * 20000       # state files of 16 KiB and more recycle
