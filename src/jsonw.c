@@ -95,15 +95,49 @@ static inline bool copy_if_plain(const char *s, size_t len, char *o)
 }
 
 #ifdef __SSE2__
+/* The quotes and backslashes of v, as a bit mask. */
+static inline unsigned block_quotes(__m128i v)
+{
+	const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+}
+
+/* The control characters of v, as a bit mask. */
+static inline unsigned block_controls(__m128i v)
+{
+	const __m128i high3 = _mm_set1_epi8((char)0xE0);
+
+	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(v, high3), _mm_setzero_si128()));
+}
+
 /* The bytes of v that need escaping, as a bit mask. */
 static inline unsigned block_marks(__m128i v)
 {
-	const __m128i high3 = _mm_set1_epi8((char)0xE0), quote = _mm_set1_epi8('"'),
-		      backslash = _mm_set1_epi8('\\'), zero = _mm_setzero_si128();
+	return block_quotes(v) | block_controls(v);
+}
 
-	return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(_mm_and_si128(v, high3), zero),
-							_mm_or_si128(_mm_cmpeq_epi8(v, quote),
-								     _mm_cmpeq_epi8(v, backslash))));
+/*
+ * Writes the block v whose only marks m are quotes and backslashes: each
+ * becomes a backslash and itself, so every mark needs one byte stored and
+ * the rest of the block stored again one further on, 16 bytes that may
+ * overrun what is kept. JSON in JSON is full of quotes. Returns the new end.
+ */
+static inline char *escape_quotes(__m128i v, unsigned m, char *o)
+{
+	_Alignas(16) unsigned char block[32];
+
+	_mm_store_si128((__m128i *)(void *)block, v);
+	_mm_store_si128((__m128i *)(void *)(block + 16), _mm_setzero_si128());
+	_mm_storeu_si128((__m128i *)(void *)o, v);
+	for (; m; m &= m - 1) {
+		unsigned k = (unsigned)__builtin_ctz(m);
+
+		o[k] = '\\';
+		o++;
+		_mm_storeu_si128((__m128i *)(void *)(o + k), _mm_loadu_si128((const __m128i *)(const void *)(block + k)));
+	}
+	return o + 16;
 }
 
 /* Writes bytes from..15 of the block v, escaped (m: their marks), at o;
@@ -157,13 +191,15 @@ static size_t escape_blocks(const char *s, size_t len, char **po, const char *en
 
 	for (; i + 16 <= len && end - o >= 16 * 6 + 16; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-		unsigned m = block_marks(v);
+		unsigned q = block_quotes(v), c = block_controls(v);
 
-		if (m == 0) {
+		if ((q | c) == 0) {
 			_mm_storeu_si128((__m128i *)(void *)o, v);
 			o += 16;
+		} else if (c == 0) {
+			o = escape_quotes(v, q, o);
 		} else {
-			o = escape_block(v, m, 0, o);
+			o = escape_block(v, q | c, 0, o);
 		}
 	}
 	if (i < len && len >= 16 && end - o >= 16 * 6 + 16) {
