@@ -116,6 +116,7 @@ struct watch {
 	char *abort_message;
 	uint64_t last_byte_at;		/* CLOCK_MONOTONIC */
 	uint64_t consumed_at;		/* CLOCK_REALTIME of the bytes being parsed, else 0 */
+	bool consuming;			/* inside consume(): the parser is at work */
 	bool paused;
 	bool pump_scheduled;		/* the pump source is on (ONESHOT): it runs soon */
 	bool draining;		/* the stream ended: the stash goes to the queue whole */
@@ -124,6 +125,8 @@ struct watch {
 	uint64_t unflushed_triggers;	/* their trigger runs, counted once written */
 	char *log_error;		/* that write failed: the pump reports it as the trigger's failure */
 	struct dbuf stash;		/* the rest of a read that did not fit in the queue */
+	struct dbuf cursor_later;	/* batch: the last string cursor of the read being parsed */
+	bool cursor_later_set;		/* ...and it is newer than st->cursor */
 
 	/* protocol scratch (e.g. aviso's opening check and last sequence) */
 	void *proto_data;

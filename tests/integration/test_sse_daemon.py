@@ -359,6 +359,28 @@ class FaultTests(unittest.TestCase):
         self.assertEqual(len(srv.requests), 1)
         self.assertEqual(d.stop(), 0)
 
+    def test_batch_cursor_follows_ids_within_one_read(self):
+        # commit: batch keeps a read's last event id aside and sets the
+        # cursor once, at the read's end: an id-only block after it, or an
+        # event whose id is not UTF-8, must still decide the cursor as if
+        # each had been applied in turn.
+        srv = self.server(["live", "live", "live"])
+        d = self.daemon(srv.url, commit="batch")
+        srv.wait_live(1, timeout=10)
+        srv.push_raw(b"id: a1\ndata: one\n\nid: a2\n\nid: a3\ndata: three\n\n"
+                     b"id: \xff\xfe\ndata: four\n\n")
+        self.wait_data(["one", "three", "four"])
+        srv.drop("fin")
+        srv.wait_requests(2, timeout=15)
+        self.assertEqual(srv.requests[1]["last_event_id"], "a3")
+        srv.wait_live(1, timeout=10)
+        srv.push_raw(b"id: b1\n\nid: b2\ndata: five\n\nid: b3\n\n")
+        self.wait_data(["one", "three", "four", "five"])
+        srv.drop("fin")
+        srv.wait_requests(3, timeout=15)
+        self.assertEqual(srv.requests[2]["last_event_id"], "b3")
+        self.assertEqual(d.stop(), 0)
+
     def test_stalled_stream_is_detected_by_the_idle_watchdog(self):
         srv = self.server(["stall:2", "live"], initial_events=3)
         d = self.daemon(srv.url, idle_timeout="1500ms")
