@@ -1081,10 +1081,8 @@ static void notification_done(struct watch *w)
  * NULL. Such a listener's lines are gathered over a pump run and written at
  * once: one write for many notifications instead of one each.
  */
-static const char *log_lines_path(const struct watch *w)
+static const char *log_lines_path_of(const struct cfg_listener *l)
 {
-	const struct cfg_listener *l = w->cfg;
-
 	if (l->n_triggers == 0)
 		return NULL;
 	for (size_t i = 0; i < l->n_triggers; i++)
@@ -1092,6 +1090,18 @@ static const char *log_lines_path(const struct watch *w)
 		    strcmp(l->triggers[i].path, l->triggers[0].path) != 0)
 			return NULL;
 	return l->triggers[0].path;
+}
+
+static const char *log_lines_path(const struct watch *w)
+{
+	return w->gather_path;
+}
+
+/* The configuration is w's from now on (its memory too). */
+static void use_config(struct watch *w, const struct cfg_listener *cfg)
+{
+	w->cfg = cfg;
+	w->gather_path = log_lines_path_of(cfg);
 }
 
 /*
@@ -1189,8 +1199,22 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 	(void)s;
 	(void)usec;
+	w->retry_armed = false;
 	pump_schedule(w);
 	return 0;
+}
+
+/* The retry timer with its state at hand: the pump asks for it at every step. */
+static void retry_arm(struct watch *w, uint64_t delay)
+{
+	(void)sd_event_source_set_time_relative(w->retry_timer, delay);
+	w->retry_armed = sd_event_source_set_enabled(w->retry_timer, SD_EVENT_ONESHOT) >= 0;
+}
+
+static void retry_disarm(struct watch *w)
+{
+	(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_OFF);
+	w->retry_armed = false;
 }
 
 /* The current trigger is behind us: on to the next, or the next notification. */
@@ -1230,8 +1254,7 @@ static void trigger_finished(struct watch *w, const char *error, bool permanent)
 		watch_log(w, LOG_WARNING, 0, LOG_MID_TRIGGER_FAILED, notif_event_id(state_pending_notification(p)),
 			  "%s failed (attempt %u of %u): %s; retrying in %.1fs", t->where, w->attempts,
 			  t->retries + 1, error, (double)delay / 1e6);
-		(void)sd_event_source_set_time_relative(w->retry_timer, delay);
-		(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_ONESHOT);
+		retry_arm(w, delay);
 		return;
 	}
 	if (w->stopping) {
@@ -1265,8 +1288,7 @@ static void trigger_finished(struct watch *w, const char *error, bool permanent)
 		/* Nothing may be lost: keep it pending and try again later. */
 		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, notif_event_id(state_pending_notification(p)),
 			  "cannot write the dead letter: %m; retrying");
-		(void)sd_event_source_set_time_relative(w->retry_timer, COMMIT_RETRY_USEC);
-		(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_ONESHOT);
+		retry_arm(w, COMMIT_RETRY_USEC);
 		return;
 	}
 	notification_done(w);
@@ -1338,7 +1360,7 @@ static void pump_run(struct watch *w)
 		/* Nothing on disk to work on now: begin the commit of what came
 		 * since, which the pump finishes on its next run. */
 		/* Asked once: nothing below arms the retry timer before its use. */
-		retrying = sd_event_source_get_enabled(w->retry_timer, NULL) > 0;
+		retrying = w->retry_armed;
 		if (commit_pipelined(w) && (!p || w->run || retrying) && has_uncommitted(w)) {
 			if (saving_begin(w) < 0)
 				return;
@@ -1392,8 +1414,7 @@ static void pump_run(struct watch *w)
 				(void)sd_event_source_set_enabled(w->flush_timer, SD_EVENT_ONESHOT);
 			}
 		} else if (trigger_is_external(t) && w->dirty && commit(w) < 0) {
-			(void)sd_event_source_set_time_relative(w->retry_timer, COMMIT_RETRY_USEC);
-			(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_ONESHOT);
+			retry_arm(w, COMMIT_RETRY_USEC);
 			return;
 		}
 
@@ -1462,7 +1483,7 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 		return -ENOMEM;
 	w->saving = STATE_SAVE_OP_IDLE;
 	w->daemon = d;
-	w->cfg = cfg;
+	use_config(w, cfg);
 	w->proto = cfg->protocol == CFG_PROTOCOL_SSE ? &proto_sse : &proto_aviso;
 	w->name = strdup(cfg->name);
 	if (!w->name) {
@@ -1511,7 +1532,7 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 	}
 	(void)sd_event_source_set_enabled(w->reconnect_timer, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(w->idle_timer, SD_EVENT_OFF);
-	(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_OFF);
+	retry_disarm(w);
 	(void)sd_event_source_set_enabled(w->flush_timer, SD_EVENT_OFF);
 	pump_unschedule(w);
 	(void)sd_event_source_set_enabled(w->save_done, SD_EVENT_OFF);
@@ -1634,7 +1655,7 @@ void watch_stop(struct watch *w)
 		transfer_stop(w);
 	}
 	sv_event(w, (struct sv_event){ .type = SV_EV_STOP });
-	(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_OFF);
+	retry_disarm(w);
 	pump_unschedule(w);
 }
 
@@ -1657,7 +1678,7 @@ int watch_flush(struct watch *w)
 
 void watch_set_config(struct watch *w, const struct cfg_listener *cfg)
 {
-	w->cfg = cfg;
+	use_config(w, cfg);
 }
 
 void watch_reloaded(struct watch *w, const struct cfg_listener *cfg)
@@ -1666,7 +1687,7 @@ void watch_reloaded(struct watch *w, const struct cfg_listener *cfg)
 
 	/* The listener is the same, but the old configuration's memory is about
 	 * to be freed: everything that points into it moves over. */
-	w->cfg = cfg;
+	use_config(w, cfg);
 	auth_rebind(w->auth, &cfg->auth);
 	auth_invalidate(w->auth);
 	if (w->run && p)

@@ -119,6 +119,8 @@ struct watch {
 	bool consuming;			/* inside consume(): the parser is at work */
 	bool paused;
 	bool pump_scheduled;		/* the pump source is on (ONESHOT): it runs soon */
+	bool retry_armed;		/* the retry timer is on: the pump waits for it */
+	const char *gather_path;	/* log_lines_path(), worked out once per configuration */
 	bool draining;		/* the stream ended: the stash goes to the queue whole */
 	struct dbuf log_lines;	/* log lines gathered in this pump run, for one write */
 	size_t n_unflushed;		/* finished notifications at the head whose lines wait there */
