@@ -1581,11 +1581,44 @@ static char *u64_digits(uint64_t v, char buf[static 20])
 	return p;
 }
 
-static int put_u64(struct dbuf *out, uint64_t v)
+static char *put_lit(char *o, const char *lit, size_t n)
 {
-	char buf[20], *p = u64_digits(v, buf);
+	memcpy(o, lit, n);
+	return o + n;
+}
 
-	return dbuf_append(out, p, (size_t)(buf + sizeof(buf) - p));
+/* One pending entry, its size worked out first: one check for room, not one
+ * per piece (a busy listener's file is thousands of them). */
+static int put_entry(struct dbuf *out, bool comma, const char *text, size_t len, const char *usec, size_t usec_len,
+		     uint64_t seq, uint64_t done)
+{
+	static const char head[] = "{\"notification\":", at[] = ",\"received_usec\":", seq_key[] = ",\"seq\":",
+			  done_key[] = ",\"triggers_done\":";
+	char seq_buf[20], done_buf[20], *seq_s = u64_digits(seq, seq_buf), *done_s = u64_digits(done, done_buf);
+	size_t seq_len = (size_t)(seq_buf + sizeof(seq_buf) - seq_s);
+	size_t done_len = (size_t)(done_buf + sizeof(done_buf) - done_s);
+	size_t need = comma + STRLEN(head) + len + STRLEN(at) + usec_len + STRLEN(seq_key) + seq_len + STRLEN(done_key) +
+		      done_len + 1;
+	char *o;
+	int r = dbuf_reserve(out, need);
+
+	if (r < 0)
+		return r;
+	o = out->buf + out->len;
+	if (comma)
+		*o++ = ',';
+	o = put_lit(o, head, STRLEN(head));
+	o = put_lit(o, text, len);
+	o = put_lit(o, at, STRLEN(at));
+	o = put_lit(o, usec, usec_len);
+	o = put_lit(o, seq_key, STRLEN(seq_key));
+	o = put_lit(o, seq_s, seq_len);
+	o = put_lit(o, done_key, STRLEN(done_key));
+	o = put_lit(o, done_s, done_len);
+	*o++ = '}';
+	out->len = (size_t)(o - out->buf);
+	out->buf[out->len] = '\0';
+	return 0;
 }
 
 static int state_text(const struct listener_state *s, struct dbuf *out)
@@ -1608,9 +1641,7 @@ static int state_text(const struct listener_state *s, struct dbuf *out)
 	if (r == -E2BIG)
 		r = 0;		/* the appends below say it precisely */
 #define PUT(p, n) do { if (r >= 0) r = dbuf_append(out, (p), (n)); } while (0)
-#define PUTN(v) do { if (r >= 0) r = put_u64(out, (v)); } while (0)
 #define PUTS(str) PUT((str), strlen(str))
-#define PUTL(lit) PUT((lit), sizeof(lit) - 1)
 #define PUTF(...) do { snprintf(num, sizeof(num), __VA_ARGS__); PUTS(num); } while (0)
 	PUTS("{\"cursor\":");
 	PUTS(cursor);
@@ -1635,28 +1666,18 @@ static int state_text(const struct listener_state *s, struct dbuf *out)
 			r = -ENOMEM;
 			break;
 		}
-		if (i > 0)
-			PUTL(",");
-		PUTL("{\"notification\":");
-		PUT(text, p->text_bytes ? p->text_bytes : strlen(text));
-		PUTL(",\"received_usec\":");
 		/* One read's notifications share the time they came. */
 		if (!usec || p->received_usec != usec_of) {
 			usec = u64_digits(p->received_usec, usec_buf);
 			usec_of = p->received_usec;
 		}
-		PUT(usec, (size_t)(usec_buf + sizeof(usec_buf) - usec));
-		PUTL(",\"seq\":");
-		PUTN(p->seq);
-		PUTL(",\"triggers_done\":");
-		PUTN(p->triggers_done);
-		PUTL("}");
+		if (r >= 0)
+			r = put_entry(out, i > 0, text, p->text_bytes ? p->text_bytes : strlen(text), usec,
+				      (size_t)(usec_buf + sizeof(usec_buf) - usec), p->seq, p->triggers_done);
 	}
 	PUTF("],\"retry_ms\":%" PRIu32 ",\"version\":%d}\n", s->retry_ms, STATE_VERSION);
 #undef PUT
-#undef PUTN
 #undef PUTS
-#undef PUTL
 #undef PUTF
 	return r == -E2BIG ? -EINVAL : r;
 }
