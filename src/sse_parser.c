@@ -13,6 +13,7 @@ static const unsigned char bom[3] = { 0xEF, 0xBB, 0xBF };
 
 static void block_clear(struct sse_parser *p)
 {
+	p->data_borrowed = false;
 	dbuf_reset_trim(&p->data, SSE_DATA_KEEP);
 	dbuf_reset_trim(&p->type, SSE_DATA_KEEP);
 	p->data_seen = false;
@@ -136,7 +137,44 @@ static size_t known_field(const char *s, const char *end, enum sse_field *ret_fi
 static void mark_oversize(struct sse_parser *p)
 {
 	p->oversize = true;
+	p->data_borrowed = false;
 	dbuf_reset_trim(&p->data, 0);
+}
+
+/* Whether the first data line of an event, n bytes whole in the buffer,
+ * may be pointed at: it must fit where a copy would. */
+static bool can_borrow(const struct sse_parser *p, size_t n)
+{
+	return p->field == SSE_FIELD_DATA && p->line_len == 0 && !p->line_overflow && !p->oversize &&
+	       !p->data_borrowed && p->data.len == 0 && n <= p->limits.max_line && n < p->data.max;
+}
+
+/* Accounts the line (and its line feed) as data_append() and field_end() would. */
+static void data_borrow(struct sse_parser *p, const char *s, size_t n)
+{
+	p->data_ref = s;
+	p->data_ref_len = n;
+	p->data_borrowed = true;
+	p->data_size += n + 1;
+	p->data_seen = true;
+}
+
+/* The borrowed line copied to data after all, with its line feed. */
+static int data_unborrow(struct sse_parser *p)
+{
+	int r;
+
+	if (!p->data_borrowed)
+		return 0;
+	p->data_borrowed = false;
+	r = dbuf_append(&p->data, p->data_ref, p->data_ref_len);
+	if (r >= 0)
+		r = dbuf_append(&p->data, "\n", 1);
+	if (r == -E2BIG) {
+		mark_oversize(p);	/* cannot happen: can_borrow() checked the room */
+		return 0;
+	}
+	return r;
 }
 
 /* Account for n more bytes of the current line; false once it is too long. */
@@ -160,6 +198,9 @@ static int data_append(struct sse_parser *p, const void *s, size_t n)
 	p->data_size += n;
 	if (p->oversize)
 		return 0;
+	r = data_unborrow(p);
+	if (r < 0)
+		return r;
 	r = dbuf_append(&p->data, s, n);
 	if (r == -E2BIG) {
 		mark_oversize(p);
@@ -272,6 +313,15 @@ static int dispatch(struct sse_parser *p)
 		note.kind = SSE_NOTE_OVERSIZE;
 		note.size = p->data_size;
 		r = p->emit(p->userdata, &note);
+	} else if (p->data_borrowed) {
+		note.kind = SSE_NOTE_EVENT;
+		note.data = p->data_ref;
+		note.data_len = p->data_ref_len;
+		r = p->emit(p->userdata, &note);
+		if (r == SSE_PARSER_STOP) {
+			p->stop = true;
+			r = 0;
+		}
 	} else if (p->data.len == 0) {
 		if (id_changed) {
 			note.kind = SSE_NOTE_ID;
@@ -306,7 +356,7 @@ static const char *find_eol(const char *s, const char *end)
 
 /* Parse bytes once any byte-order mark has been dealt with. Sets *ret_end to
  * where parsing stopped: end, or just after an event the callback stopped at. */
-static int parse(struct sse_parser *p, const char *s, const char *end, const char **ret_end)
+static int parse_bytes(struct sse_parser *p, const char *s, const char *end, const char **ret_end)
 {
 	int r;
 
@@ -385,6 +435,14 @@ static int parse(struct sse_parser *p, const char *s, const char *end, const cha
 		case SSE_STATE_VALUE: {
 			const char *eol = find_eol(s, end);
 
+			if (eol < end && can_borrow(p, (size_t)(eol - s))) {
+				data_borrow(p, s, (size_t)(eol - s));
+				p->after_cr = *eol == '\r';
+				s = eol + 1;
+				p->state = SSE_STATE_LINE_START;
+				line_clear(p);
+				break;
+			}
 			if (eol > s) {
 				r = value_bytes(p, s, (size_t)(eol - s));
 				if (r < 0)
@@ -418,6 +476,15 @@ static int parse(struct sse_parser *p, const char *s, const char *end, const cha
 	}
 	p->stop = false;	/* stopped on the last byte: nothing is left anyway */
 	return 0;
+}
+
+/* As parse_bytes(); a data line still pointed at is copied before the bytes go back. */
+static int parse(struct sse_parser *p, const char *s, const char *end, const char **ret_end)
+{
+	int r = parse_bytes(p, s, end, ret_end);
+	int u = data_unborrow(p);
+
+	return r < 0 ? r : u;
 }
 
 int sse_parser_feed_some(struct sse_parser *p, const void *buf, size_t len, size_t *ret_consumed)

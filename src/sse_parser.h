@@ -46,8 +46,9 @@ enum sse_note_kind {
 
 /*
  * What the callback receives. Pointers are valid only during the callback.
- * type, data and id are NUL-terminated, but may also contain NUL bytes
- * (except id, which never does): use the lengths.
+ * type and id are NUL-terminated; type and data may contain NUL bytes (id
+ * never does). data is not terminated: it may point into the bytes fed.
+ * Use the lengths.
  */
 struct sse_note {
 	enum sse_note_kind kind;
@@ -112,6 +113,12 @@ struct sse_parser {
 
 	struct dbuf scratch;	/* value of the event or id line being read */
 	struct dbuf data;
+	/* An event's only data line, whole in the bytes being parsed, is
+	 * pointed at there instead of copied to data (until a second line
+	 * comes, or those bytes go back to the caller). */
+	const char *data_ref;
+	size_t data_ref_len;
+	bool data_borrowed;
 	struct dbuf type;
 	bool data_seen;
 	bool oversize;
