@@ -314,16 +314,21 @@ static int append_record_line(const struct cfg_listener *l, const struct trigger
 	if (text && (text[0] == '{' || text[0] == ',')) {
 		size_t rest = text == in->notification_text && in->notification_text_len > 0
 				      ? in->notification_text_len - 1 : strlen(text + 1);
+		size_t name_len = strlen(l->name), sep = text[1] == '}' ? 1 : 2;
 
-		r = dbuf_reserve(out, strlen(l->name) + rest + 16);
-		if (r >= 0)
-			r = dbuf_append(out, "{\"listener\":\"", 13);
-		if (r >= 0)
-			r = dbuf_append(out, l->name, strlen(l->name));
-		if (r >= 0)
-			r = dbuf_append(out, text[1] == '}' ? "\"" : "\",", text[1] == '}' ? 1 : 2);
-		if (r >= 0)
-			r = dbuf_append(out, text + 1, rest);
+		/* One check for room for the whole line: this runs once per
+		 * notification of a busy log listener. */
+		r = dbuf_reserve(out, 13 + name_len + sep + rest + 1);
+		if (r >= 0) {
+			char *o = out->buf + out->len;
+
+			memcpy(o, "{\"listener\":\"", 13);
+			memcpy(o + 13, l->name, name_len);
+			memcpy(o + 13 + name_len, "\",", sep);
+			memcpy(o + 13 + name_len + sep, text + 1, rest);
+			out->len += 13 + name_len + sep + rest;
+			out->buf[out->len] = '\0';
+		}
 	} else if (!in->notification) {
 		r = -ENOMEM;		/* its text could not be made, nor the tree */
 	} else {
