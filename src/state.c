@@ -1581,9 +1581,9 @@ static char *u64_digits(uint64_t v, char buf[static 20])
 	return p;
 }
 
-static char *put_lit(char *o, const char *lit, size_t n)
+static char *put_bytes(char *o, const char *p, size_t n)
 {
-	memcpy(o, lit, n);
+	memcpy(o, p, n);
 	return o + n;
 }
 
@@ -1607,14 +1607,14 @@ static int put_entry(struct dbuf *out, bool comma, const char *text, size_t len,
 	o = out->buf + out->len;
 	if (comma)
 		*o++ = ',';
-	o = put_lit(o, head, STRLEN(head));
-	o = put_lit(o, text, len);
-	o = put_lit(o, at, STRLEN(at));
-	o = put_lit(o, usec, usec_len);
-	o = put_lit(o, seq_key, STRLEN(seq_key));
-	o = put_lit(o, seq_s, seq_len);
-	o = put_lit(o, done_key, STRLEN(done_key));
-	o = put_lit(o, done_s, done_len);
+	o = put_bytes(o, head, STRLEN(head));
+	o = put_bytes(o, text, len);
+	o = put_bytes(o, at, STRLEN(at));
+	o = put_bytes(o, usec, usec_len);
+	o = put_bytes(o, seq_key, STRLEN(seq_key));
+	o = put_bytes(o, seq_s, seq_len);
+	o = put_bytes(o, done_key, STRLEN(done_key));
+	o = put_bytes(o, done_s, done_len);
 	*o++ = '}';
 	out->len = (size_t)(o - out->buf);
 	out->buf[out->len] = '\0';

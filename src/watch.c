@@ -427,11 +427,6 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
 	return w->abort_now ? 0 : len;
 }
 
-/*
- * Parses stream bytes and commits what they brought. Parsing stops once the
- * queue is full; the rest goes to the stash (the caller makes sure it was
- * empty, or passes the stash itself). Negative: the stream must end.
- */
 /* batch: the cursor of the last notification of a read is all a commit can
  * see (commits come between reads), so it is kept as bytes while the read is
  * parsed and set once at its end: a cursor string each (a malloc and a free
@@ -460,6 +455,11 @@ static int cursor_later_flush(struct watch *w)
 	return 0;
 }
 
+/*
+ * Parses stream bytes and commits what they brought. Parsing stops once the
+ * queue is full; the rest goes to the stash (the caller makes sure it was
+ * empty, or passes the stash itself). Negative: the stream must end.
+ */
 static int consume(struct watch *w, const char *buf, size_t len)
 {
 	size_t used = 0;
