@@ -313,16 +313,7 @@ static int dispatch(struct sse_parser *p)
 		note.kind = SSE_NOTE_OVERSIZE;
 		note.size = p->data_size;
 		r = p->emit(p->userdata, &note);
-	} else if (p->data_borrowed) {
-		note.kind = SSE_NOTE_EVENT;
-		note.data = p->data_ref;
-		note.data_len = p->data_ref_len;
-		r = p->emit(p->userdata, &note);
-		if (r == SSE_PARSER_STOP) {
-			p->stop = true;
-			r = 0;
-		}
-	} else if (p->data.len == 0) {
+	} else if (p->data.len == 0 && !p->data_borrowed) {
 		if (id_changed) {
 			note.kind = SSE_NOTE_ID;
 			note.type = NULL;
@@ -330,11 +321,15 @@ static int dispatch(struct sse_parser *p)
 			r = p->emit(p->userdata, &note);
 		}
 	} else {
-		p->data.len--;		/* the line feed of the last data line */
-		p->data.buf[p->data.len] = '\0';
+		if (p->data_borrowed) {
+			note.data = p->data_ref;
+			note.data_len = p->data_ref_len;
+		} else {
+			p->data.len--;		/* the line feed of the last data line */
+			note.data = p->data.buf;
+			note.data_len = p->data.len;
+		}
 		note.kind = SSE_NOTE_EVENT;
-		note.data = p->data.buf;
-		note.data_len = p->data.len;
 		r = p->emit(p->userdata, &note);
 		if (r == SSE_PARSER_STOP) {
 			p->stop = true;

@@ -1581,12 +1581,6 @@ static char *u64_digits(uint64_t v, char buf[static 20])
 	return p;
 }
 
-static char *put_bytes(char *o, const char *p, size_t n)
-{
-	memcpy(o, p, n);
-	return o + n;
-}
-
 /* One pending entry, its size worked out first: one check for room, not one
  * per piece (a busy listener's file is thousands of them). */
 static int put_entry(struct dbuf *out, bool comma, const char *text, size_t len, const char *usec, size_t usec_len,
@@ -1607,14 +1601,14 @@ static int put_entry(struct dbuf *out, bool comma, const char *text, size_t len,
 	o = out->buf + out->len;
 	if (comma)
 		*o++ = ',';
-	o = put_bytes(o, head, STRLEN(head));
-	o = put_bytes(o, text, len);
-	o = put_bytes(o, at, STRLEN(at));
-	o = put_bytes(o, usec, usec_len);
-	o = put_bytes(o, seq_key, STRLEN(seq_key));
-	o = put_bytes(o, seq_s, seq_len);
-	o = put_bytes(o, done_key, STRLEN(done_key));
-	o = put_bytes(o, done_s, done_len);
+	o = mempcpy(o, head, STRLEN(head));
+	o = mempcpy(o, text, len);
+	o = mempcpy(o, at, STRLEN(at));
+	o = mempcpy(o, usec, usec_len);
+	o = mempcpy(o, seq_key, STRLEN(seq_key));
+	o = mempcpy(o, seq_s, seq_len);
+	o = mempcpy(o, done_key, STRLEN(done_key));
+	o = mempcpy(o, done_s, done_len);
 	*o++ = '}';
 	out->len = (size_t)(o - out->buf);
 	out->buf[out->len] = '\0';

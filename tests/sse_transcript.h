@@ -129,7 +129,10 @@ static inline int transcript_finish(struct dbuf *o, const struct sse_parser *p)
 /*
  * Parses input cut at the given offsets (ascending, each within the input)
  * with a fresh parser; the transcript replaces the contents of *o, which
- * must have been initialised with dbuf_init(o, TRANSCRIPT_MAX).
+ * must have been initialised with dbuf_init(o, TRANSCRIPT_MAX). Each piece
+ * is fed from a copy of its own that is overwritten and freed right after,
+ * as a stream's read buffer is reused: a parser keeping a pointer into
+ * bytes it was fed shows up in the transcript (or to ASan).
  */
 static inline int transcript_run(struct dbuf *o, const struct sse_parser_limits *limits,
 				 const char *input, size_t len, const size_t *cuts, size_t ncuts)
@@ -142,8 +145,16 @@ static inline int transcript_run(struct dbuf *o, const struct sse_parser_limits 
 	sse_parser_init(&p, limits, transcript_record, o);
 	for (size_t i = 0; i <= ncuts && r >= 0; i++) {
 		size_t next = i < ncuts ? cuts[i] : len;
+		char *piece = malloc(next - at + 1);
 
-		r = sse_parser_feed(&p, input + at, next - at);
+		if (!piece) {
+			r = -ENOMEM;
+			break;
+		}
+		memcpy(piece, input + at, next - at);
+		r = sse_parser_feed(&p, piece, next - at);
+		memset(piece, '#', next - at);
+		free(piece);
 		at = next;
 	}
 	if (r >= 0)
