@@ -2091,7 +2091,7 @@ static void listener_done(struct cfg_listener *l)
 	for (size_t i = 0; i < l->n_triggers; i++)
 		trigger_done(&l->triggers[i]);
 	free(l->triggers);
-	json_decref(l->resolved);
+	free(l->resolved);
 }
 
 static bool valid_name(const char *s)
@@ -2935,9 +2935,13 @@ static int loader_finish(struct loader *ld, int r, struct cfg **ret, struct cfg_
 			c->listeners[i].max_pending = c->listeners[i].commit == CFG_COMMIT_BATCH
 							      ? CFG_DEFAULT_MAX_PENDING_BATCH
 							      : CFG_DEFAULT_MAX_PENDING;
-	for (size_t i = 0; c && ld->n_errs == 0 && !ld->oom && i < c->n_listeners; i++)
-		if (!(c->listeners[i].resolved = listener_json(&c->listeners[i], false)))
+	for (size_t i = 0; c && ld->n_errs == 0 && !ld->oom && i < c->n_listeners; i++) {
+		_cleanup_(json_decrefp) json_t *resolved = listener_json(&c->listeners[i], false);
+
+		c->listeners[i].resolved = resolved ? json_dumps(resolved, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		if (!c->listeners[i].resolved)
 			ld->oom = true;
+	}
 
 	if (ld->oom && r >= 0)
 		r = -ENOMEM;

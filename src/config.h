@@ -153,10 +153,12 @@ struct cfg_listener {
 	size_t n_triggers;
 
 	/*
-	 * The listener as resolved, as a JSON object with secrets included:
-	 * two listeners are the same exactly when these are json_equal().
+	 * The listener as resolved, with secrets included, as compact JSON
+	 * text with sorted keys: two listeners are the same exactly when these
+	 * are equal strings. Text, not a tree: a tree costs kilobytes per
+	 * listener, and there may be 10,000.
 	 */
-	json_t *resolved;
+	char *resolved;
 };
 
 struct cfg {

@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "curl_glue.h"
 #include "daemon.h"
+#include "dbuf.h"
 #include "log.h"
 #include "state.h"
 #include "strv.h"
@@ -28,6 +29,7 @@ extern char **environ;
  * then how long for the terminated ones to go. */
 #define STOP_GRACE_USEC     (30 * USEC_PER_SEC)
 #define STOP_TERMINATE_USEC (10 * USEC_PER_SEC)
+#define STATUS_CHUNK (64 * 1024)
 
 uint64_t daemon_random(struct daemon *d)
 {
@@ -47,20 +49,84 @@ static bool any_busy(const struct daemon *d)
 
 /* ------------------------------------------------------------ status */
 
+static int dump_to_dbuf(const char *buffer, size_t size, void *data)
+{
+	return dbuf_append(data, buffer, size) < 0 ? -1 : 0;
+}
+
+/* A piece of the status file; every STATUS_CHUNK bytes go to the file. */
+static int status_put(struct dbuf *b, int fd, const json_t *j, const char *text, size_t len)
+{
+	int r = 0;
+
+	if (j && json_dump_callback(j, dump_to_dbuf, b, JSON_COMPACT) < 0)
+		return -ENOMEM;
+	if (text)
+		r = dbuf_append(b, text, len);
+	if (r >= 0 && b->len >= STATUS_CHUNK) {
+		r = write_all(fd, b->buf, b->len);
+		dbuf_reset(b);
+	}
+	return r;
+}
+
+/*
+ * The status file is written a listener at a time: as one tree, it would
+ * cost kilobytes per listener, kept by the heap long after (a third of the
+ * memory of 10,000 idle listeners).
+ */
+static int status_write(struct daemon *d)
+{
+	_cleanup_(json_decrefp) json_t *head = NULL;
+	_cleanup_free_ char *head_text = NULL, *tmp = NULL;
+	_cleanup_(dbuf_free) struct dbuf b;
+	char started[32], now[32];
+	int fd, r = 0;
+
+	dbuf_init(&b, SIZE_MAX - 1);	/* what one listener adds beyond a chunk: bounded by its own limits */
+	head = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:b}", "version", SSEWATCHD_VERSION, "pid",
+			 (int)getpid(), "started", format_rfc3339(d->started_usec, started), "updated",
+			 format_rfc3339(now_usec(CLOCK_REALTIME), now), "config", d->cfg->path, "state_dir",
+			 d->cfg->state_dir, "runtime_dir", d->cfg->runtime_dir, "stopping", d->stopping);
+	head_text = head ? json_dumps(head, JSON_COMPACT) : NULL;
+	if (!head_text)
+		return -ENOMEM;
+	fd = atomic_write_open(d->runtime_fd, DAEMON_STATUS_FILE, 0644, &tmp);
+	if (fd < 0)
+		return fd;
+	/* The head's members, then the listeners as its last. */
+	r = status_put(&b, fd, NULL, head_text, strlen(head_text) - 1);
+	if (r >= 0)
+		r = status_put(&b, fd, NULL, ",\"listeners\":[", 14);
+	for (size_t i = 0; r >= 0 && i < d->n_watches; i++) {
+		_cleanup_(json_decrefp) json_t *one = watch_status(d->watches[i]);
+
+		r = one ? status_put(&b, fd, NULL, ",", i > 0) : -ENOMEM;
+		if (r >= 0)
+			r = status_put(&b, fd, one, NULL, 0);
+	}
+	if (r >= 0)
+		r = dbuf_append(&b, "]}", 2);
+	if (r >= 0)
+		r = write_all(fd, b.buf, b.len);
+	if (r < 0) {
+		atomic_write_abandon(d->runtime_fd, fd, &tmp);
+		return r;
+	}
+	/* Not durable on purpose: it only describes this process. */
+	return atomic_write_close(d->runtime_fd, fd, &tmp, DAEMON_STATUS_FILE, false);
+}
+
 static void status_update(struct daemon *d, bool force)
 {
 	size_t open = 0, failed = 0, other = 0;
 	uint64_t received = 0, dead = 0;
-	_cleanup_(json_decrefp) json_t *j = NULL, *list = NULL;
-	_cleanup_free_ char *text = NULL;
-	char started[32], now[32];
 
 	if (d->finished || (!force && d->status_generation == watch_status_generation))
 		return;
 	d->status_generation = watch_status_generation;
 
-	list = json_array();
-	for (size_t i = 0; list && i < d->n_watches; i++) {
+	for (size_t i = 0; i < d->n_watches; i++) {
 		const struct watch *w = d->watches[i];
 
 		if (w->sv.phase == SV_OPEN)
@@ -71,22 +137,12 @@ static void status_update(struct daemon *d, bool force)
 			other++;
 		received += w->stats.received;
 		dead += w->stats.dead_letters;
-		if (json_array_append_new(list, watch_status(w)) < 0)
-			return;
 	}
 	(void)sd_notifyf(0, "STATUS=%zu listener(s): %zu open, %zu connecting or waiting, %zu failed; "
 			 "%" PRIu64 " notification(s), %" PRIu64 " dead letter(s)%s",
 			 d->n_watches, open, other, failed, received, dead, d->stopping ? "; stopping" : "");
 
-	if (d->runtime_fd < 0)
-		return;
-	j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:b, s:O}", "version", SSEWATCHD_VERSION, "pid",
-		      (int)getpid(), "started", format_rfc3339(d->started_usec, started), "updated",
-		      format_rfc3339(now_usec(CLOCK_REALTIME), now), "config", d->cfg->path, "state_dir",
-		      d->cfg->state_dir, "runtime_dir", d->cfg->runtime_dir, "stopping", d->stopping, "listeners", list);
-	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	/* Not durable on purpose: it only describes this process. */
-	if (text && atomic_write_at(d->runtime_fd, DAEMON_STATUS_FILE, text, strlen(text), false, 0644) < 0)
+	if (d->runtime_fd >= 0 && status_write(d) < 0)
 		log_debug("cannot write the status file, ignoring: %m");
 }
 
@@ -237,7 +293,7 @@ static void reload(struct daemon *d)
 				d->watches[k] = NULL;
 				break;
 			}
-		if (old && json_equal(old->cfg->resolved, l->resolved)) {
+		if (old && strcmp(old->cfg->resolved, l->resolved) == 0) {
 			watch_reloaded(old, l);	/* same stream: the connection stays */
 			next[i] = old;
 			kept++;

@@ -108,26 +108,6 @@ bool state_name_valid(const char *name)
 	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, MIN(len, (size_t)SSIZE_MAX));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int fsync_dirfd(int dirfd)
 {
 	_cleanup_close_ int fd = -1;
@@ -348,6 +328,23 @@ int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, b
 	int fd = atomic_write_begin(dirfd, name, data, len, mode, false, NULL, &tmp);
 
 	return fd < 0 ? fd : atomic_write_finish(dirfd, fd, &tmp, name, sync, NULL);
+}
+
+int atomic_write_open(int dirfd, const char *name, unsigned mode, char **ret_tmp)
+{
+	return atomic_write_begin(dirfd, name, NULL, 0, mode, false, NULL, ret_tmp);
+}
+
+int atomic_write_close(int dirfd, int fd, char **tmp, const char *name, bool sync)
+{
+	return atomic_write_finish(dirfd, fd, tmp, name, sync, NULL);
+}
+
+void atomic_write_abandon(int dirfd, int fd, char **tmp)
+{
+	(void)close(fd);
+	(void)unlinkat(dirfd, *tmp, 0);
+	free(TAKE_PTR(*tmp));
 }
 
 /*

@@ -86,6 +86,17 @@ int statedir_list(struct statedir *d, char ***ret_names);
  */
 int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, bool sync, unsigned mode);
 
+/*
+ * The same, for a text written in pieces (so that it is never whole in
+ * memory): atomic_write_open() makes the temp file next to name and returns
+ * it open (its name in *ret_tmp); the caller writes to it, then either
+ * atomic_write_close() puts it in place as name (closing fd, freeing *tmp;
+ * on failure nothing is left), or atomic_write_abandon() removes it.
+ */
+int atomic_write_open(int dirfd, const char *name, unsigned mode, char **ret_tmp);
+int atomic_write_close(int dirfd, int fd, char **tmp, const char *name, bool sync);
+void atomic_write_abandon(int dirfd, int fd, char **tmp);
+
 /* ------------------------------------------------------------ listener state */
 
 struct state_pending {

@@ -158,22 +158,6 @@ static void drop_template_env(char **envp, const char *template)
 	strv_free(names);
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 struct trigger_logs {
 	struct log_file {
 		char *path;

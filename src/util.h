@@ -16,6 +16,9 @@ char *vstrdupf(const char *fmt, va_list ap) _printf_(1, 0);
 
 uint64_t now_usec(clockid_t clock);
 
+/* All of data to fd, through short writes and EINTR; 0 or negative errno. */
+int write_all(int fd, const void *data, size_t len);
+
 /*
  * Whether s is valid UTF-8 as jansson requires of a JSON string (NUL
  * allowed; no overlong forms, surrogates or code points above U+10FFFF),

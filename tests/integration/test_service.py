@@ -6,6 +6,7 @@ new ones start, an invalid configuration changes nothing)."""
 import json
 import os
 import signal
+import socket
 import sys
 import unittest
 
@@ -79,6 +80,27 @@ class ServiceTests(unittest.TestCase):
         gone = d.run_command("status")
         self.assertEqual(gone.returncode, 1)
         self.assertIn("not running", gone.stderr)
+
+    def test_status_file_with_many_listeners(self):
+        # The status file is written a listener at a time, in chunks: with
+        # 600 listeners it takes several, and must still be one document
+        # naming each listener once, with no temp file left beside it.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]      # closed again: connections are refused
+        names = ["l%03d" % i for i in range(600)]
+        d = self.daemon([listener(n, "http://127.0.0.1:%d/%s" % (port, n), self.ws.path("out.txt"))
+                         for n in names])
+        d.start()
+        wait_until(lambda: self.poll_status(d, "l599", "state") is not None, 20)
+        ls, doc = self.status(d)
+        self.assertEqual(sorted(ls), names)
+        self.assertEqual(doc["pid"], d.proc.pid)
+        self.assertFalse(doc["stopping"])
+        size = os.path.getsize(os.path.join(self.ws.path("run"), "status.json"))
+        self.assertGreater(size, 2 * 64 * 1024)
+        self.assertEqual(sorted(os.listdir(self.ws.path("run"))), ["status.json"])
+        self.assertEqual(d.stop(), 0)
 
     def test_reload_adds_changes_and_removes_listeners(self):
         keep = self.server("keep", initial_events=1)

@@ -26,6 +26,7 @@
 #include "macro.h"
 #include "state.h"
 #include "suites.h"
+#include "util.h"
 
 #define SRC "/var/lib/ssewatchd/wiki.json"
 
@@ -839,6 +840,48 @@ START_TEST(test_atomic_write)
 	ck_assert_int_eq(atomic_write_at(-1, "c", "x", 1, true, 0600), -EBADF);
 	ls = list_dir(dir);
 	ck_assert_str_eq(ls, "a.json b");
+	rm_rf(dir);
+}
+END_TEST
+
+/* A text written in pieces: nothing shows under its name until it is
+ * whole; abandoned, nothing is left. */
+START_TEST(test_atomic_write_in_pieces)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *text = NULL, *ls = NULL, *tmp = NULL;
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	size_t len;
+	int fd;
+
+	ck_assert_int_eq(atomic_write_at(dfd, "s.json", "old\n", 4, false, 0644), 0);
+	fd = atomic_write_open(dfd, "s.json", 0640, &tmp);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_ptr_nonnull(tmp);
+	ck_assert_int_eq(write_all(fd, "{\"a\":", 5), 0);
+	text = read_file(dir, "s.json", &len);
+	ck_assert_str_eq(text, "old\n");
+	free(TAKE_PTR(text));
+	ck_assert_int_eq(write_all(fd, "1}\n", 3), 0);
+	ck_assert_int_eq(atomic_write_close(dfd, fd, &tmp, "s.json", false), 0);
+	ck_assert_ptr_null(tmp);
+	text = read_file(dir, "s.json", &len);
+	ck_assert_uint_eq(len, 8);
+	ck_assert_str_eq(text, "{\"a\":1}\n");
+	ck_assert_int_eq(fstatat(dfd, "s.json", &st, 0), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0640);
+
+	fd = atomic_write_open(dfd, "s.json", 0644, &tmp);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write_all(fd, "half", 4), 0);
+	atomic_write_abandon(dfd, fd, &tmp);
+	ck_assert_ptr_null(tmp);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, "s.json");
+	free(TAKE_PTR(text));
+	text = read_file(dir, "s.json", &len);
+	ck_assert_str_eq(text, "{\"a\":1}\n");
+	ck_assert_int_eq(atomic_write_open(dfd, "a/b", 0644, &tmp), -EINVAL);
 	rm_rf(dir);
 }
 END_TEST
@@ -1947,6 +1990,7 @@ Suite *state_suite(void)
 	tc = tcase_create("directory");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_atomic_write);
+	tcase_add_test(tc, test_atomic_write_in_pieces);
 	tcase_add_test(tc, test_open_create_and_list);
 	tcase_add_test(tc, test_save_load_remove);
 	tcase_add_test(tc, test_save_in_two_halves);
