@@ -304,9 +304,67 @@ int jsonw_append_string(struct dbuf *out, const char *s, size_t len)
 	return 0;
 }
 
-static int compare_keys(const void *a, const void *b)
+struct member {
+	const char *key;
+	json_t *value;
+};
+
+static int compare_members(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	return strcmp(((const struct member *)a)->key, ((const struct member *)b)->key);
+}
+
+static int append(struct dbuf *out, const json_t *j, unsigned depth);
+
+static int append_member(struct dbuf *out, bool first, const char *key, const json_t *value, unsigned depth)
+{
+	int r = dbuf_putc(out, first ? '{' : ',');
+
+	if (r >= 0)
+		r = jsonw_append_string(out, key, strlen(key));
+	if (r >= 0)
+		r = dbuf_putc(out, ':');
+	return r < 0 ? r : append(out, value, depth + 1);
+}
+
+static int append_object(struct dbuf *out, const json_t *j, unsigned depth)
+{
+	_cleanup_free_ struct member *sorted = NULL;
+	size_t count = json_object_size(j), i = 0;
+	const char *key, *prev = NULL;
+	bool in_order = true;
+	json_t *v;
+	int r = 0;
+
+	if (count == 0)
+		return dbuf_append(out, "{}", 2);
+	/* Members come in the order they were added, which is mostly sorted
+	 * already (servers and jansson's own dumps sort them): then they are
+	 * written as they come, with nothing to allocate or look up. */
+	json_object_foreach((json_t *)j, key, v) {
+		if (prev && strcmp(prev, key) > 0) {
+			in_order = false;
+			break;
+		}
+		prev = key;
+	}
+	if (in_order) {
+		json_object_foreach((json_t *)j, key, v) {
+			r = append_member(out, i++ == 0, key, v, depth);
+			if (r < 0)
+				return r;
+		}
+		return dbuf_putc(out, '}');
+	}
+	sorted = malloc(count * sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	json_object_foreach((json_t *)j, key, v)
+		sorted[i++] = (struct member){ key, v };
+	qsort(sorted, count, sizeof(*sorted), compare_members);
+	for (i = 0; r >= 0 && i < count; i++)
+		r = append_member(out, i == 0, sorted[i].key, sorted[i].value, depth);
+	return r < 0 ? r : dbuf_putc(out, '}');
 }
 
 static int append(struct dbuf *out, const json_t *j, unsigned depth)
@@ -317,33 +375,8 @@ static int append(struct dbuf *out, const json_t *j, unsigned depth)
 	if (depth > JSONW_MAX_DEPTH)
 		return -EINVAL;
 	switch (json_typeof(j)) {
-	case JSON_OBJECT: {
-		_cleanup_free_ const char **keys = NULL;
-		size_t count = json_object_size(j), i = 0;
-		const char *key;
-		json_t *v;
-
-		if (count == 0)
-			return dbuf_append(out, "{}", 2);
-		keys = malloc(count * sizeof(*keys));
-		if (!keys)
-			return -ENOMEM;
-		json_object_foreach((json_t *)j, key, v)
-			keys[i++] = key;
-		qsort(keys, count, sizeof(*keys), compare_keys);
-		r = dbuf_putc(out, '{');
-		for (i = 0; r >= 0 && i < count; i++) {
-			if (i > 0)
-				r = dbuf_putc(out, ',');
-			if (r >= 0)
-				r = jsonw_append_string(out, keys[i], strlen(keys[i]));
-			if (r >= 0)
-				r = dbuf_putc(out, ':');
-			if (r >= 0)
-				r = append(out, json_object_get(j, keys[i]), depth + 1);
-		}
-		return r < 0 ? r : dbuf_putc(out, '}');
-	}
+	case JSON_OBJECT:
+		return append_object(out, j, depth);
 	case JSON_ARRAY:
 		r = dbuf_putc(out, '[');
 		for (size_t i = 0; r >= 0 && i < json_array_size(j); i++) {

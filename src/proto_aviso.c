@@ -287,11 +287,13 @@ static int notification(struct watch *w, const char *event, json_t *ce)
 	}
 	a->expected = seq + 1;
 
-	n = json_pack("{s:s, s:s%, s:I, s:s, s:O, s:O, s:O, s:O}", "event", event, "event_type", id,
-		      (size_t)(strrchr(id, '@') - id), "sequence", (json_int_t)seq, "id", id, "identifier",
+	/* Members in sorted order, as the state file has them: it is written
+	 * without sorting then, and one reloaded looks the same. */
+	n = json_pack("{s:O, s:s, s:s%, s:s, s:O, s:O, s:I, s:O}", "cloudevent", ce, "event", event, "event_type",
+		      id, (size_t)(strrchr(id, '@') - id), "id", id, "identifier",
 		      json_object_get(data, "identifier") ?: json_object(), "payload",
-		      json_object_get(data, "payload") ?: json_null(), "time",
-		      json_object_get(ce, "time") ?: json_null(), "cloudevent", ce);
+		      json_object_get(data, "payload") ?: json_null(), "sequence", (json_int_t)seq, "time",
+		      json_object_get(ce, "time") ?: json_null());
 	if (!n)
 		return -ENOMEM;
 	if (seq > INT64_MAX) {

@@ -44,10 +44,15 @@ static bool command_failure_permanent(const struct cfg_trigger *t)
 	return t->fail_fast == 1;
 }
 
-bool trigger_needs_tree(const struct cfg_listener *l, const struct cfg_trigger *t)
+static const char aviso_text_start[] = "{\"cloudevent\":";
+
+bool trigger_needs_tree(const struct cfg_listener *l, const struct cfg_trigger *t, const char *text)
 {
-	/* sse log and echo lines are made from the notification's text. */
-	return !(l->protocol == CFG_PROTOCOL_SSE && (t->type == CFG_TRIGGER_LOG || t->type == CFG_TRIGGER_ECHO));
+	/* Log and echo lines are made from the notification's text: sse's as
+	 * it is, aviso's without its first member, the raw CloudEvent. */
+	if ((t->type != CFG_TRIGGER_LOG && t->type != CFG_TRIGGER_ECHO) || !text)
+		return true;
+	return l->protocol == CFG_PROTOCOL_AVISO && strncmp(text, aviso_text_start, STRLEN(aviso_text_start)) != 0;
 }
 
 bool trigger_is_external(const struct cfg_trigger *t)
@@ -245,14 +250,20 @@ static const char *skip_value(const char *s)
 {
 	unsigned depth = 0;
 
-	do {
+	/* strcspn() jumps over the plain runs (long strings, mostly). */
+	for (;; s++) {
+		s += strcspn(s, "\"{}[],");
 		switch (*s) {
 		case '\0':
 			return NULL;
 		case '"':
-			for (s++; *s != '"'; s++)
-				if (*s == '\\' ? !*++s : !*s)
+			for (s++;; s++) {
+				s += strcspn(s, "\"\\");
+				if (*s == '"')
+					break;
+				if (*s == '\0' || *++s == '\0')	/* a backslash escapes the next byte */
 					return NULL;
+			}
 			break;
 		case '{':
 		case '[':
@@ -260,17 +271,16 @@ static const char *skip_value(const char *s)
 			break;
 		case '}':
 		case ']':
-			if (depth-- == 0)
-				return NULL;
+			if (depth == 0)
+				return s;	/* the end of the enclosing object */
+			depth--;
 			break;
 		case ',':
 			if (depth == 0)
 				return s;
 			break;
 		}
-		s++;
-	} while (depth > 0 || (*s != ',' && *s != '}' && *s != '\0'));
-	return s;
+	}
 }
 
 /*
@@ -281,7 +291,6 @@ static const char *skip_value(const char *s)
  */
 static int append_record_line(const struct cfg_listener *l, const struct trigger_input *in, struct dbuf *out)
 {
-	static const char cloudevent[] = "{\"cloudevent\":";
 	_cleanup_(json_decrefp) json_t *rec = NULL;
 	_cleanup_free_ char *s = NULL;
 	const char *text = in->notification_text;
@@ -290,14 +299,15 @@ static int append_record_line(const struct cfg_listener *l, const struct trigger
 
 	/* aviso: the raw CloudEvent is the first member (keys are sorted) and
 	 * the record leaves it out; the rest is used as it is. */
-	if (l->protocol == CFG_PROTOCOL_AVISO && text && strncmp(text, cloudevent, sizeof(cloudevent) - 1) == 0) {
-		const char *end = skip_value(text + sizeof(cloudevent) - 1);
+	if (l->protocol == CFG_PROTOCOL_AVISO && text && strncmp(text, aviso_text_start, STRLEN(aviso_text_start)) == 0) {
+		const char *end = skip_value(text + STRLEN(aviso_text_start));
 
 		text = end && *end == ',' ? end : NULL;	/* "{" + rest, with the comma as the "{" */
 	}
 	if (text && (text[0] == '{' || text[0] == ',')) {
-		size_t rest = text == in->notification_text && in->notification_text_len > 0
-				      ? in->notification_text_len - 1 : strlen(text + 1);
+		size_t rest = in->notification_text_len > 0
+				      ? in->notification_text_len - (size_t)(text - in->notification_text) - 1
+				      : strlen(text + 1);
 		size_t name_len = strlen(l->name), sep = text[1] == '}' ? 1 : 2;
 
 		/* One check for room for the whole line: this runs once per

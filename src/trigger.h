@@ -92,8 +92,9 @@ int trigger_log_line(const struct cfg_listener *l, const struct trigger_input *i
 int trigger_log_write(const struct trigger_env *env, const char *path, const char *buf, size_t len,
 		      char **ret_error);
 
-/* Whether t needs trigger_input.notification, or makes do with its text. */
-bool trigger_needs_tree(const struct cfg_listener *l, const struct cfg_trigger *t);
+/* Whether t needs trigger_input.notification, or makes do with its text
+ * (state_pending_text(); NULL: there is none). */
+bool trigger_needs_tree(const struct cfg_listener *l, const struct cfg_trigger *t, const char *text);
 
 /* The environment children start from: environ minus the daemon's own and secret variables. */
 char **trigger_base_env(char **environ_);

@@ -11,6 +11,7 @@
 #include "cleanup.h"
 #include "curl_glue.h"
 #include "daemon.h"
+#include "jsonw.h"
 #include "log.h"
 #include "notif.h"
 #include "trigger.h"
@@ -961,7 +962,20 @@ static int deliver(struct watch *w, json_t *notification, const char *text, size
 
 int watch_deliver(struct watch *w, json_t *notification, json_t *cursor)
 {
-	return deliver(w, notification, NULL, 0, cursor, NULL, 0);
+	struct dbuf *text = &w->daemon->text_scratch;
+	int r;
+
+	/* Kept as text, as sse's are: the tree is dropped now, and made again
+	 * from the text only for a trigger that needs one. */
+	dbuf_reset(text);
+	if (json_is_object(notification) && jsonw_append(text, notification) >= 0) {
+		json_decref(notification);
+		r = deliver(w, NULL, text->buf, text->len, cursor, NULL, 0);
+	} else {
+		r = deliver(w, notification, NULL, 0, cursor, NULL, 0);
+	}
+	dbuf_reset_trim(text, NOTIF_SCRATCH_KEEP);
+	return r;
 }
 
 int watch_deliver_copy(struct watch *w, const char *text, size_t len, const char *cursor, size_t cursor_len)
@@ -1300,13 +1314,12 @@ static void trigger_finished(struct watch *w, const char *error, bool permanent)
 static int gather_log_lines(struct watch *w, struct state_pending *p)
 {
 	const struct cfg_trigger *t = &w->cfg->triggers[p->triggers_done];
-	json_t *tree = trigger_needs_tree(w->cfg, t) ? state_pending_notification(p) : NULL;
-	struct trigger_input in = { .notification = tree, .seq = p->seq, .received_usec = p->received_usec };
+	struct trigger_input in = { .seq = p->seq, .received_usec = p->received_usec };
 	size_t before = w->log_lines.len;
 	int r = 0;
 
 	in.notification_text = state_pending_text_len(p, &in.notification_text_len);
-	if (trigger_needs_tree(w->cfg, t) && !tree)
+	if (trigger_needs_tree(w->cfg, t, in.notification_text) && !(in.notification = state_pending_notification(p)))
 		return -ENOMEM;
 	for (size_t k = p->triggers_done; r >= 0 && k < w->cfg->n_triggers; k++)
 		r = trigger_log_line(w->cfg, &in, &w->log_lines);
@@ -1328,6 +1341,7 @@ static void pump_run(struct watch *w)
 		_cleanup_free_ char *error = NULL;
 		bool retrying;
 		json_t *tree;
+		const char *text;
 		int r;
 
 		if (w->log_error) {
@@ -1418,14 +1432,15 @@ static void pump_run(struct watch *w)
 			return;
 		}
 
-		tree = trigger_needs_tree(w->cfg, t) ? state_pending_notification(p) : NULL;
-		if (trigger_needs_tree(w->cfg, t) && !tree)
+		text = state_pending_text(p);
+		tree = trigger_needs_tree(w->cfg, t, text) ? state_pending_notification(p) : NULL;
+		if (trigger_needs_tree(w->cfg, t, text) && !tree)
 			r = -ENOMEM;
 		else
 			r = trigger_start(&w->daemon->tenv, w->cfg, t,
 					  &(struct trigger_input){ .notification = tree, .seq = p->seq,
 								   .received_usec = p->received_usec,
-								   .notification_text = state_pending_text(p) },
+								   .notification_text = text },
 					  on_trigger_done, w, &w->run, &error);
 		if (r == TRIGGER_STARTED)
 			return;

@@ -209,7 +209,9 @@ void watch_set_config(struct watch *w, const struct cfg_listener *cfg);
  * Hands over one notification (the reference is stolen) and the cursor after
  * it (stolen; NULL leaves the cursor alone). It is committed now (per_event)
  * or at the end of this read (batch). Negative: it could not be committed;
- * return that from the note callback to abort the stream.
+ * return that from the note callback to abort the stream. The notification
+ * is kept as its text (state_pending_notification() parses it again), so
+ * a trigger sees its members in sorted order, as after a restart.
  */
 int watch_deliver(struct watch *w, json_t *notification, json_t *cursor);
 /*

@@ -163,9 +163,11 @@ START_TEST(test_log_line_from_text_equals_the_record)
 		"\"cloudevent\":{\"data\":{\"s\":\"a\\\"},{[\\\\\",\"t\":[\"]\",{}]},\"id\":\"mars@4\"}}",
 		"{\"cloudevent\":null,\"event_type\":\"x\"}",
 		"{\"cloudevent\":\",}\\\"\",\"z\":1}",
+		"{\"cloudevent\":{\"a\":\"\\\\\",\"b\":[[],[{}]],\"c\":-1.5e3,\"d\":\"\\u00e9}]\\\\\\\"\"},\"id\":\"x\"}",
 		"{\"event_type\":\"no cloudevent\"}",
 	};
 	struct cfg_listener l = listener(CFG_PROTOCOL_AVISO);
+	struct cfg_trigger t = trigger(CFG_TRIGGER_LOG);
 
 	for (size_t i = 0; i < ELEMENTSOF(notifications); i++) {
 		_cleanup_(json_decrefp) json_t *n = json_loads(notifications[i], 0, NULL), *a = NULL, *b = NULL;
@@ -192,6 +194,17 @@ START_TEST(test_log_line_from_text_equals_the_record)
 		ck_assert_uint_eq(with_text.len, 2 * len_given);
 		ck_assert_int_eq(memcmp(with_text.buf, with_text.buf + len_given, len_given), 0);
 		with_text.len = len_given;
+		/* Text that starts with the CloudEvent needs no tree: without one
+		 * (as the pump calls it), the same line, not a fallback. */
+		ck_assert(trigger_needs_tree(&l, &t, text) == (strncmp(text, "{\"cloudevent\":", 14) != 0));
+		ck_assert(trigger_needs_tree(&l, &t, NULL));
+		if (!trigger_needs_tree(&l, &t, text)) {
+			ck_assert_int_eq(trigger_log_line(&l, &(struct trigger_input){ .notification_text = text },
+							  &with_text), 0);
+			ck_assert_uint_eq(with_text.len, 2 * len_given);
+			ck_assert_int_eq(memcmp(with_text.buf, with_text.buf + len_given, len_given), 0);
+			with_text.len = len_given;
+		}
 		a = json_loadb(with_text.buf, with_text.len, 0, NULL);
 		b = json_loadb(from_tree.buf, from_tree.len, 0, NULL);
 		ck_assert_msg(a && b && json_equal(a, b), "%s:\n text %s tree %s", notifications[i], with_text.buf,
