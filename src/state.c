@@ -33,6 +33,7 @@
 #define TEMP_ATTEMPTS		100
 #define STATE_READ_ATTEMPTS	100	/* a state file changed between open and lock: read again */
 #define STATE_SPARE_MIN		(16 * 1024)	/* a replaced file this large is kept as the spare */
+#define STATE_SPARE_BUSY_USEC	USEC_PER_SEC	/* so is any, if the commit before came this soon */
 #define LOCK_FILE		".lock"
 #define PROBE_NAME		"probe"
 #define DEADLETTER_DIR		"dead-letters"
@@ -273,10 +274,11 @@ static int atomic_write_begin(int dirfd, const char *name, const void *data, siz
  * The second half: the temp file fd (closed here in any case) synced and
  * renamed to name, then the directory synced; on failure it is removed.
  * With ret_spare, the rename is an exchange where the file system allows
- * it and the file it replaces is large: that file stays, under the temp
- * name, in *ret_spare.
+ * it and the file it replaces is large, or any size if busy: that file
+ * stays, under the temp name, in *ret_spare.
  */
-static int atomic_write_finish(int dirfd, int fd, char **tmp, const char *name, bool sync, char **ret_spare)
+static int atomic_write_finish(int dirfd, int fd, char **tmp, const char *name, bool sync, char **ret_spare,
+			       bool busy)
 {
 	bool exchanged = false;
 	struct stat st;
@@ -287,10 +289,11 @@ static int atomic_write_finish(int dirfd, int fd, char **tmp, const char *name, 
 		r = -errno;
 	/* Only a regular file is exchanged: anything else in its place makes
 	 * the rename fail (a directory) or is replaced (a symlink), as before.
-	 * And only a large one: a small file costs little to make anew, and
-	 * an idle listener (whose file is small) keeps no spare. */
+	 * And only a large one, or for a listener that commits often: making
+	 * even a small file anew costs a third more than writing over one,
+	 * but a listener that commits now and then keeps no spare. */
 	if (r >= 0 && ret_spare && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_size >= STATE_SPARE_MIN) {
+	    (busy || st.st_size >= STATE_SPARE_MIN)) {
 		/* Where the file system or a system call filter refuses an
 		 * exchange, the plain rename below does it (or says why not). */
 		if (renameat2(dirfd, *tmp, dirfd, name, RENAME_EXCHANGE) == 0)
@@ -327,7 +330,7 @@ int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, b
 	char *tmp = NULL;
 	int fd = atomic_write_begin(dirfd, name, data, len, mode, false, NULL, &tmp);
 
-	return fd < 0 ? fd : atomic_write_finish(dirfd, fd, &tmp, name, sync, NULL);
+	return fd < 0 ? fd : atomic_write_finish(dirfd, fd, &tmp, name, sync, NULL, false);
 }
 
 int atomic_write_open(int dirfd, const char *name, unsigned mode, char **ret_tmp)
@@ -337,7 +340,7 @@ int atomic_write_open(int dirfd, const char *name, unsigned mode, char **ret_tmp
 
 int atomic_write_close(int dirfd, int fd, char **tmp, const char *name, bool sync)
 {
-	return atomic_write_finish(dirfd, fd, tmp, name, sync, NULL);
+	return atomic_write_finish(dirfd, fd, tmp, name, sync, NULL, false);
 }
 
 void atomic_write_abandon(int dirfd, int fd, char **tmp)
@@ -1676,6 +1679,7 @@ static int state_text(const struct listener_state *s, struct dbuf *out)
 void state_save_abandon(struct statedir *d, struct state_save_op *op)
 {
 	char *spare = TAKE_PTR(op->spare);
+	uint64_t finished = op->finished_usec;
 
 	if (op->fd >= 0) {
 		(void)close(op->fd);
@@ -1685,6 +1689,7 @@ void state_save_abandon(struct statedir *d, struct state_save_op *op)
 	free(op->file);
 	*op = STATE_SAVE_OP_IDLE;
 	op->spare = spare;
+	op->finished_usec = finished;
 }
 
 void state_save_op_done(struct statedir *d, struct state_save_op *op)
@@ -1738,16 +1743,19 @@ int state_save_begin(struct statedir *d, const struct listener_state *s, struct 
 int state_save_finish(struct statedir *d, struct state_save_op *op, char **reterr)
 {
 	_cleanup_free_ char *file = NULL;
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
 	int r;
 
 	if (op->fd < 0)
 		return -EINVAL;
-	r = atomic_write_finish(d->fd, op->fd, &op->tmp, op->file, true, &op->spare);
+	r = atomic_write_finish(d->fd, op->fd, &op->tmp, op->file, true, &op->spare,
+				op->finished_usec > 0 && now - op->finished_usec < STATE_SPARE_BUSY_USEC);
 	op->fd = -1;
 	file = TAKE_PTR(op->file);
 	state_save_abandon(d, op);
 	if (r < 0)
 		return errmsg(reterr, r, "cannot write state file %s/%s: %s", d->path, file, strerror(-r));
+	op->finished_usec = now;
 	return 0;
 }
 

@@ -13,13 +13,15 @@
  * file stays as it was.
  *
  * A listener's commits recycle: when the file a commit replaces is 16 KiB
- * or more (a busy listener's), the rename is an exchange (renameat2
+ * or more, or the listener's previous commit finished less than a second
+ * before (a busy listener's), the rename is an exchange (renameat2
  * RENAME_EXCHANGE, where the file system has it), so that file stays under
  * the temporary name as the "spare", and the next commit writes over it
  * instead of creating a file. Its pages and disk blocks are reused, and the
  * rename frees nothing; for large, frequent commits that is most of the
- * cost of the file system's side. Small files are replaced as before, so an
- * idle listener keeps no spare. A reader could still hold the spare open
+ * cost of the file system's side, and even a small file is written over
+ * in two thirds of the time it takes to make one. Other small files are
+ * replaced as before, so an idle listener keeps no spare. A reader could still hold the spare open
  * from when it was NAME.json, so it is written over only under an exclusive
  * flock() taken without waiting (else a new file is made) and held until
  * it is in place; readers take a shared flock() and check that what they
@@ -227,6 +229,7 @@ struct state_save_op {
 	char *tmp;		/* its name in the state directory */
 	char *file;		/* the name it becomes */
 	char *spare;		/* the file it replaced last time, kept to be written over next time */
+	uint64_t finished_usec;	/* CLOCK_MONOTONIC when the last commit finished; 0: none yet */
 };
 #define STATE_SAVE_OP_IDLE ((struct state_save_op){ .fd = -1 })
 

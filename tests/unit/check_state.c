@@ -1178,7 +1178,9 @@ static void push_n(struct listener_state *s, int n, const char *data)
 /* Commits recycle: when the file a commit replaces is large, it is kept as
  * the spare and the next commit is written over it, ending up byte for
  * byte what a fresh file gets, shorter or longer; a small file is replaced
- * as before (no spare); a spare a reader holds locked is left alone. */
+ * as before (no spare) unless the commit before was less than a second ago;
+ * a spare a reader holds locked is left alone. op.finished_usec is set
+ * before each commit: the test must not depend on how fast it runs. */
 START_TEST(test_commits_recycle)
 {
 	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *ls = NULL, *first = NULL, *spare_text = NULL,
@@ -1225,8 +1227,9 @@ START_TEST(test_commits_recycle)
 	assert_text_is_fresh(dir, s);
 
 	/* Longer: written over the second; the small file it replaces is not
-	 * kept. */
+	 * kept, the commit before being long ago. */
 	push_n(s, 2, big);
+	op.finished_usec = now_usec(CLOCK_MONOTONIC) - 2 * USEC_PER_SEC;
 	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
 	ck_assert(ino_of(dir, "wiki.json") == b);
 	ck_assert_ptr_null(op.spare);
@@ -1237,6 +1240,7 @@ START_TEST(test_commits_recycle)
 
 	/* A new file again, and the large one it replaces is the spare. */
 	listener_state_pop(s);
+	op.finished_usec = 0;
 	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
 	c = ino_of(dir, "wiki.json");
 	ck_assert(c != b);	/* (a is free: its number may come back) */
@@ -1264,6 +1268,41 @@ START_TEST(test_commits_recycle)
 	ck_assert_int_eq(state_load(d, "wiki", &t, &err), 0);
 	ck_assert_uint_eq(t->n_pending, s->n_pending);
 	listener_state_free(t);
+
+	/* Small files, committed in quick succession: each replaced one is
+	 * kept and written over next (a busy listener's); once commits are a
+	 * second apart, the small file is replaced and no spare is left. */
+	while (s->n_pending > 0)
+		listener_state_pop(s);
+	push_n(s, 1, "small");
+	op.finished_usec = now_usec(CLOCK_MONOTONIC);
+	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);	/* replaces the large one */
+	a = ino_of(dir, "wiki.json");
+	push_n(s, 1, "small");
+	op.finished_usec = now_usec(CLOCK_MONOTONIC);
+	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
+	ck_assert_ptr_nonnull(op.spare);
+	ck_assert(ino_of(dir, op.spare) == a);	/* small, but kept */
+	b = ino_of(dir, "wiki.json");
+	push_n(s, 1, "small");
+	op.finished_usec = now_usec(CLOCK_MONOTONIC);
+	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
+	ck_assert(ino_of(dir, "wiki.json") == a);	/* written over the spare */
+	ck_assert(ino_of(dir, op.spare) == b);
+	assert_text_is_fresh(dir, s);
+	push_n(s, 1, "small");
+	op.finished_usec = now_usec(CLOCK_MONOTONIC) - USEC_PER_SEC;
+	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
+	ck_assert(ino_of(dir, "wiki.json") == b);	/* the spare used once more, */
+	ck_assert_ptr_null(op.spare);			/* and none kept */
+	free(ls);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock wiki.json");
+	assert_text_is_fresh(dir, s);
+	push_n(s, 1, "busy again");
+	op.finished_usec = now_usec(CLOCK_MONOTONIC);
+	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
+	ck_assert_ptr_nonnull(op.spare);
 
 	/* Done with: the spare goes. */
 	state_save_op_done(d, &op);
