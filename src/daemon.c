@@ -54,19 +54,15 @@ static int dump_to_dbuf(const char *buffer, size_t size, void *data)
 	return dbuf_append(data, buffer, size) < 0 ? -1 : 0;
 }
 
-/* A piece of the status file; every STATUS_CHUNK bytes go to the file. */
-static int status_put(struct dbuf *b, int fd, const json_t *j, const char *text, size_t len)
+/* What b holds goes to the file once it is a chunk, or with all, at the end. */
+static int status_flush(struct dbuf *b, int fd, bool all)
 {
-	int r = 0;
+	int r;
 
-	if (j && json_dump_callback(j, dump_to_dbuf, b, JSON_COMPACT) < 0)
-		return -ENOMEM;
-	if (text)
-		r = dbuf_append(b, text, len);
-	if (r >= 0 && b->len >= STATUS_CHUNK) {
-		r = write_all(fd, b->buf, b->len);
-		dbuf_reset(b);
-	}
+	if (!all && b->len < STATUS_CHUNK)
+		return 0;
+	r = write_all(fd, b->buf, b->len);
+	dbuf_reset(b);
 	return r;
 }
 
@@ -81,9 +77,9 @@ static int status_write(struct daemon *d)
 	_cleanup_free_ char *head_text = NULL, *tmp = NULL;
 	_cleanup_(dbuf_free) struct dbuf b;
 	char started[32], now[32];
-	int fd, r = 0;
+	int fd, r;
 
-	dbuf_init(&b, SIZE_MAX - 1);	/* what one listener adds beyond a chunk: bounded by its own limits */
+	dbuf_init(&b, SIZE_MAX - 1);	/* a chunk and one listener: bounded by that listener's limits */
 	head = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:b}", "version", SSEWATCHD_VERSION, "pid",
 			 (int)getpid(), "started", format_rfc3339(d->started_usec, started), "updated",
 			 format_rfc3339(now_usec(CLOCK_REALTIME), now), "config", d->cfg->path, "state_dir",
@@ -94,21 +90,23 @@ static int status_write(struct daemon *d)
 	fd = atomic_write_open(d->runtime_fd, DAEMON_STATUS_FILE, 0644, &tmp);
 	if (fd < 0)
 		return fd;
-	/* The head's members, then the listeners as its last. */
-	r = status_put(&b, fd, NULL, head_text, strlen(head_text) - 1);
+	/* The head's members (without its "}"), then the listeners as its last. */
+	r = dbuf_append(&b, head_text, strlen(head_text) - 1);
 	if (r >= 0)
-		r = status_put(&b, fd, NULL, ",\"listeners\":[", 14);
+		r = dbuf_append(&b, ",\"listeners\":[", 14);
 	for (size_t i = 0; r >= 0 && i < d->n_watches; i++) {
 		_cleanup_(json_decrefp) json_t *one = watch_status(d->watches[i]);
 
-		r = one ? status_put(&b, fd, NULL, ",", i > 0) : -ENOMEM;
+		r = !one ? -ENOMEM : i > 0 ? dbuf_putc(&b, ',') : 0;
+		if (r >= 0 && json_dump_callback(one, dump_to_dbuf, &b, JSON_COMPACT) < 0)
+			r = -ENOMEM;
 		if (r >= 0)
-			r = status_put(&b, fd, one, NULL, 0);
+			r = status_flush(&b, fd, false);
 	}
 	if (r >= 0)
 		r = dbuf_append(&b, "]}", 2);
 	if (r >= 0)
-		r = write_all(fd, b.buf, b.len);
+		r = status_flush(&b, fd, true);
 	if (r < 0) {
 		atomic_write_abandon(d->runtime_fd, fd, &tmp);
 		return r;
@@ -142,8 +140,12 @@ static void status_update(struct daemon *d, bool force)
 			 "%" PRIu64 " notification(s), %" PRIu64 " dead letter(s)%s",
 			 d->n_watches, open, other, failed, received, dead, d->stopping ? "; stopping" : "");
 
-	if (d->runtime_fd >= 0 && status_write(d) < 0)
-		log_debug("cannot write the status file, ignoring: %m");
+	if (d->runtime_fd >= 0) {
+		int r = status_write(d);
+
+		if (r < 0)
+			log_full_errno(LOG_DEBUG, r, "cannot write the status file, ignoring: %m");
+	}
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
