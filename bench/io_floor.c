@@ -8,7 +8,7 @@
  * stream is read on while the disk writes a commit (sync_file_range starts
  * the writeback; the fsync comes when the next batch is full), and the rename
  * is an exchange, so each commit writes over the file the one before last
- * replaced (ssewatchd does the same with files of 16 KiB and more). No
+ * replaced (as ssewatchd does for a listener that commits often). No
  * parsing beyond finding the blank line that ends an event, no JSON, no
  * bookkeeping: any client that keeps "durable before trigger" does at least
  * this much.

@@ -31,7 +31,8 @@ Parts (see bench/RESULTS.md for the method of each):
   latency  publish -> trigger start at 100 events/s through nchan; the log
            trigger writes into a FIFO read (and timestamped) by a helper
   scale    1,000 and 10,000 idle sse listeners on nchan: RSS, idle CPU,
-           reconnection after an nginx restart; node eventsource RSS
+           reconnection after an nginx restart; node eventsource RSS; a
+           bare libcurl client's RSS (bench/curl_floor.c)
   spawn    command trigger argv [/bin/true] over a fast stream, commit batch
 
 Every process started here is stopped by PID (its own process group), and the
@@ -1096,7 +1097,8 @@ class Bench:
         nc.start()
         _procs.append(nc.proc)
         try:
-            for who, fn in (("daemon", self._scale_daemon), ("node", self._scale_node)):
+            for who, fn in (("daemon", self._scale_daemon), ("node", self._scale_node),
+                            ("curl", self._scale_curl)):
                 for c in [1] + counts:
                     try:
                         if who == "node":
@@ -1245,26 +1247,42 @@ class Bench:
             p90=pctl(times, 90), last=times[-1], peak_share=peak / len(times),
             peak=peak, bins=len(hist))
 
-    def _scale_node(self, nc, count):
-        log("scale: node eventsource with %d EventSource objects" % count)
-        out = self.ws.path("node-scale-%d.out" % count)
-        p = spawn(["node", os.path.join(BENCH, "es-scale.cjs"), nc.base_url, str(count)],
-                  out=out, err=out)
+    def _scale_client(self, nc, count, who, argv, cpu=False):
+        """Runs argv, which holds count idle streams of nc; once nchan counts
+        them, its RSS (and idle CPU) go to who_rss_<count> (who_cpu_<count>)."""
+        out = self.ws.path("%s-scale-%d.out" % (who, count))
+        p = spawn(argv, out=out, err=out)
         try:
             wait_until(lambda: self._subscribers(nc) >= count or p.poll() is not None,
-                       60 + count / 50, 0.05, "%d node subscribers" % count)
+                       60 + count / 50, 0.05, "%d %s subscribers" % (count, who))
             if p.poll() is not None:
                 with open(out, errors="replace") as f:
-                    raise RuntimeError("node exited: %s" % f.read()[-1500:])
+                    raise RuntimeError("%s exited: %s" % (argv[0], f.read()[-1500:]))
             time.sleep(P["settle_secs"])
-            self.r["node_rss_%d" % count] = proc_status(p.pid, "VmRSS")
-            if count > 1:
+            self.r["%s_rss_%d" % (who, count)] = proc_status(p.pid, "VmRSS")
+            if cpu and count > 1:
                 c0, w0 = proc_cpu_ticks(p.pid), time.monotonic()
                 time.sleep(min(P["idle_secs"], 3.0))
                 c1, w1 = proc_cpu_ticks(p.pid), time.monotonic()
-                self.r["node_cpu_%d" % count] = (c1 - c0) / TICK / (w1 - w0) * 100.0
+                self.r["%s_cpu_%d" % (who, count)] = (c1 - c0) / TICK / (w1 - w0) * 100.0
         finally:
             stop(p)
+
+    def _scale_node(self, nc, count):
+        log("scale: node eventsource with %d EventSource objects" % count)
+        self._scale_client(nc, count, "node", ["node", os.path.join(BENCH, "es-scale.cjs"), nc.base_url,
+                                               str(count)], cpu=True)
+
+    def _scale_curl(self, nc, count):
+        """The memory floor of any libcurl client: the same idle streams held
+        by bench/curl_floor.c, which keeps nothing of its own per transfer."""
+        exe = os.path.join(BENCH, "curl_floor")
+        if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(
+                os.path.join(ROOT, "bench", "curl_floor.c")):
+            subprocess.run(["cc", "-O2", "-o", exe, os.path.join(ROOT, "bench", "curl_floor.c")]
+                           + run_out(["pkg-config", "--cflags", "--libs", "libcurl"]).split(), check=True)
+        log("scale: bare libcurl client with %d transfers" % count)
+        self._scale_client(nc, count, "curl", [exe, nc.base_url, str(count)])
 
     # -- driver ----------------------------------------------------------------
     def prepare(self, parts):
@@ -1488,6 +1506,7 @@ def build_table(b):
     rows.append(("**4. Scale** (idle sse listeners on nchan, one channel each)", "", "", ""))
     base = r.get("scale_rss_1")
     nbase = r.get("node_rss_1")
+    cbase = r.get("curl_rss_1")
 
     def scale_why(who, c):
         for k in ("scale_%s_%d" % (who, c), "scale_%s_1" % who):
@@ -1521,6 +1540,20 @@ def build_table(b):
                          "", ""))
         else:
             rows.append(("node eventsource RSS per EventSource at %s" % cc, scale_why("node", c), "", ""))
+        k = "curl_rss_%d" % c
+        if k in r and cbase is not None:
+            per_curl = (r[k] - cbase) * 1024 / (c - 1) / 1000.0
+            rows.append(("the floor: a bare libcurl client, RSS per idle transfer at %s (bench/curl_floor.c; "
+                         "same method)" % cc,
+                         "%.1f KB (RSS %s KiB; %s KiB with 1)" % (per_curl, "{:,}".format(r[k]), "{:,}".format(cbase)),
+                         "", "bound" if goal and per_curl > 12 else ""))
+            if "scale_rss_%d" % c in r and base is not None:
+                per = (r["scale_rss_%d" % c] - base) * 1024 / (c - 1) / 1000.0
+                rows.append(("  ssewatchd per watch − that floor: its own memory", "%.1f KB" % (per - per_curl),
+                             "", ""))
+        else:
+            rows.append(("the floor: a bare libcurl client, RSS per idle transfer at %s" % cc,
+                         scale_why("curl", c), "", ""))
         if "scale_cpu_%d" % c in r:
             rows.append(("ssewatchd idle CPU at %s (utime+stime over %.0f s)" % (cc, P["idle_secs"]),
                          "%.2f %% of a core" % r["scale_cpu_%d" % c], "", ""))
@@ -1681,7 +1714,10 @@ events per second and the ratios between them, all taken in this one run.
    issue sets no figure for "spread", so the table shows the percentiles and
    the busiest 100 ms, and the charts below the table show both views.
    node: one process with N `EventSource` objects, same channels, same RSS
-   method.
+   method.  The floor: `bench/curl_floor.c` holds the same N streams in one
+   libcurl multi handle, with ssewatchd's 64 KiB receive buffer and the
+   options that shape a transfer, and keeps nothing of its own; same RSS
+   method.  What any client built on this libcurl pays per stream.
 5. **Command trigger.** A static stream of {n_spawn} events, one listener,
    `commit: batch`, one `command` trigger `argv: [/bin/true]`; timed from
    daemon start until `ssewatchd state show` reports `delivered` = N

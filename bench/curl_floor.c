@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The memory floor of a libcurl client that holds idle SSE streams: COUNT
+ * GET transfers of BASE/sub/c<i> in one multi handle, each with the 64 KiB
+ * receive buffer ssewatchd gives a per_event listener and the Accept header
+ * an EventSource sends, and nothing else of its own: what arrives is
+ * dropped. Its resident memory per transfer is what any client built on
+ * this libcurl pays before keeping anything of its own.
+ *
+ *   curl_floor BASE COUNT     runs until SIGTERM; prints "started COUNT"
+ *
+ * The transfers are added at once and driven with curl_multi_poll(): that
+ * costs CPU with thousands of sockets, but no memory per transfer. A
+ * transfer that ends (nginx refused it while thousands connected) starts
+ * again, as ssewatchd's listeners do.
+ */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#define BUFFER_SIZE (64 * 1024)		/* ssewatchd's READ_SIZE (per_event) */
+
+static volatile sig_atomic_t stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static size_t drop(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	(void)data;
+	(void)userdata;
+	return size * nmemb;
+}
+
+int main(int argc, char **argv)
+{
+	struct curl_slist *headers = NULL;
+	struct rlimit rl;
+	CURLM *multi;
+	long count;
+	char url[1024];
+
+	if (argc != 3 || (count = strtol(argv[2], NULL, 10)) < 1) {
+		fprintf(stderr, "usage: curl_floor BASE COUNT\n");
+		return 2;
+	}
+	/* One socket per transfer: as many as the hard limit allows. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(multi = curl_multi_init()))
+		return 1;
+	headers = curl_slist_append(headers, "Accept: text/event-stream");
+	if (!headers)
+		return 1;
+	for (long i = 0; i < count; i++) {
+		CURL *e = curl_easy_init();
+
+		if (!e)
+			return 1;
+		snprintf(url, sizeof(url), "%s/sub/c%ld", argv[1], i);
+		/* The options of ssewatchd's that shape a transfer. */
+		curl_easy_setopt(e, CURLOPT_URL, url);
+		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+		curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+		curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)BUFFER_SIZE);
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, drop);
+		if (curl_multi_add_handle(multi, e) != CURLM_OK)
+			return 1;
+	}
+	printf("started %ld\n", count);
+	fflush(stdout);
+	while (!stop) {
+		CURLMsg *msg;
+		int running, left;
+
+		if (curl_multi_perform(multi, &running) != CURLM_OK)
+			return 1;
+		while ((msg = curl_multi_info_read(multi, &left)))
+			if (msg->msg == CURLMSG_DONE) {
+				CURL *e = msg->easy_handle;
+
+				curl_multi_remove_handle(multi, e);
+				if (curl_multi_add_handle(multi, e) != CURLM_OK)
+					return 1;
+			}
+		if (curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK)
+			return 1;
+	}
+	/* Killed while measured: nothing to clean up that the exit does not. */
+	return 0;
+}
