@@ -21,11 +21,12 @@
  * rename frees nothing; for large, frequent commits that is most of the
  * cost of the file system's side, and even a small file is written over
  * in two thirds of the time it takes to make one. Other small files are
- * replaced as before, so an idle listener keeps no spare. A reader could still hold the spare open
- * from when it was NAME.json, so it is written over only under an exclusive
- * flock() taken without waiting (else a new file is made) and held until
- * it is in place; readers take a shared flock() and check that what they
- * locked is still NAME.json (state_load() does). Spares are removed with
+ * replaced as before, so an idle listener keeps no spare. A reader could
+ * still hold the spare open from when it was NAME.json, so it is written
+ * over only under an exclusive flock() taken without waiting (else a new
+ * file is made) and held until it is in place; readers take a shared
+ * flock() and check that what they locked is still NAME.json (state_load()
+ * does). Spares are removed with
  * the other temporary files when the directory is opened with the lock.
  *
  * A listener file holds the listener's identity (what stream it resumes), its

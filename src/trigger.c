@@ -46,13 +46,19 @@ static bool command_failure_permanent(const struct cfg_trigger *t)
 
 static const char aviso_text_start[] = "{\"cloudevent\":";
 
+/* An aviso notification's text as our writer makes it: the raw CloudEvent first. */
+static bool cloudevent_first(const char *text)
+{
+	return strncmp(text, aviso_text_start, STRLEN(aviso_text_start)) == 0;
+}
+
 bool trigger_needs_tree(const struct cfg_listener *l, const struct cfg_trigger *t, const char *text)
 {
 	/* Log and echo lines are made from the notification's text: sse's as
 	 * it is, aviso's without its first member, the raw CloudEvent. */
 	if ((t->type != CFG_TRIGGER_LOG && t->type != CFG_TRIGGER_ECHO) || !text)
 		return true;
-	return l->protocol == CFG_PROTOCOL_AVISO && strncmp(text, aviso_text_start, STRLEN(aviso_text_start)) != 0;
+	return l->protocol == CFG_PROTOCOL_AVISO && !cloudevent_first(text);
 }
 
 bool trigger_is_external(const struct cfg_trigger *t)
@@ -287,19 +293,20 @@ static const char *skip_value(const char *s)
  * Appends the record line (with its newline) to out: the notification's
  * cached JSON with the listener put in front (listener names need no
  * escaping), without building anything; the tree's record when there is no
- * usable text.
+ * usable text (the tree made from the text if none was given).
  */
 static int append_record_line(const struct cfg_listener *l, const struct trigger_input *in, struct dbuf *out)
 {
-	_cleanup_(json_decrefp) json_t *rec = NULL;
+	_cleanup_(json_decrefp) json_t *rec = NULL, *parsed = NULL;
 	_cleanup_free_ char *s = NULL;
 	const char *text = in->notification_text;
+	const json_t *tree = in->notification;
 	size_t before = out->len;
 	int r;
 
 	/* aviso: the raw CloudEvent is the first member (keys are sorted) and
 	 * the record leaves it out; the rest is used as it is. */
-	if (l->protocol == CFG_PROTOCOL_AVISO && text && strncmp(text, aviso_text_start, STRLEN(aviso_text_start)) == 0) {
+	if (l->protocol == CFG_PROTOCOL_AVISO && text && cloudevent_first(text)) {
 		const char *end = skip_value(text + STRLEN(aviso_text_start));
 
 		text = end && *end == ',' ? end : NULL;	/* "{" + rest, with the comma as the "{" */
@@ -323,10 +330,14 @@ static int append_record_line(const struct cfg_listener *l, const struct trigger
 			out->len += 13 + name_len + sep + rest;
 			out->buf[out->len] = '\0';
 		}
-	} else if (!in->notification) {
-		r = -ENOMEM;		/* its text could not be made, nor the tree */
 	} else {
-		rec = notif_record(in->notification, l->protocol, l->name);
+		/* A text of another shape (trigger_needs_tree() looks only at
+		 * its start; a state file may hold anything that parses). */
+		if (!tree && in->notification_text)
+			tree = parsed = json_loadb(in->notification_text,
+						   in->notification_text_len ?: strlen(in->notification_text),
+						   JSON_ALLOW_NUL, NULL);
+		rec = tree ? notif_record(tree, l->protocol, l->name) : NULL;
 		s = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 		r = s ? dbuf_append(out, s, strlen(s)) : -ENOMEM;
 	}

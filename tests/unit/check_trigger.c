@@ -163,7 +163,10 @@ START_TEST(test_log_line_from_text_equals_the_record)
 		"\"cloudevent\":{\"data\":{\"s\":\"a\\\"},{[\\\\\",\"t\":[\"]\",{}]},\"id\":\"mars@4\"}}",
 		"{\"cloudevent\":null,\"event_type\":\"x\"}",
 		"{\"cloudevent\":\",}\\\"\",\"z\":1}",
-		"{\"cloudevent\":{\"a\":\"\\\\\",\"b\":[[],[{}]],\"c\":-1.5e3,\"d\":\"\\u00e9}]\\\\\\\"\"},\"id\":\"x\"}",
+		"{\"cloudevent\":{\"a\":\"\\\\\",\"b\":[[],[{}]],\"c\":-1.5e3,"
+		"\"d\":\"\\u00e9}]\\\\\\\"\"},\"id\":\"x\"}",
+		/* the CloudEvent and nothing else: the line is made from the text's tree */
+		"{\"cloudevent\":{\"id\":\"y\"}}",
 		"{\"event_type\":\"no cloudevent\"}",
 	};
 	struct cfg_listener l = listener(CFG_PROTOCOL_AVISO);
