@@ -33,7 +33,6 @@
 #define AVISO_OPENING_USEC (10 * USEC_PER_SEC)
 
 struct aviso {
-	sd_event_source *opening_timer;
 	bool opened;
 	bool close_frame;
 	enum sv_close close;
@@ -85,31 +84,22 @@ static bool unfiltered(const struct cfg_listener *l)
 	return !l->identifiers || json_object_size(l->identifiers) == 0;
 }
 
-static int on_opening_timer(sd_event_source *s, uint64_t usec, void *userdata)
+/* The opening frame's deadline, on the listener's timer. */
+static void aviso_on_timer(struct watch *w)
 {
-	struct watch *w = userdata;
-
-	(void)s;
-	(void)usec;
 	if (!A(w)->opened)
 		watch_end_stream(w, SV_REASON_PROTOCOL, "no connection_established or replay_started frame within %.0fs",
 				 (double)AVISO_OPENING_USEC / 1e6);
-	return 0;
 }
 
 static int aviso_setup(struct watch *w)
 {
 	struct aviso *a = calloc(1, sizeof(*a));
-	int r;
 
 	if (!a)
 		return -ENOMEM;
 	w->proto_data = a;
-	r = sd_event_add_time(w->daemon->event, &a->opening_timer, CLOCK_MONOTONIC, 0, 10 * USEC_PER_MSEC,
-			      on_opening_timer, w);
-	if (r < 0)
-		return r;
-	return sd_event_source_set_enabled(a->opening_timer, SD_EVENT_OFF);
+	return 0;
 }
 
 static void aviso_teardown(struct watch *w)
@@ -118,7 +108,6 @@ static void aviso_teardown(struct watch *w)
 
 	if (!a)
 		return;
-	sd_event_source_disable_unref(a->opening_timer);
 	free(a->request_body);
 	free(a);
 	w->proto_data = NULL;
@@ -203,10 +192,7 @@ static int aviso_prepare(struct watch *w, CURL *easy, struct curl_slist **header
 
 static void aviso_response_ok(struct watch *w)
 {
-	struct aviso *a = A(w);
-
-	(void)sd_event_source_set_time_relative(a->opening_timer, AVISO_OPENING_USEC);
-	(void)sd_event_source_set_enabled(a->opening_timer, SD_EVENT_ONESHOT);
+	watch_proto_timer_set_in(w, AVISO_OPENING_USEC);
 }
 
 static void opened(struct watch *w)
@@ -216,7 +202,7 @@ static void opened(struct watch *w)
 	if (a->opened)
 		return;
 	a->opened = true;
-	(void)sd_event_source_set_enabled(a->opening_timer, SD_EVENT_OFF);
+	watch_proto_timer_clear(w);
 	watch_opened(w);
 }
 
@@ -407,7 +393,7 @@ static enum sv_close aviso_ended(struct watch *w, enum sv_reason *ret_reason)
 {
 	struct aviso *a = A(w);
 
-	(void)sd_event_source_set_enabled(a->opening_timer, SD_EVENT_OFF);
+	watch_proto_timer_clear(w);
 	if (!a->close_frame) {
 		/* No close frame: a proxy or the network cut it. */
 		*ret_reason = SV_REASON_EOF;
@@ -425,4 +411,5 @@ const struct proto_ops proto_aviso = {
 	.response_ok = aviso_response_ok,
 	.note = aviso_note,
 	.ended = aviso_ended,
+	.on_timer = aviso_on_timer,
 };

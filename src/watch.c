@@ -57,6 +57,85 @@ static void watch_log(struct watch *w, int level, int error, const char *mid, co
 
 uint64_t watch_status_generation;
 
+/* ------------------------------------------------------------ the timer */
+
+enum {
+	TIMER_RECONNECT,	/* the supervisor's wait before the next request */
+	TIMER_IDLE,		/* the stream's silence budget; an error body's time */
+	TIMER_RETRY,		/* between attempts of a trigger, or of a commit */
+	TIMER_FLUSH,		/* commits progress soon after the queue drained */
+	TIMER_SAVE,		/* finishes a begun commit when the loop stays busy */
+	TIMER_PROTO,		/* the protocol's, in a transfer (aviso: the opening frame) */
+	_TIMER_MAX
+};
+
+/* How late each may fire: the loop wakes once for deadlines that close. */
+static const uint64_t timer_slack[_TIMER_MAX] = {
+	[TIMER_RECONNECT] = USEC_PER_MSEC,
+	[TIMER_IDLE] = 100 * USEC_PER_MSEC,
+	[TIMER_RETRY] = USEC_PER_MSEC,
+	[TIMER_FLUSH] = 10 * USEC_PER_MSEC,
+	[TIMER_SAVE] = USEC_PER_MSEC,
+	[TIMER_PROTO] = 10 * USEC_PER_MSEC,
+};
+
+/* The loop timer follows the earliest deadline. */
+static void timer_rearm(struct watch *w)
+{
+	uint64_t at, accuracy;
+
+	if (!w->timer)
+		return;	/* watch_new() failed before it was made */
+	if (!deadline_next(&w->deadlines, &at, &accuracy)) {
+		(void)sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
+		return;
+	}
+	/* 0 would mean sd-event's default accuracy, 250 ms. */
+	(void)sd_event_source_set_time_accuracy(w->timer, accuracy > 0 ? accuracy : 1);
+	(void)sd_event_source_set_time(w->timer, at);
+	(void)sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
+}
+
+/* at: CLOCK_MONOTONIC; 0 is as soon as the loop can. */
+static void timer_set(struct watch *w, unsigned which, uint64_t at)
+{
+	deadline_set(&w->deadlines, which, at == DEADLINE_OFF ? at - 1 : at);
+	timer_rearm(w);
+}
+
+/* usec from the loop's time now, as sd_event_source_set_time_relative(). */
+static void timer_set_in(struct watch *w, unsigned which, uint64_t usec)
+{
+	uint64_t now;
+
+	if (sd_event_now(w->daemon->event, CLOCK_MONOTONIC, &now) < 0)
+		now = now_usec(CLOCK_MONOTONIC);
+	timer_set(w, which, now > DEADLINE_OFF - 1 - usec ? DEADLINE_OFF - 1 : now + usec);
+}
+
+static void timer_clear(struct watch *w, unsigned which)
+{
+	if (!deadline_is_set(&w->deadlines, which))
+		return;
+	deadline_clear(&w->deadlines, which);
+	timer_rearm(w);
+}
+
+static bool timer_is_set(const struct watch *w, unsigned which)
+{
+	return deadline_is_set(&w->deadlines, which);
+}
+
+void watch_proto_timer_set_in(struct watch *w, uint64_t usec)
+{
+	timer_set_in(w, TIMER_PROTO, usec);
+}
+
+void watch_proto_timer_clear(struct watch *w)
+{
+	timer_clear(w, TIMER_PROTO);
+}
+
 static void apply(struct watch *w, const struct sv_actions *a);
 
 static void sv_event(struct watch *w, struct sv_event ev)
@@ -109,6 +188,13 @@ static void remember_commit(struct watch *w)
 	w->dirty = false;
 }
 
+/* The source that finishes a begun commit; a listener without batch has none. */
+static void save_done_enable(struct watch *w, int mode)
+{
+	if (w->save_done)
+		(void)sd_event_source_set_enabled(w->save_done, mode);
+}
+
 /* Drops a begun commit (a full one is written instead, or none is wanted). */
 static void saving_drop(struct watch *w)
 {
@@ -118,8 +204,8 @@ static void saving_drop(struct watch *w)
 	}
 	json_decref(w->saving_cursor);
 	w->saving_cursor = NULL;
-	(void)sd_event_source_set_enabled(w->save_done, SD_EVENT_OFF);
-	(void)sd_event_source_set_enabled(w->save_timer, SD_EVENT_OFF);
+	save_done_enable(w, SD_EVENT_OFF);
+	timer_clear(w, TIMER_SAVE);
 }
 
 static void log_lines_flush(struct watch *w);
@@ -269,10 +355,9 @@ static void apply(struct watch *w, const struct sv_actions *a)
 			transfer_stop(w);
 	}
 	if (a->disarm_timer)
-		(void)sd_event_source_set_enabled(w->reconnect_timer, SD_EVENT_OFF);
+		timer_clear(w, TIMER_RECONNECT);
 	if (a->arm_timer) {
-		(void)sd_event_source_set_time(w->reconnect_timer, a->timer_at);
-		(void)sd_event_source_set_enabled(w->reconnect_timer, SD_EVENT_ONESHOT);
+		timer_set(w, TIMER_RECONNECT, a->timer_at);
 		watch_log(w, LOG_INFO, 0, NULL, NULL, "reconnecting in %.1fs",
 			  (double)(a->timer_at - now_usec(CLOCK_MONOTONIC)) / 1e6);
 	}
@@ -281,8 +366,7 @@ static void apply(struct watch *w, const struct sv_actions *a)
 	if (a->connect) {
 		if (w->in_callback || w->easy) {
 			/* Not from inside curl: let the timer start it. */
-			(void)sd_event_source_set_time(w->reconnect_timer, 0);
-			(void)sd_event_source_set_enabled(w->reconnect_timer, SD_EVENT_ONESHOT);
+			timer_set(w, TIMER_RECONNECT, 0);
 			w->sv.phase = SV_WAITING;
 			return;
 		}
@@ -295,15 +379,10 @@ static void apply(struct watch *w, const struct sv_actions *a)
 	}
 }
 
-static int on_reconnect_timer(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_reconnect_timer(struct watch *w)
 {
-	struct watch *w = userdata;
-
-	(void)s;
-	(void)usec;
 	if (w->sv.phase == SV_WAITING)
 		sv_event(w, (struct sv_event){ .type = SV_EV_TIMER });
-	return 0;
 }
 
 /* ------------------------------------------------------------ the transfer */
@@ -376,10 +455,8 @@ static void response_complete(struct watch *w)
 		 * or after ERROR_BODY_USEC if the body goes on. */
 		uint64_t deadline = now_usec(CLOCK_MONOTONIC) + ERROR_BODY_USEC;
 
-		if (deadline < w->last_byte_at + w->idle_budget_usec) {
-			(void)sd_event_source_set_time(w->idle_timer, deadline);
-			(void)sd_event_source_set_enabled(w->idle_timer, SD_EVENT_ONESHOT);
-		}
+		if (deadline < w->last_byte_at + w->idle_budget_usec)
+			timer_set(w, TIMER_IDLE, deadline);
 		return;
 	}
 	w->stream_ok = true;
@@ -551,9 +628,8 @@ static int saving_begin(struct watch *w)
 	w->dirty = false;
 	/* Finished by the pump after the next read, else as soon as the loop
 	 * is idle, and within SAVE_FINISH_USEC however busy it is. */
-	(void)sd_event_source_set_enabled(w->save_done, SD_EVENT_ONESHOT);
-	(void)sd_event_source_set_time_relative(w->save_timer, SAVE_FINISH_USEC);
-	(void)sd_event_source_set_enabled(w->save_timer, SD_EVENT_ONESHOT);
+	save_done_enable(w, SD_EVENT_ONESHOT);
+	timer_set_in(w, TIMER_SAVE, SAVE_FINISH_USEC);
 	return 0;
 }
 
@@ -567,8 +643,8 @@ static int saving_finish(struct watch *w)
 
 	if (w->saving.fd < 0)
 		return 0;
-	(void)sd_event_source_set_enabled(w->save_done, SD_EVENT_OFF);
-	(void)sd_event_source_set_enabled(w->save_timer, SD_EVENT_OFF);
+	save_done_enable(w, SD_EVENT_OFF);
+	timer_clear(w, TIMER_SAVE);
 	r = state_save_finish(w->daemon->statedir, &w->saving, &err);
 	cursor = TAKE_PTR(w->saving_cursor);
 	if (r < 0) {
@@ -593,10 +669,9 @@ static int on_save_done(sd_event_source *s, void *userdata)
 	return 0;
 }
 
-static int on_save_timer(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_save_timer(struct watch *w)
 {
-	(void)usec;
-	return on_save_done(s, userdata);
+	pump_schedule(w);
 }
 
 static size_t read_size(const struct cfg_listener *l)
@@ -649,7 +724,8 @@ static void transfer_cleanup(struct watch *w)
 	}
 	curl_slist_free_all(w->req_headers);
 	w->req_headers = NULL;
-	(void)sd_event_source_set_enabled(w->idle_timer, SD_EVENT_OFF);
+	timer_clear(w, TIMER_IDLE);
+	timer_clear(w, TIMER_PROTO);	/* a deadline of that transfer's */
 	w->paused = false;
 	dbuf_reset_trim(&w->stash, 0);
 	w->stats.connected_since = 0;
@@ -746,31 +822,27 @@ static void on_transfer_done(CURL *easy, CURLcode result, void *userdata)
 	sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = close, .reason = reason });
 }
 
-static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_idle_timer(struct watch *w)
 {
-	struct watch *w = userdata;
 	uint64_t deadline = w->last_byte_at + w->idle_budget_usec;
 
-	(void)usec;
 	if (w->headers_done && !w->stream_ok) {
 		/* An error response whose body goes on: enough of it. */
 		transfer_stop(w);
 		report_error_response(w);
-		return 0;
+		return;
 	}
 	/* Time spent paused for backpressure is ours, not the server's. */
 	if (w->paused)
 		w->last_byte_at = now_usec(CLOCK_MONOTONIC);
 	if (w->paused || now_usec(CLOCK_MONOTONIC) < deadline) {
-		(void)sd_event_source_set_time(s, w->last_byte_at + w->idle_budget_usec);
-		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-		return 0;
+		timer_set(w, TIMER_IDLE, w->last_byte_at + w->idle_budget_usec);
+		return;
 	}
 	watch_log(w, LOG_WARNING, 0, NULL, NULL, "nothing received for %.0fs: reconnecting",
 		  (double)w->idle_budget_usec / 1e6);
 	transfer_stop(w);
 	sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = SV_CLOSE_ERROR, .reason = SV_REASON_IDLE });
-	return 0;
 }
 
 /* Ends the transfer from the loop; the caller tells the supervisor. */
@@ -910,8 +982,7 @@ static int transfer_start(struct watch *w)
 		goto fail;
 
 	w->last_byte_at = now_usec(CLOCK_MONOTONIC);
-	(void)sd_event_source_set_time(w->idle_timer, w->last_byte_at + w->idle_budget_usec);
-	(void)sd_event_source_set_enabled(w->idle_timer, SD_EVENT_ONESHOT);
+	timer_set(w, TIMER_IDLE, w->last_byte_at + w->idle_budget_usec);
 	return 0;
 fail:
 	curl_easy_cleanup(e);
@@ -1190,45 +1261,31 @@ static void on_trigger_done(struct trigger_run *run, const char *error, bool per
 		daemon_watch_idle(w->daemon);
 }
 
-static int on_flush_timer(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_flush_timer(struct watch *w)
 {
-	struct watch *w = userdata;
-
-	(void)usec;
 	if (w->dirty && commit(w) < 0) {
-		(void)sd_event_source_set_time_relative(s, COMMIT_RETRY_USEC);
-		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-		return 0;
+		timer_set_in(w, TIMER_FLUSH, COMMIT_RETRY_USEC);
+		return;
 	}
 	/* It took along what came since the last commit: that may run now,
 	 * and a read that waited for its commit may come. */
 	maybe_unpause(w);
 	pump_schedule(w);
-	return 0;
 }
 
-static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_retry_timer(struct watch *w)
 {
-	struct watch *w = userdata;
-
-	(void)s;
-	(void)usec;
-	w->retry_armed = false;
 	pump_schedule(w);
-	return 0;
 }
 
-/* The retry timer with its state at hand: the pump asks for it at every step. */
 static void retry_arm(struct watch *w, uint64_t delay)
 {
-	(void)sd_event_source_set_time_relative(w->retry_timer, delay);
-	w->retry_armed = sd_event_source_set_enabled(w->retry_timer, SD_EVENT_ONESHOT) >= 0;
+	timer_set_in(w, TIMER_RETRY, delay);
 }
 
 static void retry_disarm(struct watch *w)
 {
-	(void)sd_event_source_set_enabled(w->retry_timer, SD_EVENT_OFF);
-	w->retry_armed = false;
+	timer_clear(w, TIMER_RETRY);
 }
 
 /* The current trigger is behind us: on to the next, or the next notification. */
@@ -1374,7 +1431,7 @@ static void pump_run(struct watch *w)
 		/* Nothing on disk to work on now: begin the commit of what came
 		 * since, which the pump finishes on its next run. */
 		/* Asked once: nothing below arms the retry timer before its use. */
-		retrying = w->retry_armed;
+		retrying = timer_is_set(w, TIMER_RETRY);
 		if (commit_pipelined(w) && (!p || w->run || retrying) && has_uncommitted(w)) {
 			if (saving_begin(w) < 0)
 				return;
@@ -1392,10 +1449,8 @@ static void pump_run(struct watch *w)
 		if (!p) {
 			/* Idle: make the completions durable soon; a commit for new
 			 * notifications before then takes them along. */
-			if (w->dirty && sd_event_source_get_enabled(w->flush_timer, NULL) <= 0) {
-				(void)sd_event_source_set_time_relative(w->flush_timer, FLUSH_DELAY_USEC);
-				(void)sd_event_source_set_enabled(w->flush_timer, SD_EVENT_ONESHOT);
-			}
+			if (w->dirty && !timer_is_set(w, TIMER_FLUSH))
+				timer_set_in(w, TIMER_FLUSH, FLUSH_DELAY_USEC);
 			return;
 		}
 		t = &w->cfg->triggers[p->triggers_done];
@@ -1423,10 +1478,8 @@ static void pump_run(struct watch *w)
 		 * at the latest FLUSH_DELAY_USEC from now, and a crash re-runs
 		 * what completed since. */
 		if (trigger_is_external(t) && w->dirty && w->cfg->commit == CFG_COMMIT_BATCH) {
-			if (sd_event_source_get_enabled(w->flush_timer, NULL) <= 0) {
-				(void)sd_event_source_set_time_relative(w->flush_timer, FLUSH_DELAY_USEC);
-				(void)sd_event_source_set_enabled(w->flush_timer, SD_EVENT_ONESHOT);
-			}
+			if (!timer_is_set(w, TIMER_FLUSH))
+				timer_set_in(w, TIMER_FLUSH, FLUSH_DELAY_USEC);
 		} else if (trigger_is_external(t) && w->dirty && commit(w) < 0) {
 			retry_arm(w, COMMIT_RETRY_USEC);
 			return;
@@ -1488,6 +1541,52 @@ static int on_note(void *userdata, const struct sse_note *note)
 	return r;
 }
 
+static void on_reconnect_timer(struct watch *w);
+static void on_idle_timer(struct watch *w);
+static void on_retry_timer(struct watch *w);
+static void on_flush_timer(struct watch *w);
+static void on_save_timer(struct watch *w);
+
+/* One deadline per wake-up, as separate timers would be dispatched; the
+ * timer is set for the rest before the handler runs, which may set it
+ * again (or end the transfer, or the listener). */
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct watch *w = userdata;
+	uint64_t now;
+	int which;
+
+	(void)usec;
+	if (sd_event_now(sd_event_source_get_event(s), CLOCK_MONOTONIC, &now) < 0)
+		now = now_usec(CLOCK_MONOTONIC);
+	which = deadline_take_due(&w->deadlines, now);
+	timer_rearm(w);
+	switch (which) {
+	case TIMER_RECONNECT:
+		on_reconnect_timer(w);
+		break;
+	case TIMER_IDLE:
+		on_idle_timer(w);
+		break;
+	case TIMER_RETRY:
+		on_retry_timer(w);
+		break;
+	case TIMER_FLUSH:
+		on_flush_timer(w);
+		break;
+	case TIMER_SAVE:
+		on_save_timer(w);
+		break;
+	case TIMER_PROTO:
+		if (w->proto->on_timer)
+			w->proto->on_timer(w);
+		break;
+	default:
+		break;	/* woken early: nothing due yet */
+	}
+	return 0;
+}
+
 int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **ret)
 {
 	struct watch *w;
@@ -1498,6 +1597,7 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 		return -ENOMEM;
 	w->saving = STATE_SAVE_OP_IDLE;
 	w->daemon = d;
+	deadline_init(&w->deadlines, _TIMER_MAX, timer_slack);
 	use_config(w, cfg);
 	w->proto = cfg->protocol == CFG_PROTOCOL_SSE ? &proto_sse : &proto_aviso;
 	w->name = strdup(cfg->name);
@@ -1523,35 +1623,25 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 			on_note, w);
 	w->idle_budget_usec = watch_idle_budget(cfg);
 
-	r = sd_event_add_time(d->event, &w->reconnect_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC, on_reconnect_timer, w);
-	if (r >= 0)
-		r = sd_event_add_time(d->event, &w->idle_timer, CLOCK_MONOTONIC, 0, 100 * USEC_PER_MSEC, on_idle_timer, w);
-	if (r >= 0)
-		r = sd_event_add_time(d->event, &w->retry_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC, on_retry_timer, w);
-	if (r >= 0)
-		r = sd_event_add_time(d->event, &w->flush_timer, CLOCK_MONOTONIC, 0, 10 * USEC_PER_MSEC, on_flush_timer, w);
+	r = sd_event_add_time(d->event, &w->timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC, on_timer, w);
 	if (r >= 0)
 		r = sd_event_add_defer(d->event, &w->pump, on_pump, w);
-	/* Below the sockets: a read waiting is parsed while the disk writes. */
-	if (r >= 0)
+	/* Below the sockets: a read waiting is parsed while the disk writes.
+	 * Only batch begins a commit and finishes it later (and a reload
+	 * keeps a watch only with the same configuration). */
+	if (r >= 0 && cfg->commit == CFG_COMMIT_BATCH)
 		r = sd_event_add_defer(d->event, &w->save_done, on_save_done, w);
-	if (r >= 0)
+	if (r >= 0 && w->save_done)
 		r = sd_event_source_set_priority(w->save_done, SD_EVENT_PRIORITY_IDLE);
-	if (r >= 0)
-		r = sd_event_add_time(d->event, &w->save_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC, on_save_timer, w);
 	if (r >= 0 && w->proto->setup)
 		r = w->proto->setup(w);
 	if (r < 0) {
 		watch_free(w);
 		return r;
 	}
-	(void)sd_event_source_set_enabled(w->reconnect_timer, SD_EVENT_OFF);
-	(void)sd_event_source_set_enabled(w->idle_timer, SD_EVENT_OFF);
-	retry_disarm(w);
-	(void)sd_event_source_set_enabled(w->flush_timer, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
 	pump_unschedule(w);
-	(void)sd_event_source_set_enabled(w->save_done, SD_EVENT_OFF);
-	(void)sd_event_source_set_enabled(w->save_timer, SD_EVENT_OFF);
+	save_done_enable(w, SD_EVENT_OFF);
 	*ret = w;
 	return 0;
 }
@@ -1562,15 +1652,11 @@ struct watch *watch_free(struct watch *w)
 		return NULL;
 	transfer_cleanup(w);
 	w->run = trigger_run_free(w->run);
-	sd_event_source_disable_unref(w->reconnect_timer);
-	sd_event_source_disable_unref(w->idle_timer);
-	sd_event_source_disable_unref(w->retry_timer);
-	sd_event_source_disable_unref(w->flush_timer);
+	sd_event_source_disable_unref(w->timer);
 	sd_event_source_disable_unref(w->pump);
 	state_save_op_done(w->daemon->statedir, &w->saving);
 	json_decref(w->saving_cursor);
 	sd_event_source_disable_unref(w->save_done);
-	sd_event_source_disable_unref(w->save_timer);
 	dbuf_free(&w->stash);
 	dbuf_free(&w->cursor_later);
 	dbuf_free(&w->log_lines);

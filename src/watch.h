@@ -37,6 +37,7 @@
 
 #include "config.h"
 #include "dbuf.h"
+#include "deadline.h"
 #include "sse_parser.h"
 #include "state.h"
 #include "supervisor.h"
@@ -61,6 +62,8 @@ struct proto_ops {
 	int (*note)(struct watch *w, const struct sse_note *note);
 	/* The transfer ended without error: how to reconnect. */
 	enum sv_close (*ended)(struct watch *w, enum sv_reason *ret_reason);
+	/* Optional: the protocol's deadline (watch_proto_timer_set_in()) came. */
+	void (*on_timer)(struct watch *w);
 };
 
 extern const struct proto_ops proto_sse;
@@ -93,8 +96,11 @@ struct watch {
 
 	struct sv_params svp;
 	struct sv_state sv;
-	sd_event_source *reconnect_timer;
-	sd_event_source *idle_timer;
+	/* One loop timer for all the listener's deadlines (reconnect, idle,
+	 * retry, flush, save): a timer source per deadline would cost more
+	 * memory than the rest of an idle watch. */
+	sd_event_source *timer;
+	struct deadlines deadlines;
 	uint64_t idle_budget_usec;
 
 	/* the current transfer */
@@ -119,7 +125,6 @@ struct watch {
 	bool consuming;			/* inside consume(): the parser is at work */
 	bool paused;
 	bool pump_scheduled;		/* the pump source is on (ONESHOT): it runs soon */
-	bool retry_armed;		/* the retry timer is on: the pump waits for it */
 	const char *gather_path;	/* log_lines_path(), worked out once per configuration */
 	bool draining;		/* the stream ended: the stash goes to the queue whole */
 	struct dbuf log_lines;	/* log lines gathered in this pump run, for one write */
@@ -145,8 +150,6 @@ struct watch {
 
 	/* the trigger pump */
 	sd_event_source *pump;
-	sd_event_source *retry_timer;	/* waiting between attempts of a trigger */
-	sd_event_source *flush_timer;	/* commits progress soon after the queue drained */
 	/* batch: a commit begun (its temp file written, the disk busy with it)
 	 * while the loop reads on; what it holds, and a source that finishes it
 	 * when nothing else is left to do */
@@ -154,7 +157,6 @@ struct watch {
 	uint64_t saving_next_seq;
 	json_t *saving_cursor;
 	sd_event_source *save_done;
-	sd_event_source *save_timer;
 	struct trigger_run *run;	/* the trigger running now */
 	uint32_t attempts;		/* failed attempts of the current trigger */
 	bool stopping;
@@ -226,6 +228,12 @@ int watch_set_cursor(struct watch *w, json_t *cursor);
 
 /* The protocol confirmed the stream. */
 void watch_opened(struct watch *w);
+
+/* The protocol's one deadline in the current transfer, usec from now (10 ms
+ * slack), on the listener's timer: proto->on_timer is called when it comes,
+ * unless cleared, or the transfer ended first. */
+void watch_proto_timer_set_in(struct watch *w, uint64_t usec);
+void watch_proto_timer_clear(struct watch *w);
 
 /* The server's reconnection time (sse retry:). */
 void watch_retry(struct watch *w, uint32_t ms);
