@@ -7,7 +7,10 @@
  * dropped. Its resident memory per transfer is what any client built on
  * this libcurl pays before keeping anything of its own.
  *
- *   curl_floor BASE COUNT     runs until SIGTERM; prints "started COUNT"
+ *   curl_floor BASE COUNT [BUFFER]   runs until SIGTERM; prints "started COUNT"
+ *
+ * BUFFER (bytes, default 65536) sets CURLOPT_BUFFERSIZE: 1024, the least
+ * libcurl accepts, gives the floor of any client on this libcurl.
  *
  * The transfers are added at once and driven with curl_multi_poll(): that
  * costs CPU with thousands of sockets, but no memory per transfer. A
@@ -21,6 +24,8 @@
 #include <sys/resource.h>
 
 #define BUFFER_SIZE (64 * 1024)		/* ssewatchd's READ_SIZE (per_event) */
+#define BUFFER_MIN 1024			/* CURL_MIN_BUFFERSIZE */
+#define BUFFER_MAX (10 * 1024 * 1024)	/* CURL_MAX_READ_SIZE */
 
 static volatile sig_atomic_t stop;
 
@@ -42,11 +47,13 @@ int main(int argc, char **argv)
 	struct curl_slist *headers = NULL;
 	struct rlimit rl;
 	CURLM *multi;
-	long count;
+	long count, buffer = BUFFER_SIZE;
 	char url[1024];
 
-	if (argc != 3 || (count = strtol(argv[2], NULL, 10)) < 1) {
-		fprintf(stderr, "usage: curl_floor BASE COUNT\n");
+	if ((argc != 3 && argc != 4) || (count = strtol(argv[2], NULL, 10)) < 1 ||
+	    (argc == 4 && ((buffer = strtol(argv[3], NULL, 10)) < BUFFER_MIN || buffer > BUFFER_MAX))) {
+		fprintf(stderr, "usage: curl_floor BASE COUNT [BUFFER]  (BUFFER: %d..%d bytes)\n",
+			BUFFER_MIN, BUFFER_MAX);
 		return 2;
 	}
 	/* One socket per transfer: as many as the hard limit allows. */
@@ -75,7 +82,7 @@ int main(int argc, char **argv)
 		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 		curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-		curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)BUFFER_SIZE);
+		curl_easy_setopt(e, CURLOPT_BUFFERSIZE, buffer);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, drop);
 		if (curl_multi_add_handle(multi, e) != CURLM_OK)
 			return 1;

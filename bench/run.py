@@ -1097,9 +1097,10 @@ class Bench:
         nc.start()
         _procs.append(nc.proc)
         try:
-            for who, fn in (("daemon", self._scale_daemon), ("node", self._scale_node),
-                            ("curl", self._scale_curl)):
-                for c in [1] + counts:
+            # The smallest-buffer floor only matters at the goal's count.
+            for who, fn, cs in (("daemon", self._scale_daemon, counts), ("node", self._scale_node, counts),
+                                ("curl", self._scale_curl, counts), ("curlmin", self._scale_curl_min, [top])):
+                for c in [1] + cs:
                     try:
                         if who == "node":
                             self.node()
@@ -1274,15 +1275,26 @@ class Bench:
                                                str(count)], cpu=True)
 
     def _scale_curl(self, nc, count):
-        """The memory floor of any libcurl client: the same idle streams held
-        by bench/curl_floor.c, which keeps nothing of its own per transfer."""
+        """The memory floor of a libcurl client with ssewatchd's buffer: the
+        same idle streams held by bench/curl_floor.c, which keeps nothing of
+        its own per transfer."""
+        log("scale: bare libcurl client with %d transfers" % count)
+        self._scale_client(nc, count, "curl", [self._curl_floor(), nc.base_url, str(count)])
+
+    def _scale_curl_min(self, nc, count):
+        """The same with the smallest receive buffer libcurl accepts (1 KiB):
+        the floor of any client on this libcurl, however it is built."""
+        log("scale: bare libcurl client with %d transfers, 1 KiB buffers" % count)
+        self._scale_client(nc, count, "curlmin", [self._curl_floor(), nc.base_url, str(count), "1024"])
+
+    @staticmethod
+    def _curl_floor():
         exe = os.path.join(BENCH, "curl_floor")
         if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(
                 os.path.join(ROOT, "bench", "curl_floor.c")):
             subprocess.run(["cc", "-O2", "-o", exe, os.path.join(ROOT, "bench", "curl_floor.c")]
                            + run_out(["pkg-config", "--cflags", "--libs", "libcurl"]).split(), check=True)
-        log("scale: bare libcurl client with %d transfers" % count)
-        self._scale_client(nc, count, "curl", [exe, nc.base_url, str(count)])
+        return exe
 
     # -- driver ----------------------------------------------------------------
     def prepare(self, parts):
@@ -1554,6 +1566,19 @@ def build_table(b):
         else:
             rows.append(("the floor: a bare libcurl client, RSS per idle transfer at %s" % cc,
                          scale_why("curl", c), "", ""))
+        if goal:
+            k = "curlmin_rss_%d" % c
+            mbase = r.get("curlmin_rss_1")
+            if k in r and mbase is not None:
+                per_min = (r[k] - mbase) * 1024 / (c - 1) / 1000.0
+                rows.append(("the floor of any libcurl client: the same with the smallest receive buffer libcurl "
+                             "accepts (1 KiB), RSS per idle transfer at %s" % cc,
+                             "%.1f KB (RSS %s KiB; %s KiB with 1)" % (per_min, "{:,}".format(r[k]),
+                                                                       "{:,}".format(mbase)),
+                             "", "bound" if per_min > 12 else ""))
+            else:
+                rows.append(("the floor of any libcurl client (1 KiB receive buffer), RSS per idle transfer at %s"
+                             % cc, scale_why("curlmin", c), "", ""))
         if "scale_cpu_%d" % c in r:
             rows.append(("ssewatchd idle CPU at %s (utime+stime over %.0f s)" % (cc, P["idle_secs"]),
                          "%.2f %% of a core" % r["scale_cpu_%d" % c], "", ""))
@@ -1717,7 +1742,10 @@ events per second and the ratios between them, all taken in this one run.
    method.  The floor: `bench/curl_floor.c` holds the same N streams in one
    libcurl multi handle, with ssewatchd's 64 KiB receive buffer and the
    options that shape a transfer, and keeps nothing of its own; same RSS
-   method.  What any client built on this libcurl pays per stream.
+   method.  At {top} it runs once more with `CURLOPT_BUFFERSIZE` 1024, the
+   least libcurl accepts: what any client built on this libcurl pays per
+   stream, whatever its buffer (an idle stream touches only the start of
+   its buffer, so any buffer from 4 KiB to 1 MiB costs about a page).
 5. **Command trigger.** A static stream of {n_spawn} events, one listener,
    `commit: batch`, one `command` trigger `argv: [/bin/true]`; timed from
    daemon start until `ssewatchd state show` reports `delivered` = N
@@ -1777,7 +1805,7 @@ def write_results(path, b, rows, facts, started, wall):
                               n_aviso="{:,}".format(P["n_aviso"]), poll=int(POLL * 1000),
                               cap_pe=P["per_event_cap"], sync=P["sync_secs"], lat_n=P["lat_events"],
                               lat_rate=P["lat_rate"], settle=P["settle_secs"], idle=P["idle_secs"],
-                              n_spawn="{:,}".format(P["n_spawn"])))
+                              top="{:,}".format(max(P["scale"])), n_spawn="{:,}".format(P["n_spawn"])))
         f.write("\n## Reproduce\n\n```sh\nmake bench                 # this table; a few minutes (%.0f s here); "
                 "rewrites bench/RESULTS.md\nBENCH_QUICK=1 make bench   # smoke run, about a minute, "
                 "smaller N; writes build/bench/RESULTS-quick.md\nBENCH_ONLY=sse,spawn make bench   "
