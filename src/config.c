@@ -2091,7 +2091,6 @@ static void listener_done(struct cfg_listener *l)
 	for (size_t i = 0; i < l->n_triggers; i++)
 		trigger_done(&l->triggers[i]);
 	free(l->triggers);
-	free(l->resolved);
 }
 
 static bool valid_name(const char *s)
@@ -2845,6 +2844,15 @@ json_t *cfg_listener_to_json(const struct cfg_listener *l)
 	return listener_json(l, true);
 }
 
+/* Built when asked, not kept: 10,000 listeners would each hold their text. */
+bool cfg_listener_same(const struct cfg_listener *a, const struct cfg_listener *b)
+{
+	_cleanup_(json_decrefp) json_t *ja = listener_json(a, false);
+	_cleanup_(json_decrefp) json_t *jb = listener_json(b, false);
+
+	return ja && jb && json_equal(ja, jb);
+}
+
 /* ------------------------------------------------------------------- load */
 
 static int cmp_err(const void *a, const void *b)
@@ -2935,13 +2943,6 @@ static int loader_finish(struct loader *ld, int r, struct cfg **ret, struct cfg_
 			c->listeners[i].max_pending = c->listeners[i].commit == CFG_COMMIT_BATCH
 							      ? CFG_DEFAULT_MAX_PENDING_BATCH
 							      : CFG_DEFAULT_MAX_PENDING;
-	for (size_t i = 0; c && ld->n_errs == 0 && !ld->oom && i < c->n_listeners; i++) {
-		_cleanup_(json_decrefp) json_t *resolved = listener_json(&c->listeners[i], false);
-
-		c->listeners[i].resolved = resolved ? json_dumps(resolved, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-		if (!c->listeners[i].resolved)
-			ld->oom = true;
-	}
 
 	if (ld->oom && r >= 0)
 		r = -ENOMEM;

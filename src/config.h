@@ -151,14 +151,6 @@ struct cfg_listener {
 
 	struct cfg_trigger *triggers;
 	size_t n_triggers;
-
-	/*
-	 * The listener as resolved, with secrets included, as compact JSON
-	 * text with sorted keys: two listeners are the same exactly when these
-	 * are equal strings. Text, not a tree: a tree costs kilobytes per
-	 * listener, and there may be 10,000.
-	 */
-	char *resolved;
 };
 
 struct cfg {
@@ -217,6 +209,13 @@ const char *cfg_default_path(const char *explicit_path);
  * replaced by "(secret)". Returns a new reference.
  */
 json_t *cfg_listener_to_json(const struct cfg_listener *l);
+
+/*
+ * Whether two listeners are the same once resolved, secrets included: what
+ * a reload asks before it keeps a listener's connection. False if memory
+ * ran out (the listener is set up again, which loses nothing).
+ */
+bool cfg_listener_same(const struct cfg_listener *a, const struct cfg_listener *b);
 
 const struct cfg_listener *cfg_find_listener(const struct cfg *c, const char *name);
 

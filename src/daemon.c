@@ -295,7 +295,7 @@ static void reload(struct daemon *d)
 				d->watches[k] = NULL;
 				break;
 			}
-		if (old && strcmp(old->cfg->resolved, l->resolved) == 0) {
+		if (old && cfg_listener_same(old->cfg, l)) {
 			watch_reloaded(old, l);	/* same stream: the connection stays */
 			next[i] = old;
 			kept++;
