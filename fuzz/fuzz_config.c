@@ -4,7 +4,8 @@
  * libFuzzer target for config: arbitrary bytes as a main configuration file.
  * Beyond "does not crash or leak", it checks the loader's promises: success
  * gives listeners that each have a name, at least one trigger and a resolved
- * form (whose redacted copy can be built); failure gives at least one error,
+ * form (which equals itself, as a reload compares it, and whose redacted
+ * copy can be built); failure gives at least one error,
  * each a single line "FILE:LINE:COLUMN: ...".
  */
 #include <ctype.h>
@@ -48,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			const struct cfg_listener *l = &c->listeners[i];
 			json_t *j;
 
-			if (!l->name || !l->where || l->n_triggers == 0 || !l->resolved ||
+			if (!l->name || !l->where || l->n_triggers == 0 || !cfg_listener_same(l, l) ||
 			    cfg_find_listener(c, l->name) != l)
 				abort();
 			j = cfg_listener_to_json(l);
