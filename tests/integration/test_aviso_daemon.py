@@ -177,6 +177,18 @@ class AvisoTests(unittest.TestCase):
         d.wait_log(r"m: connected")
         self.assertEqual(d.stop(), 0)
 
+    def test_a_failed_streams_opening_deadline_ends_with_it(self):
+        # The first stream is cut 0.2 s after its 200 head, its opening
+        # frame's deadline (10 s) running. The server holds the next request
+        # 12 s before answering: that deadline must not end it.
+        emu = self.emulator()
+        emu.script(["silent:0.2:rst", "delay:12"])
+        d = self.daemon(self.listener(emu))
+        d.wait_log(r"m: connected", timeout=30)
+        self.assertNotIn("within 10s", d.log())
+        self.assertEqual([r["faults_fired"] for r in emu.stream_requests()], [["silent"], ["delay"]])
+        self.assertEqual(d.stop(), 0)
+
     def test_unknown_events_and_control_types_are_ignored(self):
         emu = self.emulator()
         self.publish(emu, 4)

@@ -27,7 +27,7 @@ LIB = os.path.join(os.path.dirname(HERE), "lib")
 sys.path.insert(0, LIB)
 
 from aviso_emulator import (DEFAULT_SCHEMA, Emulator, compact, frame_bytes,  # noqa: E402
-                            parse_entry, parse_from_date)
+                            parse_entry, parse_fault, parse_from_date)
 from procs import Workspace, start_process, stop_process, wait_until  # noqa: E402
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -1314,6 +1314,23 @@ class FaultsTest(EmuCase):
         r.wait_frames(1)
         recs = self.emu.stream_requests()
         self.assertEqual([x["faults_fired"][:1] for x in recs], [["hang"], ["silent"], ["delay"]])
+
+    def test_silent_for_a_while_then_the_stream_or_a_cut(self):
+        self.emu.script(["silent:0.4", "silent:0.2:rst", "silent:0:fin"])
+        r = self.stream()
+        r.wait_frames(1)
+        self.assertGreaterEqual(r.frames[0][2] - r.head_at, 0.35, "the opening frame waited")
+        self.assertEqual(r.names()[0], "live-notification/connection_established")
+        self.assertEqual(self.stream().wait_end(), "rst")
+        r = self.stream()
+        self.assertEqual(r.wait_end(), "eof")   # a FIN, without the last chunk
+        self.assertEqual((r.status, r.frames, r.complete), (200, [], False), "cut before any frame")
+        recs = self.emu.stream_requests()
+        self.assertEqual([x["faults_fired"] for x in recs], [["silent"]] * 3)
+        self.assertEqual([bool(x.get("opened")) for x in recs], [True, False, False])
+        self.assertEqual(parse_fault("silent:2.5:eof"), {"kind": "silent", "seconds": 2.5, "then": "eof"})
+        with self.assertRaises(ValueError):
+            parse_fault("silent:1:close")
 
     def test_script_at_and_combined(self):
         self.emu.script_at(1, "split+rst:1")

@@ -142,7 +142,9 @@ opening frame and first heartbeat).  Kinds (shorthand -> dict):
   429[:S]                            429 TOO_MANY_REQUESTS, Retry-After: S (1)
   NNN                                that status with an aviso-shaped body
   hang                               read the request, never answer
-  silent                             200 head, then nothing (no opening frame)
+  silent[:SECS[:rst|fin|eof]]        200 head, then nothing (no opening frame)
+                                     for SECS (default: as stall), then the
+                                     stream as usual, or cut that way
   delay:S                            wait S seconds before answering
   dup[:N]                            0.7.1 boundary duplicates: after
                                      replay_completed the last N (3) replayed
@@ -179,7 +181,7 @@ opening frame and first heartbeat).  Kinds (shorthand -> dict):
   bad_id[:ID[:NTH]]                  NTH (1) notification's CloudEvent id is
                                      ID (default "<event_type>@x")
   Dict keys: kind, at, seconds, reason, n, nth, seq, id, status,
-  retry_after, headers, body, content_type, frame, name, data, type, form
+  retry_after, headers, body, content_type, frame, name, data, type, then, form
   ("0.7.1"|"new"), message.
 
 fault_every(k, kinds, jitter=0, seed=0): counting notification frames over
@@ -787,8 +789,17 @@ def parse_fault(s):
         if arg:
             d["retry_after"] = arg
         return d
-    if head in ("hang", "silent"):
+    if head == "hang":
         return {"kind": head}
+    if head == "silent":
+        d = {"kind": head}
+        if args and args[0]:
+            d["seconds"] = float(args[0])
+        if len(args) > 1:
+            if args[1] not in ("rst", "fin", "eof"):
+                raise ValueError("silent: the cut is rst, fin or eof, not %r" % args[1])
+            d["then"] = args[1]
+        return d
     if head == "delay":
         return {"kind": "delay", "seconds": float(arg or 1)}
     if head == "dup":
@@ -1253,9 +1264,12 @@ class _Stream:
         t0 = time.monotonic()
         if self.kind == "watch" and emu.max_duration:
             self.deadline = t0 + float(emu.max_duration)
-        if self._first("silent"):
+        silent = self._first("silent")
+        if silent:
             self.rec["faults_fired"].append("silent")
-            self.stall(None)
+            self.stall(silent.get("seconds"))
+            if silent.get("then"):
+                raise _End(silent["then"])
         bf = self._first("bad_first")
         swap = False
         if bf:
