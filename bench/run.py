@@ -12,10 +12,13 @@ package), prints a table, and regenerates bench/RESULTS.md.
                                     scale spawn (the table shows the rest as
                                     "not run"); never writes bench/RESULTS.md
     BENCH_PERF=1 make bench         also `perf record` the daemon in each
-                                    (BENCH_PERF=g: with call graphs)
                                     ssewatchd measurement; flat profiles go to
                                     build/bench/perf-*.txt (figures are then
-                                    perturbed: never writes bench/RESULTS.md)
+                                    perturbed: never writes bench/RESULTS.md).
+                                    BENCH_PERF=g records call graphs too;
+                                    BENCH_PERF=dwarf, call graphs through
+                                    libraries built without frame pointers
+                                    (jansson, libc)
     BENCH_KEEP=1                    keep the run's temp dir (build/bench/run-*)
     python3 bench/run.py --help
 
@@ -340,7 +343,7 @@ def perf_start(name, pid):
     if not PERF or not shutil.which("perf"):
         return None
     data = os.path.join(BENCH, "perf-%s.data" % name)
-    graph = ["-g"] if os.environ.get("BENCH_PERF") == "g" else []
+    graph = {"g": ["-g"], "dwarf": ["--call-graph", "dwarf"]}.get(os.environ.get("BENCH_PERF"), [])
     p = spawn(["perf", "record", "-q", "-F", "1999"] + graph + ["-p", str(pid), "-o", data],
               out=os.path.join(BENCH, "perf-%s.log" % name),
               err=os.path.join(BENCH, "perf-%s.log" % name))
