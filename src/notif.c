@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,6 +123,58 @@ int notif_sse_format(const char *event, size_t event_len, const char *data, size
 		r = id_utf8 ? jsonw_append_string(b, id, id_len) : dbuf_append(b, "null", 4);
 	if (r >= 0 && id_set && !id_utf8)
 		r = put_base64(b, ",\"id_base64\":", id, id_len);
+	if (r >= 0)
+		r = dbuf_putc(b, '}');
+	return r;
+}
+
+/* Appends ",\"<member>\":" and v, or dflt when v is NULL. */
+static int put_member(struct dbuf *b, const char *member, const json_t *v, const char *dflt)
+{
+	int r = dbuf_append(b, member, strlen(member));
+
+	if (r < 0)
+		return r;
+	return v ? jsonw_append(b, v) : dbuf_append(b, dflt, strlen(dflt));
+}
+
+int notif_aviso_format(const json_t *ce, const char *event, uint64_t sequence, struct dbuf *b)
+{
+	const json_t *data = json_object_get(ce, "data");
+	const char *id = json_string_value(json_object_get(ce, "id")), *at = id ? strrchr(id, '@') : NULL;
+	char digits[48];
+	int r;
+
+	if (!at || sequence > INT64_MAX || !utf8_valid(event, strlen(event)))
+		return -EINVAL;
+	dbuf_reset(b);
+	/* The members in jansson's sorted order, as jsonw_append() has them. */
+	r = dbuf_append(b, "{\"cloudevent\":", 14);
+	if (r >= 0)
+		r = jsonw_append(b, ce);
+	if (r >= 0)
+		r = dbuf_append(b, ",\"event\":", 9);
+	if (r >= 0)
+		r = jsonw_append_string(b, event, strlen(event));
+	if (r >= 0)
+		r = dbuf_append(b, ",\"event_type\":", 14);
+	if (r >= 0)
+		r = jsonw_append_string(b, id, (size_t)(at - id));
+	if (r >= 0)
+		r = dbuf_append(b, ",\"id\":", 6);
+	if (r >= 0)
+		r = jsonw_append_string(b, id, strlen(id));
+	if (r >= 0)
+		r = put_member(b, ",\"identifier\":", json_object_get(data, "identifier"), "{}");
+	if (r >= 0)
+		r = put_member(b, ",\"payload\":", json_object_get(data, "payload"), "null");
+	if (r >= 0) {
+		int n = snprintf(digits, sizeof(digits), ",\"sequence\":%" PRIu64, sequence);
+
+		r = dbuf_append(b, digits, (size_t)n);
+	}
+	if (r >= 0)
+		r = put_member(b, ",\"time\":", json_object_get(ce, "time"), "null");
 	if (r >= 0)
 		r = dbuf_putc(b, '}');
 	return r;

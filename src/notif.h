@@ -45,6 +45,16 @@ char *notif_sse_text(const char *event, size_t event_len, const char *data, size
 int notif_sse_format(const char *event, size_t event_len, const char *data, size_t data_len, bool id_set,
 		     const char *id, size_t id_len, struct dbuf *b);
 
+/*
+ * The aviso notification of a CloudEvent ce that came as SSE event `event`,
+ * as compact JSON with sorted keys, byte for byte what jsonw_append() writes
+ * of the object above, without building it. ce's "id" is
+ * "<event_type>@<sequence>" and sequence is the number after its last '@'
+ * (the caller parsed it, at most INT64_MAX). The text replaces b's contents
+ * (its cap applies). 0, or negative errno (-EINVAL: no such id).
+ */
+int notif_aviso_format(const json_t *ce, const char *event, uint64_t sequence, struct dbuf *b);
+
 /* The SSE event name ("event" member); "" if absent. */
 const char *notif_event_name(const json_t *n);
 

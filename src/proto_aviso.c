@@ -244,9 +244,10 @@ static int notification(struct watch *w, const char *event, json_t *ce)
 {
 	struct aviso *a = A(w);
 	const char *id = json_string_value(json_object_get(ce, "id"));
-	json_t *data = json_object_get(ce, "data"), *n;
+	struct dbuf *text = &w->daemon->text_scratch;
 	uint64_t seq, last = 0;
 	bool have_last = cursor_seq(w, &last);
+	int r;
 
 	if (!a->opened)
 		return watch_abort(w, SV_REASON_PROTOCOL, false, "a notification came before the opening frame");
@@ -265,34 +266,28 @@ static int notification(struct watch *w, const char *event, json_t *ce)
 		return 0;
 	}
 	if (unfiltered(w->cfg) && a->expected && seq > a->expected) {
-		int r = gap(w, id, "gap: expected sequence %" PRIu64 ", got %" PRIu64 " (%" PRIu64 " missing)",
-			    a->expected, seq, seq - a->expected);
-
+		r = gap(w, id, "gap: expected sequence %" PRIu64 ", got %" PRIu64 " (%" PRIu64 " missing)", a->expected,
+			seq, seq - a->expected);
 		if (r < 0)
 			return r;
 	}
 	a->expected = seq + 1;
 
-	/* Members in sorted order, as the state file has them: it is written
-	 * without sorting then, and one reloaded looks the same. */
-	n = json_pack("{s:O, s:s, s:s%, s:s, s:O, s:O, s:I, s:O}", "cloudevent", ce, "event", event, "event_type",
-		      id, (size_t)(strrchr(id, '@') - id), "id", id, "identifier",
-		      json_object_get(data, "identifier") ?: json_object(), "payload",
-		      json_object_get(data, "payload") ?: json_null(), "sequence", (json_int_t)seq, "time",
-		      json_object_get(ce, "time") ?: json_null());
-	if (!n)
-		return -ENOMEM;
-	if (seq > INT64_MAX) {
-		json_decref(n);
+	if (seq > INT64_MAX)
 		return watch_abort(w, SV_REASON_PROTOCOL, true, "sequence %" PRIu64 " is too large", seq);
-	}
+	/* Straight to the text the state file keeps: no tree is built. */
+	r = notif_aviso_format(ce, event, seq, text);
+	if (r < 0)
+		r = watch_abort(w, SV_REASON_STATE, true, "cannot record a notification: %s", strerror(-r));
+	else
+		r = watch_deliver_text(w, text->buf, text->len, json_integer((json_int_t)seq));
+	dbuf_reset_trim(text, NOTIF_SCRATCH_KEEP);
 	if (w->replay && w->replay_to && seq == w->replay_to) {
-		int r = watch_deliver(w, n, json_integer((json_int_t)seq));
-
 		w->replay_done = true;
-		return r < 0 ? r : watch_abort(w, SV_REASON_SERVER_CLOSE, false, "replay reached --to %" PRIu64, seq);
+		if (r >= 0)
+			r = watch_abort(w, SV_REASON_SERVER_CLOSE, false, "replay reached --to %" PRIu64, seq);
 	}
-	return watch_deliver(w, n, json_integer((json_int_t)seq));
+	return r;
 }
 
 static int control(struct watch *w, const char *event, json_t *data)

@@ -11,7 +11,6 @@
 #include "cleanup.h"
 #include "curl_glue.h"
 #include "daemon.h"
-#include "jsonw.h"
 #include "log.h"
 #include "notif.h"
 #include "trigger.h"
@@ -995,19 +994,16 @@ fail:
 /* ------------------------------------------------------------ for protocols */
 
 /*
- * The notification is a tree (stolen), or else a text to copy. The cursor
- * that comes with it is a value (stolen), or else a string to copy, or none.
+ * The notification is a text to copy. The cursor that comes with it is a
+ * value (stolen), or else a string to copy, or none.
  */
-static int deliver(struct watch *w, json_t *notification, const char *text, size_t text_len, json_t *cursor,
-		   const char *cursor_str, size_t cursor_len)
+static int deliver(struct watch *w, const char *text, size_t text_len, json_t *cursor, const char *cursor_str,
+		   size_t cursor_len)
 {
 	uint64_t seq, at = w->consumed_at ? w->consumed_at : now_usec(CLOCK_REALTIME);
 	int r;
 
-	if (text)
-		r = listener_state_push_copy(w->st, text, text_len, at, &seq);
-	else
-		r = listener_state_push(w->st, notification, at, &seq);
+	r = listener_state_push_copy(w->st, text, text_len, at, &seq);
 	if (r >= 0 && cursor) {
 		r = listener_state_set_cursor(w->st, cursor);
 		cursor = NULL;
@@ -1031,27 +1027,14 @@ static int deliver(struct watch *w, json_t *notification, const char *text, size
 	return 0;
 }
 
-int watch_deliver(struct watch *w, json_t *notification, json_t *cursor)
+int watch_deliver_text(struct watch *w, const char *text, size_t len, json_t *cursor)
 {
-	struct dbuf *text = &w->daemon->text_scratch;
-	int r;
-
-	/* Kept as text, as sse's are: the tree is dropped now, and made again
-	 * from the text only for a trigger that needs one. */
-	dbuf_reset(text);
-	if (json_is_object(notification) && jsonw_append(text, notification) >= 0) {
-		json_decref(notification);
-		r = deliver(w, NULL, text->buf, text->len, cursor, NULL, 0);
-	} else {
-		r = deliver(w, notification, NULL, 0, cursor, NULL, 0);
-	}
-	dbuf_reset_trim(text, NOTIF_SCRATCH_KEEP);
-	return r;
+	return deliver(w, text, len, cursor, NULL, 0);
 }
 
 int watch_deliver_copy(struct watch *w, const char *text, size_t len, const char *cursor, size_t cursor_len)
 {
-	return deliver(w, NULL, text, len, NULL, cursor, cursor_len);
+	return deliver(w, text, len, NULL, cursor, cursor_len);
 }
 
 int watch_set_cursor(struct watch *w, json_t *cursor)

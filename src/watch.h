@@ -208,18 +208,18 @@ void watch_set_config(struct watch *w, const struct cfg_listener *cfg);
 /* ------------------------------------------------- for protocol modules */
 
 /*
- * Hands over one notification (the reference is stolen) and the cursor after
- * it (stolen; NULL leaves the cursor alone). It is committed now (per_event)
- * or at the end of this read (batch). Negative: it could not be committed;
- * return that from the note callback to abort the stream. The notification
- * is kept as its text (state_pending_notification() parses it again), so
- * a trigger sees its members in sorted order, as after a restart.
+ * Hands over one notification as its JSON text (copied: compact, sorted
+ * keys, as jsonw writes it, so a trigger sees the same text before and
+ * after a restart; state_pending_notification() parses it for a trigger
+ * that needs the tree) and the cursor after it (stolen; NULL leaves the
+ * cursor alone). It is committed now (per_event) or at the end of this read
+ * (batch). Negative: it could not be committed; return that from the note
+ * callback to abort the stream.
  */
-int watch_deliver(struct watch *w, json_t *notification, json_t *cursor);
+int watch_deliver_text(struct watch *w, const char *text, size_t len, json_t *cursor);
 /*
- * The same with the notification as text and the cursor as a string, both
- * copied (listener_state_push_copy(), listener_state_set_cursor_string());
- * cursor NULL leaves the cursor as it is.
+ * The same with the cursor as a string, copied
+ * (listener_state_set_cursor_string()); NULL leaves the cursor as it is.
  */
 int watch_deliver_copy(struct watch *w, const char *text, size_t len, const char *cursor, size_t cursor_len);
 

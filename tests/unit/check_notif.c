@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aviso_tree.h"
 #include "cleanup.h"
 #include "jsonw.h"
 #include "macro.h"
@@ -366,6 +367,66 @@ START_TEST(test_aviso_stdin_six_keys_sorted)
 }
 END_TEST
 
+START_TEST(test_aviso_text_is_the_tree_text)
+{
+	static const struct {
+		const char *ce;
+		uint64_t seq;
+	} cases[] = {
+		{ "{\"id\":\"mars@1\"}", 1 },
+		{ "{\"id\":\"mars@42\",\"data\":{\"identifier\":{\"class\":\"od\",\"step\":12},\"payload\":null},"
+		  "\"time\":\"2026-11-22T06:49:40Z\",\"specversion\":\"1.0\",\"type\":\"int.ecmwf.aviso.mars\"}",
+		  42 },
+		/* keys out of order, nested, escapes and non-ASCII everywhere */
+		{ "{\"type\":\"t\",\"id\":\"d\xc3\xa9\\\"s\\\\@7\",\"data\":{\"payload\":{\"z\":[1,{\"y\":\"\\u0001\\n\"}],"
+		  "\"a\":\"\xe2\x80\xa8\"},\"identifier\":{\"b\":true,\"a\":null,\"\xc3\xa9\":1.5e300}},"
+		  "\"time\":null,\"extra\":{\"\":\"\"}}",
+		  7 },
+		/* data that is not an object; identifier and payload absent */
+		{ "{\"id\":\"a@b@9223372036854775807\",\"data\":\"text\",\"time\":12}", 9223372036854775807u },
+		{ "{\"id\":\"@0\",\"data\":[1,2]}", 0 },
+		{ "{\"id\":\"x@3\",\"data\":{\"identifier\":[],\"payload\":\"\"}}", 3 },
+	};
+	static const char *const events[] = { "live-notification", "replay" };
+	struct dbuf b = { .max = SIZE_MAX - 1 };
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+		for (size_t e = 0; e < ELEMENTSOF(events); e++) {
+			_cleanup_(json_decrefp) json_t *ce = load(cases[i].ce);
+			_cleanup_free_ char *want = aviso_tree_text(ce, events[e], cases[i].seq);
+
+			ck_assert_ptr_nonnull(want);
+			ck_assert_int_eq(notif_aviso_format(ce, events[e], cases[i].seq, &b), 0);
+			ck_assert_uint_eq(b.len, strlen(b.buf));
+			ck_assert_str_eq(b.buf, want);
+		}
+	dbuf_free(&b);
+}
+END_TEST
+
+START_TEST(test_aviso_text_refuses)
+{
+	_cleanup_(json_decrefp) json_t *no_at = load("{\"id\":\"mars\"}"), *no_id = load("{\"data\":{}}");
+	_cleanup_(json_decrefp) json_t *id_int = load("{\"id\":42}"), *ok = load("{\"id\":\"m@1\",\"data\":{}}");
+	struct dbuf b = { .max = SIZE_MAX - 1 }, tiny = { .max = 16 };
+
+	ck_assert_int_eq(notif_aviso_format(no_at, "replay", 1, &b), -EINVAL);
+	ck_assert_int_eq(notif_aviso_format(no_id, "replay", 1, &b), -EINVAL);
+	ck_assert_int_eq(notif_aviso_format(id_int, "replay", 1, &b), -EINVAL);
+	ck_assert_int_eq(notif_aviso_format(ok, "replay", (uint64_t)INT64_MAX + 1, &b), -EINVAL);
+	ck_assert_int_eq(notif_aviso_format(ok, "\xff", 1, &b), -EINVAL);
+	/* The buffer's cap holds. */
+	ck_assert_int_eq(notif_aviso_format(ok, "replay", 1, &tiny), -E2BIG);
+	/* A buffer is reused: its contents are replaced. */
+	ck_assert_int_eq(notif_aviso_format(ok, "replay", 1, &b), 0);
+	ck_assert_int_eq(notif_aviso_format(ok, "replay", 1, &b), 0);
+	ck_assert_str_eq(b.buf, "{\"cloudevent\":{\"data\":{},\"id\":\"m@1\"},\"event\":\"replay\",\"event_type\":\"m\","
+				"\"id\":\"m@1\",\"identifier\":{},\"payload\":null,\"sequence\":1,\"time\":null}");
+	dbuf_free(&b);
+	dbuf_free(&tiny);
+}
+END_TEST
+
 START_TEST(test_env_sse)
 {
 	_cleanup_(json_decrefp) json_t *n = notif_sse_new("update", 6, "x", 1, true, "ev-9", 4);
@@ -514,6 +575,8 @@ Suite *notif_suite(void)
 	tcase_add_test(sse, test_record_sse);
 	suite_add_tcase(s, sse);
 
+	tcase_add_test(aviso, test_aviso_text_is_the_tree_text);
+	tcase_add_test(aviso, test_aviso_text_refuses);
 	tcase_add_test(aviso, test_aviso_stdin_six_keys_sorted);
 	tcase_add_test(aviso, test_env_aviso);
 	tcase_add_test(aviso, test_env_aviso_scalar_payload);
