@@ -40,6 +40,10 @@ struct ring {
 
 struct pipe_end {
 	int fd;
+	/* A write end of our own while the process runs: its exit then wakes
+	 * the loop once (the exit), not twice (the pipes' hangup, a moment
+	 * before the exit). Closed when it is reaped. */
+	int held;
 	sd_event_source *src;
 };
 
@@ -123,7 +127,8 @@ static void pipe_end_close(struct pipe_end *p)
 {
 	p->src = sd_event_source_disable_unref(p->src);
 	closep(&p->fd);
-	p->fd = -1;
+	closep(&p->held);
+	p->fd = p->held = -1;
 }
 
 /* pipe2(O_CLOEXEC) with both ends above 2, so the dup2 actions into 0/1/2 cannot clobber them. */
@@ -349,6 +354,13 @@ static int on_child_exit(sd_event_source *s _unused_, const siginfo_t *si, void 
 	c->state = CHILD_REAPED;
 	if (c->timer)
 		(void)sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+	/* Without our write ends, what is left reads to EOF now, unless a
+	 * descendant still holds the pipes. */
+	closep(&c->out.held);
+	closep(&c->err.held);
+	c->out.held = c->err.held = -1;
+	child_read(&c->out, &c->out_ring);
+	child_read(&c->err, &c->err_ring);
 	if (c->out.fd < 0 && c->err.fd < 0)
 		child_finish_from_loop(c);
 	else if (child_arm_timer(c, CHILD_DRAIN_USEC) < 0)
@@ -549,7 +561,9 @@ int child_spawn(sd_event *e, const struct child_spec *spec, child_done_fn done, 
 		.userdata = userdata,
 		.kill_grace_usec = spec->kill_grace_usec,
 		.out.fd = -1,
+		.out.held = -1,
 		.err.fd = -1,
+		.err.held = -1,
 	};
 
 	r = ring_init(&c->out_ring, cap);
@@ -571,6 +585,10 @@ int child_spawn(sd_event *e, const struct child_spec *spec, child_done_fn done, 
 		goto fail;
 
 	c->spawn_error = child_do_spawn(c, spec, child_fds[0], child_fds[1], child_fds[2]);
+	if (!c->spawn_error) {
+		c->out.held = TAKE_FD(child_fds[1]);
+		c->err.held = TAKE_FD(child_fds[2]);
+	}
 	child_close_fds(child_fds, ELEMENTSOF(child_fds));
 	if (c->spawn_error) {
 		r = child_finish(c);

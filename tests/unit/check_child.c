@@ -294,6 +294,24 @@ START_TEST(test_exit_code_and_output)
 }
 END_TEST
 
+/* The exit of a program that printed nothing is one wake-up of the loop (and
+ * then the done callback's), not one more per output pipe hanging up. */
+START_TEST(test_exit_wakes_the_loop_once)
+{
+	struct child_spec spec = { .argv = SH("exit 0"), .envp = test_env };
+	uint64_t before = 0, after = 0;
+	struct run run = { 0 };
+
+	run_start(&run, &spec);
+	ck_assert_int_ge(sd_event_get_iteration(run.e, &before), 0);
+	run_wait(&run);
+	ck_assert_int_ge(sd_event_get_iteration(run.e, &after), 0);
+	assert_exited(&run, 0);
+	ck_assert_uint_eq(after - before, 2);
+	run_done(&run);
+}
+END_TEST
+
 START_TEST(test_killed_by_signal)
 {
 	struct child_spec spec = { .argv = SH("kill -USR1 $$"), .envp = test_env };
@@ -681,6 +699,7 @@ Suite *child_suite(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_exit_code_and_output);
+	tcase_add_test(tc, test_exit_wakes_the_loop_once);
 	tcase_add_test(tc, test_killed_by_signal);
 	tcase_add_test(tc, test_stdin_1mib_exact);
 	tcase_add_test(tc, test_stdin_is_dev_null_without_data);
