@@ -136,15 +136,31 @@ static const char *template_getenv(const char *name, void *userdata)
 	return getenv(name);
 }
 
+/* What placeholders see, made when the first of a trigger's values needs it:
+ * most values have none, and then the notification's data is not parsed. */
+struct lazy_root {
+	const struct cfg_listener *listener;
+	const json_t *notification;
+	json_t *tree;
+};
+
+static void lazy_root_done(struct lazy_root *root)
+{
+	json_decref(root->tree);
+	root->tree = NULL;
+}
+
 /* Renders one value if it holds placeholders (a copy otherwise). */
-static int render(const char *template, enum tmpl_dest dest, const json_t *root, char **ret, char ***ret_env,
+static int render(const char *template, enum tmpl_dest dest, struct lazy_root *root, char **ret, char ***ret_env,
 		  char **reterr)
 {
 	if (!tmpl_has_placeholders(template)) {
 		*ret = strdup(template);
 		return *ret ? 0 : -ENOMEM;
 	}
-	return tmpl_render(template, dest, root, template_getenv, NULL, ret, ret_env, reterr);
+	if (!root->tree && !(root->tree = template_root(root->listener, root->notification)))
+		return -ENOMEM;
+	return tmpl_render(template, dest, root->tree, template_getenv, NULL, ret, ret_env, reterr);
 }
 
 /* aviso's rule: a variable a template read through {{ env.X }} is not
@@ -485,19 +501,16 @@ static int run_command(const struct trigger_env *env, const struct cfg_listener 
 		       char **ret_error)
 {
 	_cleanup_free_ char *input = NULL, *err = NULL;
-	_cleanup_(json_decrefp) json_t *root = NULL;
+	_cleanup_(lazy_root_done) struct lazy_root root = { .listener = l, .notification = n };
 	char **envp = NULL, **argv = NULL, **shell_env = NULL;
 	struct trigger_run *run;
 	size_t input_len = 0;
 	int r = 0;
 
-	root = template_root(l, n);
-	if (!root)
-		return -ENOMEM;
 	if (t->shell) {
 		char *script = NULL;
 
-		r = render(t->shell, TMPL_DEST_SHELL, root, &script, &shell_env, &err);
+		r = render(t->shell, TMPL_DEST_SHELL, &root, &script, &shell_env, &err);
 		if (r >= 0)
 			r = strv_push(&argv, "/bin/sh");
 		if (r >= 0)
@@ -510,7 +523,7 @@ static int run_command(const struct trigger_env *env, const struct cfg_listener 
 		for (size_t i = 0; t->argv && t->argv[i]; i++) {
 			char *arg = NULL;
 
-			r = render(t->argv[i], TMPL_DEST_ARGV, root, &arg, NULL, &err);
+			r = render(t->argv[i], TMPL_DEST_ARGV, &root, &arg, NULL, &err);
 			if (r < 0)
 				break;
 			r = strv_consume(&argv, arg);
@@ -695,15 +708,15 @@ static int run_post(const struct trigger_env *env, const struct cfg_listener *l,
 		    char **ret_error)
 {
 	_cleanup_(json_decrefp) json_t *ce = trigger_cloudevent(l, in);
-	_cleanup_(json_decrefp) json_t *root = template_root(l, in->notification);
+	_cleanup_(lazy_root_done) struct lazy_root root = { .listener = l, .notification = in->notification };
 	_cleanup_free_ char *url = NULL, *err = NULL;
 	struct trigger_run *run;
 	bool content_type = false;
 	int r = -ENOMEM;
 
-	if (!ce || !root || !env->glue)
-		return ce && root ? -EINVAL : -ENOMEM;
-	r = render(t->url, TMPL_DEST_URL, root, &url, NULL, &err);
+	if (!ce || !env->glue)
+		return ce ? -EINVAL : -ENOMEM;
+	r = render(t->url, TMPL_DEST_URL, &root, &url, NULL, &err);
 	if (r < 0 && err) {
 		*ret_error = strdupf("url: %s", err);
 		return TRIGGER_FAILED_PERMANENT;
@@ -725,7 +738,7 @@ static int run_post(const struct trigger_env *env, const struct cfg_listener *l,
 		_cleanup_free_ char *value = NULL, *h = NULL;
 		struct curl_slist *nl;
 
-		r = render(t->headers[i].value, TMPL_DEST_HEADER, root, &value, NULL, &err);
+		r = render(t->headers[i].value, TMPL_DEST_HEADER, &root, &value, NULL, &err);
 		if (r < 0 && err) {
 			*ret_error = strdupf("headers.%s: %s", t->headers[i].key, err);
 			r = TRIGGER_FAILED_PERMANENT;
