@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +69,14 @@ struct child {
 	sd_event_source *timer;		/* timeout, then kill grace, then drain deadline */
 	sd_event_source *finish_src;	/* defer: calls done from the loop */
 };
+
+/* The soft RLIMIT_NOFILE programs start with; 0: the daemon's own. */
+static rlim_t child_nofile_soft;
+
+void child_set_nofile(rlim_t soft)
+{
+	child_nofile_soft = soft;
+}
 
 static uint64_t now_usec(void)
 {
@@ -507,8 +516,22 @@ static int child_do_spawn(struct child *c, const struct child_spec *spec, int in
 		r = posix_spawn_file_actions_addchdir_np(&fa, spec->working_dir);
 
 	c->spawned_usec = now_usec();
-	if (!r)
+	if (!r) {
+		struct rlimit own, low;
+		bool lowered = false;
+
+		/* The program inherits the soft limit in force when it is made,
+		 * and posix_spawn() has no action to set one: ours is lowered
+		 * around the call (making the process allocates no descriptor of
+		 * ours). */
+		if (child_nofile_soft > 0 && getrlimit(RLIMIT_NOFILE, &own) == 0 && own.rlim_cur > child_nofile_soft) {
+			low = (struct rlimit){ .rlim_cur = child_nofile_soft, .rlim_max = own.rlim_max };
+			lowered = setrlimit(RLIMIT_NOFILE, &low) == 0;
+		}
 		r = posix_spawn(&c->pid, program, &fa, &attr, spec->argv, spec->envp ? spec->envp : empty_env);
+		if (lowered)
+			(void)setrlimit(RLIMIT_NOFILE, &own);
+	}
 	if (r != 0)
 		c->pid = 0;
 	posix_spawn_file_actions_destroy(&fa);

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
@@ -69,6 +70,14 @@ struct child_result {
  * callback may free the child.
  */
 typedef void (*child_done_fn)(struct child *c, const struct child_result *r, void *userdata);
+
+/*
+ * The soft RLIMIT_NOFILE every program starts with from now on (0, the
+ * default: the daemon's own). The daemon raises its own for its sockets;
+ * programs get the limit it started with, 1024 under systemd, as select()
+ * needs and systemd gives its own children.
+ */
+void child_set_nofile(rlim_t soft);
 
 /*
  * Starts the program. Returns 0 and *ret on success; if it cannot start, done

@@ -14,6 +14,7 @@
 
 #include "backoff.h"
 #include "cleanup.h"
+#include "child.h"
 #include "curl_glue.h"
 #include "daemon.h"
 #include "dbuf.h"
@@ -485,12 +486,14 @@ static int on_stall(sd_event_source *s, const struct signalfd_siginfo *si, void 
 	return 0;
 }
 
-/* Many listeners need many sockets: use all the descriptors we may. */
+/* Many listeners need many sockets: use all the descriptors we may.
+ * Trigger programs start with the limit we were given. */
 static void raise_nofile(void)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		child_set_nofile(rl.rlim_cur);
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			log_debug("cannot raise RLIMIT_NOFILE, ignoring: %m");

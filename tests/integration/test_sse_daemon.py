@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import random
+import resource
 import sys
 import threading
 import time
@@ -525,6 +526,23 @@ class TemplateTests(unittest.TestCase):
         with open(rec, encoding="utf-8") as f:
             lines = f.read().splitlines()
         self.assertEqual(lines, ["%s|n%d|whole=%d|" % (v, i, i + 1) for i, v in enumerate(self.HOSTILE[:4])])
+
+    def test_programs_start_with_the_descriptor_limit_the_daemon_was_given(self):
+        # The daemon raises its own soft limit to the hard one for its
+        # sockets; a program must get the limit the daemon started with.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard < 2048:
+            self.skipTest("hard RLIMIT_NOFILE %d leaves no room to raise" % hard)
+        os.makedirs(self.ws.path("done"))
+        out = os.path.join(self.dir, "limit")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        try:
+            self.run_triggers([{"type": "command", "argv": [
+                "/bin/sh", "-c", 'ulimit -n > "$0"; touch "$1/0"', out, self.ws.path("done")]}], ["x"])
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        with open(out, encoding="utf-8") as f:
+            self.assertEqual(f.read().strip(), "1024")
 
     def test_missing_field_fails_without_retries(self):
         d = Daemon(self.ws, [{"name": "t", "protocol": "sse", "url": self.src.url, "triggers": [

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -481,6 +482,34 @@ START_TEST(test_environment_is_envp)
 }
 END_TEST
 
+/* A program starts with the soft descriptor limit set for programs, not the
+ * one the daemon raised for itself, and the daemon keeps its own. */
+START_TEST(test_programs_get_their_own_nofile_limit)
+{
+	struct rlimit saved, own;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	if (saved.rlim_max < 2048)
+		return;	/* no room to raise ours above what programs get */
+	own = (struct rlimit){ .rlim_cur = 2048, .rlim_max = saved.rlim_max };
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &own), 0);
+	/* Valgrind keeps the process's limit to itself: its children see the real one. */
+	if (!RUNNING_ON_VALGRIND) {
+		child_set_nofile(1000);
+		assert_output((struct child_spec){ 0 }, SH("ulimit -n"), "1000\n");
+		child_set_nofile(0);
+		assert_output((struct child_spec){ 0 }, SH("ulimit -n"), "2048\n");
+		/* Never raised for a program. */
+		child_set_nofile(4096);
+		assert_output((struct child_spec){ 0 }, SH("ulimit -n"), "2048\n");
+	}
+	child_set_nofile(0);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &own), 0);
+	ck_assert_uint_eq(own.rlim_cur, 2048);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+END_TEST
+
 START_TEST(test_path_lookup_uses_envp)
 {
 	_cleanup_free_ char *dir1 = make_tmpdir(), *dir2 = make_tmpdir();
@@ -712,6 +741,7 @@ Suite *child_suite(void)
 	tcase_add_test(tc, test_missing_working_dir);
 	tcase_add_test(tc, test_working_dir);
 	tcase_add_test(tc, test_environment_is_envp);
+	tcase_add_test(tc, test_programs_get_their_own_nofile_limit);
 	tcase_add_test(tc, test_path_lookup_uses_envp);
 	tcase_add_test(tc, test_timeout_kills_group);
 	tcase_add_test(tc, test_timeout_sigkill_after_grace);
