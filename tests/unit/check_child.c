@@ -502,6 +502,22 @@ START_TEST(test_programs_get_their_own_nofile_limit)
 		/* Never raised for a program. */
 		child_set_nofile(4096);
 		assert_output((struct child_spec){ 0 }, SH("ulimit -n"), "2048\n");
+		/* The caller's descriptors fill everything below the program's
+		 * limit (a daemon with many sockets): the program still gets its
+		 * stdin, stdout and stderr. */
+		static int filler[1100];
+		size_t n = 0;
+
+		child_set_nofile(1000);
+		while (n < ELEMENTSOF(filler) && (filler[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0 &&
+		       filler[n++] < 1050)
+			;
+		ck_assert_int_ge(filler[n - 1], 1000);
+		assert_output((struct child_spec){ 0 }, SH("ulimit -n; cat"), "1000\n");
+		assert_output((struct child_spec){ .stdin_data = "in", .stdin_len = 2 }, SH("ulimit -n; cat"),
+			      "1000\nin");
+		while (n > 0)
+			(void)close(filler[--n]);
 	}
 	child_set_nofile(0);
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &own), 0);
