@@ -1685,7 +1685,7 @@ events per second and the ratios between them, all taken in this one run.
    (npm, pinned) and a counting handler that exits at N (aviso: a handler on
    `replay` events that also `JSON.parse`s the data; the POST goes through
    the package's `fetch` option), timed from `node` start to exit.  Other
-   settings are the defaults (`max_pending` 8192 with batch, 128 with per_event).  "Daemon CPU" is its
+   settings are the defaults (`max_pending` 8192 with batch, 16 with per_event).  "Daemon CPU" is its
    utime+stime over the same interval: well under 100 % means it waited
    (for the disk, mostly) rather than computed.  curl, ssewatchd batch,
    node and the floor each run once unmeasured (a warm-up: the first run

@@ -35,7 +35,9 @@
 #define CFG_DEFAULT_RETRY_DELAY_USEC      (1 * UINT64_C(1000000))
 #define CFG_DEFAULT_REFRESH_TIMEOUT_USEC  (30 * UINT64_C(1000000))
 #define CFG_DEFAULT_MAX_EVENT_SIZE        (1024 * 1024)
-#define CFG_DEFAULT_MAX_PENDING           128	/* commit: per_event */
+/* commit: per_event: each commit rewrites every waiting notification, and
+ * shorter pauses keep the server from giving up on a reader it waits for. */
+#define CFG_DEFAULT_MAX_PENDING           16
 #define CFG_DEFAULT_MAX_PENDING_BATCH     8192	/* commit: batch: two reads: one parsed while the last is written */
 
 enum cfg_protocol {

@@ -159,19 +159,25 @@ class BatchDiskTests(DiskTests):
 
 
 class BackpressureTests(unittest.TestCase):
-    def test_slow_trigger_fast_server_memory_bounded(self):
+    def start_slow(self, total, **listener):
+        """A daemon whose one trigger takes 20 ms, on a server that has
+        TOTAL events of 1 KB ready at once."""
         ws = Workspace()
         self.addCleanup(ws.cleanup)
-        total = 20000
         srv = FaultServer(script=[], initial_events=total, data_template="event {n} " + "x" * 1000)
         srv.start()
         self.addCleanup(srv.stop)
         out = ws.path("out.txt")
-        d = Daemon(ws, [{"name": "l", "protocol": "sse", "url": srv.url, "max_pending": 10,
-                         "triggers": [record_trigger(out, env={"RECORD_SLEEP": "0.02"})]}])
+        d = Daemon(ws, [dict(listener, name="l", protocol="sse", url=srv.url,
+                             triggers=[record_trigger(out, env={"RECORD_SLEEP": "0.02"})])])
         self.addCleanup(d.cleanup)
         d.start()
         d.wait_log(r"l: connected")
+        return d, srv, out
+
+    def test_slow_trigger_fast_server_memory_bounded(self):
+        total = 20000
+        d, srv, out = self.start_slow(total, max_pending=10)
         status = "/proc/%d/status" % d.proc.pid
         samples = []
 
@@ -198,6 +204,26 @@ class BackpressureTests(unittest.TestCase):
         recs = data_of(read_records(out))
         self.assertEqual(recs, ["event %d %s" % (i, "x" * 1000) for i in range(1, len(recs) + 1)])
 
+
+    def test_per_event_reads_16_ahead_by_default(self):
+        # Each per_event commit writes every waiting notification, so the
+        # default queue is short: commits stay small, and a paused reader
+        # resumes after 8 triggers rather than 64.
+        d, _, out = self.start_slow(300)
+        samples = []
+
+        def sample():
+            samples.append(json.loads(d.run_command("state", "show", "l").stdout)["pending"])
+            return len(read_records(out)) >= 60
+
+        wait_until(sample, 60, interval=0.05)
+        self.assertEqual(d.stop(), 0)
+        # 300 events of 1 KB arrive at once; a reader that did not stop at
+        # 16 would hold about 60 (one read) in its first commit.
+        self.assertLessEqual(max(samples), 16, samples)
+        self.assertGreater(max(samples), 1, samples)
+        recs = data_of(read_records(out))
+        self.assertEqual(recs, ["event %d %s" % (i, "x" * 1000) for i in range(1, len(recs) + 1)])
 
 class LogTriggerTests(unittest.TestCase):
     def start_unwritable(self, events, triggers):
