@@ -204,7 +204,6 @@ class BackpressureTests(unittest.TestCase):
         recs = data_of(read_records(out))
         self.assertEqual(recs, ["event %d %s" % (i, "x" * 1000) for i in range(1, len(recs) + 1)])
 
-
     def test_per_event_reads_16_ahead_by_default(self):
         # Each per_event commit writes every waiting notification, so the
         # default queue is short: commits stay small, and a paused reader
@@ -224,6 +223,7 @@ class BackpressureTests(unittest.TestCase):
         self.assertGreater(max(samples), 1, samples)
         recs = data_of(read_records(out))
         self.assertEqual(recs, ["event %d %s" % (i, "x" * 1000) for i in range(1, len(recs) + 1)])
+
 
 class LogTriggerTests(unittest.TestCase):
     def start_unwritable(self, events, triggers):
