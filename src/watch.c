@@ -255,7 +255,7 @@ static bool batch_waits(const struct watch *w)
 	uint64_t since = w->saving.fd >= 0 ? w->saving_next_seq : w->committed_next_seq;
 
 	/* Half the queue: the other half is room for the batch read meanwhile. */
-	return w->st->next_seq - since >= MAX(w->cfg->max_pending / 2, 1u);
+	return w->st->next_seq - since >= MAX(w->window / 2, 1u);
 }
 
 /* A commit failed: forget what it would have made durable. The server sends
@@ -680,7 +680,7 @@ static size_t read_size(const struct cfg_listener *l)
 
 static bool queue_full(const struct watch *w)
 {
-	return w->st->n_pending >= w->cfg->max_pending || w->st->pending_bytes >= PENDING_BYTES_MAX;
+	return w->st->n_pending >= w->window || w->st->pending_bytes >= PENDING_BYTES_MAX;
 }
 
 static size_t on_write(char *buf, size_t size, size_t nmemb, void *userdata)
@@ -1112,7 +1112,7 @@ static void maybe_unpause(struct watch *w)
 {
 	/* Refill at half: batch then reads and parses the next half while the
 	 * disk writes the commit of the last (commit_pipelined()). */
-	size_t low = w->cfg->max_pending / 2;
+	size_t low = w->window / 2;
 
 	if (!w->paused || !w->easy || w->st->n_pending > low || w->st->pending_bytes >= PENDING_BYTES_MAX / 2 ||
 	    (commit_pipelined(w) && batch_waits(w)))
@@ -1133,11 +1133,26 @@ static void maybe_unpause(struct watch *w)
 	}
 }
 
-/* The notification went through every trigger (or was dead-lettered). */
-/* The current notification is done; it is the head of the queue, as no
- * trigger finishes while gathered lines wait (n_unflushed is 0). */
+/*
+ * How many notifications may wait (flow.h). Gathered log lines keep up with
+ * any stream, so those listeners read ahead the whole queue: a batch read
+ * parsed while the last one's commit is written needs it.
+ */
+static void window_update(struct watch *w)
+{
+	w->window = w->gather_path ? w->cfg->max_pending : flow_window(&w->flow, w->cfg->max_pending);
+}
+
+/* The current notification went through every trigger (or was
+ * dead-lettered). It is the head of the queue, as no trigger finishes while
+ * gathered lines wait (n_unflushed is 0). */
 static void notification_done(struct watch *w)
 {
+	if (w->service_since) {
+		flow_sample(&w->flow, now_usec(CLOCK_MONOTONIC) - w->service_since);
+		w->service_since = 0;
+		window_update(w);
+	}
 	listener_state_pop(w->st);
 	w->dirty = true;
 	w->attempts = 0;
@@ -1170,6 +1185,7 @@ static void use_config(struct watch *w, const struct cfg_listener *cfg)
 {
 	w->cfg = cfg;
 	w->gather_path = log_lines_path_of(cfg);
+	window_update(w);
 }
 
 /*
@@ -1468,6 +1484,8 @@ static void pump_run(struct watch *w)
 			return;
 		}
 
+		if (!w->service_since)
+			w->service_since = now_usec(CLOCK_MONOTONIC);
 		text = state_pending_text(p);
 		tree = trigger_needs_tree(w->cfg, t, text) ? state_pending_notification(p) : NULL;
 		if (trigger_needs_tree(w->cfg, t, text) && !tree)

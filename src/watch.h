@@ -38,6 +38,7 @@
 #include "config.h"
 #include "dbuf.h"
 #include "deadline.h"
+#include "flow.h"
 #include "sse_parser.h"
 #include "state.h"
 #include "supervisor.h"
@@ -159,6 +160,12 @@ struct watch {
 	sd_event_source *save_done;
 	struct trigger_run *run;	/* the trigger running now */
 	uint32_t attempts;		/* failed attempts of the current trigger */
+	/* read-ahead (flow.h): how long notifications take in their triggers,
+	 * when the head's first trigger started (CLOCK_MONOTONIC, 0: not yet),
+	 * and how many may wait in the queue */
+	struct flow flow;
+	uint64_t service_since;
+	size_t window;
 	bool stopping;
 
 	struct watch_stats stats;

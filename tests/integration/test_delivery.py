@@ -204,25 +204,42 @@ class BackpressureTests(unittest.TestCase):
         recs = data_of(read_records(out))
         self.assertEqual(recs, ["event %d %s" % (i, "x" * 1000) for i in range(1, len(recs) + 1)])
 
+    def pending_until(self, d, out, records):
+        """The committed queue's length (`state show`), sampled until RECORDS
+        triggers ran; then d stops, and the records must be in order."""
+        samples = []
+
+        def sample():
+            samples.append(json.loads(d.run_command("state", "show", "l").stdout)["pending"])
+            return len(read_records(out)) >= records
+
+        wait_until(sample, 60, interval=0.05)
+        self.assertEqual(d.stop(), 0)
+        recs = data_of(read_records(out))
+        self.assertEqual(recs, ["event %d %s" % (i, "x" * 1000) for i in range(1, len(recs) + 1)])
+        return samples
+
     def test_per_event_reads_16_ahead_by_default(self):
         # Each per_event commit writes every waiting notification, so the
         # default queue is short: commits stay small, and a paused reader
         # resumes after 8 triggers rather than 64.
         d, _, out = self.start_slow(300)
-        samples = []
-
-        def sample():
-            samples.append(json.loads(d.run_command("state", "show", "l").stdout)["pending"])
-            return len(read_records(out)) >= 60
-
-        wait_until(sample, 60, interval=0.05)
-        self.assertEqual(d.stop(), 0)
+        samples = self.pending_until(d, out, 60)
         # 300 events of 1 KB arrive at once; a reader that did not stop at
         # 16 would hold about 60 (one read) in its first commit.
         self.assertLessEqual(max(samples), 16, samples)
         self.assertGreater(max(samples), 1, samples)
-        recs = data_of(read_records(out))
-        self.assertEqual(recs, ["event %d %s" % (i, "x" * 1000) for i in range(1, len(recs) + 1)])
+
+    def test_batch_reads_ahead_only_what_slow_triggers_get_through(self):
+        # batch allows 8192 waiting, but every commit writes all of them:
+        # triggers that take tens of ms get a quarter second's worth, at
+        # least 64, so the commits that record their progress stay small.
+        d, _, out = self.start_slow(300, commit="batch")
+        samples = self.pending_until(d, out, 60)
+        # All 300 events of 1 KB arrive at once (about 300 KB, within one
+        # batch read); a reader held only by max_pending would commit them all.
+        self.assertLessEqual(max(samples), 64, samples)
+        self.assertGreater(max(samples), 16, samples)
 
 
 class LogTriggerTests(unittest.TestCase):

@@ -10,6 +10,7 @@
 	X(config) \
 	X(curl_glue) \
 	X(dbuf)     \
+	X(flow) \
 	X(deadline) \
 	X(jsonw)    \
 	X(log) \
