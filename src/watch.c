@@ -1801,7 +1801,7 @@ json_t *watch_status(const struct watch *w)
 	char since[32], last[32];
 	json_t *j;
 
-	j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:O?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+	j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:O?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I}",
 		      "name", w->name, "protocol", cfg_protocol_to_string(w->cfg->protocol), "state",
 		      sv_phase_to_string(w->sv.phase), "reason", sv_reason_to_string(w->sv.reason), "http_status",
 		      w->sv.http_status, "connected_since",
@@ -1813,7 +1813,7 @@ json_t *watch_status(const struct watch *w)
 		      (json_int_t)w->stats.failed, "dead_letters", (json_int_t)w->stats.dead_letters, "reconnects",
 		      (json_int_t)w->sv.reconnects, "oversize", (json_int_t)w->stats.oversize, "commits",
 		      (json_int_t)w->commits, "trigger_running",
-		      w->run != NULL);
+		      w->run != NULL, "read_ahead", (json_int_t)w->window);
 	if (j && w->sv.phase == SV_WAITING) {
 		uint64_t now = now_usec(CLOCK_MONOTONIC);
 

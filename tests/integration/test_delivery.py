@@ -241,6 +241,31 @@ class BackpressureTests(unittest.TestCase):
         self.assertLessEqual(max(samples), 64, samples)
         self.assertGreater(max(samples), 16, samples)
 
+    def test_read_ahead_follows_the_triggers_pace(self):
+        # `status --json` shows each listener's window: it opens to the
+        # whole queue once in-process triggers show they keep up (0.25 s
+        # of echo triggers is far more than 8192, even under valgrind),
+        # and stays at 64 behind a trigger of 20 ms.
+        ws = Workspace()
+        self.addCleanup(ws.cleanup)
+        servers = []
+        for _ in range(2):
+            srv = FaultServer(script=[], initial_events=200)
+            srv.start()
+            self.addCleanup(srv.stop)
+            servers.append(srv)
+        out = ws.path("out.txt")
+        d = Daemon(ws, [dict(name="fast", protocol="sse", url=servers[0].url, commit="batch",
+                             triggers=[{"type": "echo"}]),
+                        dict(name="slow", protocol="sse", url=servers[1].url, commit="batch",
+                             triggers=[record_trigger(out, env={"RECORD_SLEEP": "0.02"})])])
+        self.addCleanup(d.cleanup)
+        d.start()
+        wait_until(lambda: (d.listener_status("fast") or {}).get("read_ahead") == 8192, 30)
+        wait_until(lambda: (d.listener_status("slow") or {}).get("triggered", 0) >= 10, 30)
+        self.assertEqual(d.listener_status("slow")["read_ahead"], 64)
+        self.assertEqual(d.stop(), 0)
+
 
 class LogTriggerTests(unittest.TestCase):
     def start_unwritable(self, events, triggers):

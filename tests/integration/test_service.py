@@ -50,11 +50,7 @@ class ServiceTests(unittest.TestCase):
     def poll_status(self, d, name, key):
         """For wait_until: the listener's value once the status file shows one
         (it is rewritten at most once a second)."""
-        r = d.run_command("status", "--json")
-        if r.returncode != 0:
-            return None
-        ls = {l["name"]: l for l in json.loads(r.stdout)["listeners"]}
-        return ls.get(name, {}).get(key)
+        return (d.listener_status(name) or {}).get(key)
 
     def hup(self, d, expect):
         before = d.log().count("SIGHUP received")

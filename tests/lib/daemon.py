@@ -167,6 +167,15 @@ class Daemon:
     def run_command(self, *args, timeout=60):
         return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout)
 
+    def listener_status(self, name):
+        """Listener NAME's part of the running daemon's report (`status
+        --json`; rewritten at most once a second), or None while there is
+        none."""
+        r = self.run_command("status", "--json")
+        if r.returncode != 0:
+            return None
+        return {l["name"]: l for l in json.loads(r.stdout)["listeners"]}.get(name)
+
     def cleanup(self):
         if self.proc:
             stop_process(self.proc)
