@@ -33,7 +33,8 @@ void flow_sample(struct flow *f, uint64_t usec);
 
 /*
  * How many notifications may wait: FLOW_HORIZON_USEC's worth at the average
- * time per notification, at least FLOW_WINDOW_MIN, at most max_pending.
+ * time per notification, at most max_pending, and at least FLOW_WINDOW_MIN
+ * unless max_pending is smaller (then max_pending, whatever the samples).
  * Before the first sample, FLOW_WINDOW_MIN: slow triggers then never see a
  * full queue, and fast ones widen the window after the first notification.
  */
