@@ -7,10 +7,16 @@
  * dropped. Its resident memory per transfer is what any client built on
  * this libcurl pays before keeping anything of its own.
  *
- *   curl_floor BASE COUNT [BUFFER]   runs until SIGTERM; prints "started COUNT"
+ *   curl_floor BASE COUNT [BUFFER [h2 [CAFILE]]]
+ *                      runs until SIGTERM; prints "started COUNT"
  *
  * BUFFER (bytes, default 65536) sets CURLOPT_BUFFERSIZE: 1024, the least
  * libcurl accepts, gives the floor of any client on this libcurl.
+ *
+ * h2 asks whether HTTP/2 would lower that floor by sharing connections:
+ * the streams are multiplexed, up to 1,000 on a connection (an https BASE
+ * negotiates h2, trusting CAFILE; an http BASE uses prior knowledge, which
+ * libcurl 7.88 cannot reuse: curl issue 10634).
  *
  * The transfers are added at once and driven with curl_multi_poll(): that
  * costs CPU with thousands of sockets, but no memory per transfer. A
@@ -19,8 +25,10 @@
  */
 #include <curl/curl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #define BUFFER_SIZE (64 * 1024)		/* ssewatchd's READ_SIZE (per_event) */
@@ -48,11 +56,13 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 	CURLM *multi;
 	long count, buffer = BUFFER_SIZE;
+	bool h2 = argc >= 5 && strcmp(argv[4], "h2") == 0;
+	const char *cafile = argc == 6 ? argv[5] : NULL;
 	char url[1024];
 
-	if ((argc != 3 && argc != 4) || (count = strtol(argv[2], NULL, 10)) < 1 ||
-	    (argc == 4 && ((buffer = strtol(argv[3], NULL, 10)) < BUFFER_MIN || buffer > BUFFER_MAX))) {
-		fprintf(stderr, "usage: curl_floor BASE COUNT [BUFFER]  (BUFFER: %d..%d bytes)\n",
+	if (argc < 3 || argc > 6 || (argc >= 5 && !h2) || (count = strtol(argv[2], NULL, 10)) < 1 ||
+	    (argc >= 4 && ((buffer = strtol(argv[3], NULL, 10)) < BUFFER_MIN || buffer > BUFFER_MAX))) {
+		fprintf(stderr, "usage: curl_floor BASE COUNT [BUFFER [h2 [CAFILE]]]  (BUFFER: %d..%d bytes)\n",
 			BUFFER_MIN, BUFFER_MAX);
 		return 2;
 	}
@@ -64,6 +74,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(multi = curl_multi_init()))
+		return 1;
+	if (h2 && curl_multi_setopt(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L) != CURLM_OK)
 		return 1;
 	headers = curl_slist_append(headers, "Accept: text/event-stream");
 	if (!headers)
@@ -77,9 +89,19 @@ int main(int argc, char **argv)
 		/* The options of ssewatchd's that shape a transfer. */
 		curl_easy_setopt(e, CURLOPT_URL, url);
 		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+		if (h2) {
+			bool tls = strncmp(argv[1], "https:", 6) == 0;
+
+			curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)(tls ? CURL_HTTP_VERSION_2TLS
+									: CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
+			curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+			if (cafile)
+				curl_easy_setopt(e, CURLOPT_CAINFO, cafile);
+		} else {
+			curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+			curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+			curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+		}
 		curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
 		curl_easy_setopt(e, CURLOPT_BUFFERSIZE, buffer);

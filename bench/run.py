@@ -1095,14 +1095,25 @@ class Bench:
     def part_scale(self):
         counts = P["scale"]
         top = max(counts)
-        nc = Nchan(self.ws.path("nchan-scale"), shm_size="256M",
+        steps = [("daemon", self._scale_daemon, counts), ("node", self._scale_node, counts),
+                 ("curl", self._scale_curl, counts),
+                 # The smallest-buffer floor only matters at the goal's count.
+                 ("curlmin", self._scale_curl_min, [top])]
+        extra = ""
+        try:
+            extra = self._h2_server()
+            # At the smallest count: its streams share one connection.
+            steps += [("curlh2", lambda nc, c: self._scale_curl_h2(nc, c, "curlh2", 65536), [min(counts)]),
+                      ("curlh2min", lambda nc, c: self._scale_curl_h2(nc, c, "curlh2min", 1024), [min(counts)])]
+        except Exception as e:
+            for who in ("curlh2", "curlh2min"):
+                self.errors["scale_%s_%d" % (who, min(counts))] = "%s: %s" % (type(e).__name__, e)
+        nc = Nchan(self.ws.path("nchan-scale"), shm_size="256M", extra_http=extra,
                    worker_connections=top + 2048, worker_rlimit_nofile=2 * top + 4096)
         nc.start()
         _procs.append(nc.proc)
         try:
-            # The smallest-buffer floor only matters at the goal's count.
-            for who, fn, cs in (("daemon", self._scale_daemon, counts), ("node", self._scale_node, counts),
-                                ("curl", self._scale_curl, counts), ("curlmin", self._scale_curl_min, [top])):
+            for who, fn, cs in steps:
                 for c in [1] + cs:
                     try:
                         if who == "node":
@@ -1289,6 +1300,37 @@ class Bench:
         the floor of any client on this libcurl, however it is built."""
         log("scale: bare libcurl client with %d transfers, 1 KiB buffers" % count)
         self._scale_client(nc, count, "curlmin", [self._curl_floor(), nc.base_url, str(count), "1024"])
+
+    def _h2_server(self):
+        """A second nchan server block, HTTPS with HTTP/2 and a self-signed
+        certificate, so that the floor can be taken with the streams
+        multiplexed, as many as 1,000 on one connection."""
+        d = self.ws.path("h2")
+        os.makedirs(d, exist_ok=True)
+        self.h2_cert = os.path.join(d, "cert.pem")
+        key = os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", self.h2_cert],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.h2_port = s.getsockname()[1]
+        return ("  server {\n"
+                "    listen 127.0.0.1:%d ssl http2;\n"
+                "    ssl_certificate %s;\n    ssl_certificate_key %s;\n"
+                "    http2_max_concurrent_streams 1000;\n"
+                "    location ~ ^/sub/(.+)$ { nchan_subscriber eventsource; nchan_channel_id $1; }\n"
+                "  }\n" % (self.h2_port, self.h2_cert, key))
+
+    def _scale_curl_h2(self, nc, count, who, buffer):
+        """The floor again with HTTP/2: does sharing a connection make a
+        stream cheaper? (h2 over TLS: libcurl 7.88 cannot reuse a connection
+        made with prior knowledge, curl issue 10634.)"""
+        log("scale: bare libcurl client with %d transfers over HTTP/2, multiplexed, %d-byte buffers"
+            % (count, buffer))
+        self._scale_client(nc, count, who, [self._curl_floor(), "https://127.0.0.1:%d" % self.h2_port,
+                                            str(count), str(buffer), "h2", self.h2_cert])
 
     @staticmethod
     def _curl_floor():
@@ -1569,6 +1611,18 @@ def build_table(b):
         else:
             rows.append(("the floor: a bare libcurl client, RSS per idle transfer at %s" % cc,
                          scale_why("curl", c), "", ""))
+        if c == min(P["scale"]):
+            for who, buf in (("curlh2", "64 KiB"), ("curlh2min", "1 KiB")):
+                k = "%s_rss_%d" % (who, c)
+                hbase = r.get("%s_rss_1" % who)
+                what = ("the same over HTTP/2 (TLS; the streams multiplexed on one connection), %s buffers, "
+                        "RSS per idle transfer at %s" % (buf, cc))
+                if k in r and hbase is not None:
+                    rows.append((what, "%.1f KB (RSS %s KiB; %s KiB with 1)"
+                                 % ((r[k] - hbase) * 1024 / (c - 1) / 1000.0, "{:,}".format(r[k]),
+                                    "{:,}".format(hbase)), "", ""))
+                else:
+                    rows.append((what, scale_why(who, c), "", ""))
         if goal:
             k = "curlmin_rss_%d" % c
             mbase = r.get("curlmin_rss_1")
@@ -1748,7 +1802,17 @@ events per second and the ratios between them, all taken in this one run.
    method.  At {top} it runs once more with `CURLOPT_BUFFERSIZE` 1024, the
    least libcurl accepts: what any client built on this libcurl pays per
    stream, whatever its buffer (an idle stream touches only the start of
-   its buffer, so any buffer from 4 KiB to 1 MiB costs about a page).
+   its buffer, so any buffer from 4 KiB to 1 MiB costs about a page).  At
+   {low} it runs over HTTP/2 as well: a second server block of the same
+   nginx speaks HTTPS with h2 (a self-signed certificate made with
+   openssl for the run, `http2_max_concurrent_streams 1000`), and the
+   client multiplexes its streams on one connection (`CURLOPT_PIPEWAIT`),
+   with 64 KiB and with 1 KiB buffers.  Not at {top}: libcurl 7.88, given
+   thousands of transfers at once, fills the first connection and then
+   opens a connection for each of the rest.  Prior knowledge over plain
+   HTTP cannot be measured at all: libcurl 7.88 fails every stream after
+   the first on a reused connection ("Error in the HTTP2 framing layer",
+   curl issue 10634).
 5. **Command trigger.** A static stream of {n_spawn} events, one listener,
    `commit: batch`, one `command` trigger `argv: [/bin/true]`; timed from
    daemon start until `ssewatchd state show` reports `delivered` = N
@@ -1808,7 +1872,8 @@ def write_results(path, b, rows, facts, started, wall):
                               n_aviso="{:,}".format(P["n_aviso"]), poll=int(POLL * 1000),
                               cap_pe=P["per_event_cap"], sync=P["sync_secs"], lat_n=P["lat_events"],
                               lat_rate=P["lat_rate"], settle=P["settle_secs"], idle=P["idle_secs"],
-                              top="{:,}".format(max(P["scale"])), n_spawn="{:,}".format(P["n_spawn"])))
+                              top="{:,}".format(max(P["scale"])), low="{:,}".format(min(P["scale"])),
+                              n_spawn="{:,}".format(P["n_spawn"])))
         f.write("\n## Reproduce\n\n```sh\nmake bench                 # this table; a few minutes (%.0f s here); "
                 "rewrites bench/RESULTS.md\nBENCH_QUICK=1 make bench   # smoke run, about a minute, "
                 "smaller N; writes build/bench/RESULTS-quick.md\nBENCH_ONLY=sse,spawn make bench   "
