@@ -5,13 +5,14 @@
  * receive buffer ssewatchd gives a per_event listener and the Accept header
  * an EventSource sends, and nothing else of its own: what arrives is
  * dropped. Its resident memory per transfer is what any client built on
- * this libcurl pays before keeping anything of its own.
+ * this libcurl pays, with one HTTP/1.1 connection per stream as ssewatchd
+ * has, before keeping anything of its own.
  *
  *   curl_floor BASE COUNT [BUFFER [h2 [CAFILE]]]
  *                      runs until SIGTERM; prints "started COUNT"
  *
  * BUFFER (bytes, default 65536) sets CURLOPT_BUFFERSIZE: 1024, the least
- * libcurl accepts, gives the floor of any client on this libcurl.
+ * libcurl accepts, gives the floor of any such client on this libcurl.
  *
  * h2 asks whether HTTP/2 would lower that floor by sharing connections:
  * the streams are multiplexed, up to 1,000 on a connection (an https BASE

@@ -1297,7 +1297,8 @@ class Bench:
 
     def _scale_curl_min(self, nc, count):
         """The same with the smallest receive buffer libcurl accepts (1 KiB):
-        the floor of any client on this libcurl, however it is built."""
+        the floor of any client on this libcurl with one HTTP/1.1 connection
+        per stream, whatever its buffer."""
         log("scale: bare libcurl client with %d transfers, 1 KiB buffers" % count)
         self._scale_client(nc, count, "curlmin", [self._curl_floor(), nc.base_url, str(count), "1024"])
 
@@ -1628,14 +1629,14 @@ def build_table(b):
             mbase = r.get("curlmin_rss_1")
             if k in r and mbase is not None:
                 per_min = (r[k] - mbase) * 1024 / (c - 1) / 1000.0
-                rows.append(("the floor of any libcurl client: the same with the smallest receive buffer libcurl "
-                             "accepts (1 KiB), RSS per idle transfer at %s" % cc,
+                rows.append(("the floor of any HTTP/1.1 libcurl client: the same with the smallest receive "
+                             "buffer libcurl accepts (1 KiB), RSS per idle transfer at %s" % cc,
                              "%.1f KB (RSS %s KiB; %s KiB with 1)" % (per_min, "{:,}".format(r[k]),
                                                                        "{:,}".format(mbase)),
                              "", "bound" if per_min > 12 else ""))
             else:
-                rows.append(("the floor of any libcurl client (1 KiB receive buffer), RSS per idle transfer at %s"
-                             % cc, scale_why("curlmin", c), "", ""))
+                rows.append(("the floor of any HTTP/1.1 libcurl client (1 KiB receive buffer), "
+                             "RSS per idle transfer at %s" % cc, scale_why("curlmin", c), "", ""))
         if "scale_cpu_%d" % c in r:
             rows.append(("ssewatchd idle CPU at %s (utime+stime over %.0f s)" % (cc, P["idle_secs"]),
                          "%.2f %% of a core" % r["scale_cpu_%d" % c], "", ""))
@@ -1801,7 +1802,7 @@ events per second and the ratios between them, all taken in this one run.
    options that shape a transfer, and keeps nothing of its own; same RSS
    method.  At {top} it runs once more with `CURLOPT_BUFFERSIZE` 1024, the
    least libcurl accepts: what any client built on this libcurl pays per
-   stream, whatever its buffer (an idle stream touches only the start of
+   stream over its own HTTP/1.1 connection, whatever its buffer (an idle stream touches only the start of
    its buffer, so any buffer from 4 KiB to 1 MiB costs about a page).  At
    {low} it runs over HTTP/2 as well: a second server block of the same
    nginx speaks HTTPS with h2 (a self-signed certificate made with
