@@ -140,6 +140,54 @@ static inline char *escape_quotes(__m128i v, unsigned m, char *o)
 	return o + 16;
 }
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#define SHUFFLE_ESCAPING 1
+/*
+ * The same with SSSE3's byte shuffle, where the CPU has it: no branch per
+ * quote, nor per block. Each 8-byte half becomes at most 16 bytes: for its
+ * mask k, quote_shuffle[k] says which input byte goes to each output byte
+ * (a marked byte twice), quote_slash[k] which output bytes are the added
+ * backslashes and quote_out[k] how many bytes it makes. Data full of
+ * quotes (JSON in JSON) has a differing number in every block, which the
+ * loop above mispredicts; this takes about half its time on such data.
+ */
+#include <tmmintrin.h>
+
+static _Alignas(16) unsigned char quote_shuffle[256][16], quote_slash[256][16], quote_out[256];
+static bool shuffle_supported, shuffle_on;
+
+/* At load time, so the tables are never written while in use. */
+__attribute__((constructor)) static void shuffle_tables_init(void)
+{
+	__builtin_cpu_init();
+	shuffle_supported = shuffle_on = __builtin_cpu_supports("ssse3");
+	for (unsigned k = 0; k < 256; k++) {
+		unsigned o = 0;
+
+		memset(quote_shuffle[k], 0x80, 16);	/* 0x80: a zero byte */
+		for (unsigned i = 0; i < 8; i++) {
+			if (k & (1u << i)) {
+				quote_shuffle[k][o] = (unsigned char)i;
+				quote_slash[k][o++] = 0xFF;
+			}
+			quote_shuffle[k][o++] = (unsigned char)i;
+		}
+		quote_out[k] = (unsigned char)o;
+	}
+}
+
+/* One 8-byte half (the low half of v), marks k: 16 bytes stored at o, the new end returned. */
+__attribute__((target("ssse3"))) static inline char *escape_half_shuffled(__m128i v, unsigned k, char *o)
+{
+	__m128i slash = _mm_load_si128((const __m128i *)(const void *)quote_slash[k]);
+	__m128i bytes = _mm_shuffle_epi8(v, _mm_load_si128((const __m128i *)(const void *)quote_shuffle[k]));
+
+	_mm_storeu_si128((__m128i *)(void *)o,
+			 _mm_or_si128(_mm_and_si128(slash, _mm_set1_epi8('\\')), _mm_andnot_si128(slash, bytes)));
+	return o + quote_out[k];
+}
+#endif
+
 /* Writes bytes from..15 of the block v, escaped (m: their marks), at o;
  * stores 16 bytes at a time, which may overrun what is kept. Returns the
  * new end. */
@@ -174,6 +222,31 @@ static inline char *escape_block(__m128i v, unsigned m, unsigned from, char *o)
 	return o + 16 - prev;
 }
 
+#ifdef SHUFFLE_ESCAPING
+/* escape_blocks()' loop with escape_half_shuffled(): a block without
+ * control characters in two steps whatever its quotes. */
+__attribute__((target("ssse3"))) static size_t escape_blocks_shuffled(const char *s, size_t len, char **po,
+								       const char *end)
+{
+	char *o = *po;
+	size_t i = 0;
+
+	for (; i + 16 <= len && end - o >= 16 * 6 + 16; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		unsigned q = block_quotes(v), c = block_controls(v);
+
+		if (__builtin_expect(c != 0, 0)) {
+			o = escape_block(v, q | c, 0, o);
+		} else {
+			o = escape_half_shuffled(v, q & 0xFF, o);
+			o = escape_half_shuffled(_mm_srli_si128(v, 8), q >> 8, o);
+		}
+	}
+	*po = o;
+	return i;
+}
+#endif
+
 /*
  * Escapes 16 bytes at a time while the output has room for a whole block's
  * worst case plus a 16-byte store: each block is loaded once, its special
@@ -189,6 +262,10 @@ static size_t escape_blocks(const char *s, size_t len, char **po, const char *en
 	char *o = *po;
 	size_t i = 0;
 
+#ifdef SHUFFLE_ESCAPING
+	if (shuffle_on)
+		i = escape_blocks_shuffled(s, len, &o, end);
+#endif
 	for (; i + 16 <= len && end - o >= 16 * 6 + 16; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
 		unsigned q = block_quotes(v), c = block_controls(v);
@@ -213,6 +290,16 @@ static size_t escape_blocks(const char *s, size_t len, char **po, const char *en
 	return i;
 }
 #endif
+
+bool jsonw_shuffle_escaping(bool on)
+{
+#ifdef SHUFFLE_ESCAPING
+	shuffle_on = on && shuffle_supported;
+	return shuffle_on == on;
+#else
+	return !on;
+#endif
+}
 
 static size_t escaped_size(unsigned char c)
 {

@@ -11,6 +11,7 @@
 #define SSEWATCHD_JSONW_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "dbuf.h"
 
@@ -19,6 +20,10 @@ int jsonw_append(struct dbuf *out, const json_t *j);
 
 /* Appends s (len bytes, valid UTF-8 the caller checked) as a JSON string. -ENOMEM or -E2BIG. */
 int jsonw_append_string(struct dbuf *out, const char *s, size_t len);
+
+/* For tests: escapes with SSSE3's byte shuffle (the default where the CPU
+ * has it) or without. False if that way is not available here. */
+bool jsonw_shuffle_escaping(bool on);
 
 /* A new NUL-terminated string, or NULL. */
 char *jsonw_dumps(const json_t *j);

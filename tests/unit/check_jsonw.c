@@ -213,6 +213,50 @@ START_TEST(test_escaping_with_exact_room)
 }
 END_TEST
 
+/* Every pattern of quotes and backslashes in a 16-byte block (each half is
+ * escaped by the pattern's own shuffle), followed by a plain one. */
+START_TEST(test_every_quote_pattern)
+{
+	char buf[32];
+
+	for (unsigned m = 0; m < 0x10000; m++) {
+		json_t *j;
+
+		for (unsigned i = 0; i < 16; i++)
+			buf[i] = m & (1u << i) ? (i % 3 ? '"' : '\\') : (char)('A' + i);
+		memset(buf + 16, 'x', 16);
+		j = json_stringn(buf, sizeof(buf));
+		ck_assert_ptr_nonnull(j);
+		same_as_jansson(j, "quote pattern");
+		json_decref(j);
+	}
+}
+END_TEST
+
+/* Where the CPU has SSSE3, escaping uses it unless told not to. */
+START_TEST(test_shuffle_escaping_where_available)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+	__builtin_cpu_init();
+	ck_assert(jsonw_shuffle_escaping(true) == (bool)__builtin_cpu_supports("ssse3"));
+#else
+	ck_assert(!jsonw_shuffle_escaping(true));
+#endif
+	ck_assert(jsonw_shuffle_escaping(false));
+	(void)jsonw_shuffle_escaping(true);
+}
+END_TEST
+
+static void without_shuffle(void)
+{
+	ck_assert(jsonw_shuffle_escaping(false));
+}
+
+static void with_shuffle_again(void)
+{
+	(void)jsonw_shuffle_escaping(true);
+}
+
 START_TEST(test_append_respects_the_cap)
 {
 	struct dbuf b;
@@ -235,7 +279,19 @@ Suite *jsonw_suite(void)
 	tcase_add_test(tc, test_random_values);
 	tcase_add_test(tc, test_every_byte_at_every_offset);
 	tcase_add_test(tc, test_escaping_with_exact_room);
+	tcase_add_test(tc, test_every_quote_pattern);
+	tcase_add_test(tc, test_shuffle_escaping_where_available);
 	tcase_add_test(tc, test_append_respects_the_cap);
+	suite_add_tcase(s, tc);
+
+	/* The escaping without SSSE3, which this machine would not use otherwise. */
+	tc = tcase_create("without-shuffle");
+	tcase_add_checked_fixture(tc, without_shuffle, with_shuffle_again);
+	tcase_add_test(tc, test_vectors);
+	tcase_add_test(tc, test_random_values);
+	tcase_add_test(tc, test_every_byte_at_every_offset);
+	tcase_add_test(tc, test_escaping_with_exact_room);
+	tcase_add_test(tc, test_every_quote_pattern);
 	suite_add_tcase(s, tc);
 	return s;
 }
