@@ -165,8 +165,17 @@ int main(int argc, char **argv)
 		if (head) {
 			char *end = memmem(buf, len, "\r\n\r\n", 4);
 
+			if (!end && len == sizeof(buf)) {
+				fprintf(stderr, "lat_floor: no end of the response head in %zu bytes\n", len);
+				return 1;
+			}
 			if (!end)
 				continue;
+			if (len < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || memcmp(buf + 8, " 200", 4) != 0) {
+				fprintf(stderr, "lat_floor: the subscription was answered %.*s\n",
+					(int)(memchr(buf, '\r', len) ? (char *)memchr(buf, '\r', len) - buf : 0), buf);
+				return 1;
+			}
 			at = (size_t)(end + 4 - buf);
 			head = false;
 		}
@@ -204,6 +213,10 @@ int main(int argc, char **argv)
 				id_len = ll - skip < sizeof(id) ? ll - skip : sizeof(id);
 				memcpy(id, l + skip, id_len);
 			}
+		}
+		if (at == 0 && len == sizeof(buf)) {
+			fprintf(stderr, "lat_floor: a line longer than %zu bytes\n", sizeof(buf));
+			return 1;
 		}
 		memmove(buf, buf + at, len - at);
 		len -= at;
