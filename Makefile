@@ -10,7 +10,7 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 
 CC      ?= cc
 FUZZ_CC ?= clang
-PKGS    := libcurl jansson libsystemd yaml-0.1
+PKGS    := libcurl jansson libsystemd yaml-0.1 liburing
 
 # Sanitizer builds live in their own tree so the two never mix objects.
 ifeq ($(SANITIZE),1)

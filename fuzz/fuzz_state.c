@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-// fuzz-sources: src/state.c src/dbuf.c src/strv.c src/util.c src/jsonw.c
+// fuzz-sources: src/state.c src/dbuf.c src/strv.c src/util.c src/jsonw.c src/uring.c
 /*
  * libFuzzer target for the state file parser. Beyond "does not crash", it
  * checks what the daemon relies on: a file that is accepted is exactly what

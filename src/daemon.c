@@ -21,6 +21,7 @@
 #include "log.h"
 #include "state.h"
 #include "strv.h"
+#include "uring.h"
 #include "util.h"
 #include "watch.h"
 
@@ -31,6 +32,9 @@ extern char **environ;
 #define STOP_GRACE_USEC     (30 * USEC_PER_SEC)
 #define STOP_TERMINATE_USEC (10 * USEC_PER_SEC)
 #define STATUS_CHUNK (64 * 1024)
+/* Requests in flight at once: two per listener committing; more commit as
+ * without a ring. */
+#define URING_ENTRIES 256
 
 uint64_t daemon_random(struct daemon *d)
 {
@@ -552,12 +556,41 @@ static void daemon_done(struct daemon *d)
 	curl_glue_free(d->glue);
 	sd_event_source_disable_unref(d->stop_timer);
 	statedir_free(d->statedir);
+	sd_event_source_disable_unref(d->uring_source);
+	uring_free(d->uring);
 	strv_free(d->tenv.base_env);
 	trigger_logs_free(d->tenv.logs);
 	sd_event_unref(d->event);
 	cfg_free(d->cfg);
 	dbuf_free(&d->text_scratch);
 	curl_global_cleanup();
+}
+
+static int on_uring(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct daemon *d = userdata;
+
+	(void)s;
+	(void)fd;
+	(void)revents;
+	(void)uring_dispatch(d->uring);
+	return 0;
+}
+
+/* Batch commits are written and synced by the kernel's workers where it
+ * lets us (uring.h); elsewhere on the loop's thread, as before. */
+static void uring_setup(struct daemon *d)
+{
+	int r = uring_new(URING_ENTRIES, &d->uring);
+
+	if (r >= 0)
+		r = sd_event_add_io(d->event, &d->uring_source, uring_fd(d->uring), EPOLLIN, on_uring, d);
+	if (r < 0) {
+		log_full_errno(LOG_DEBUG, r, "no io_uring, batch commits are written on the loop's thread: %m");
+		d->uring = uring_free(d->uring);
+		return;
+	}
+	statedir_set_uring(d->statedir, d->uring);
 }
 
 /* Everything but the watches; the state directory only when lock is set. */
@@ -584,6 +617,7 @@ static int daemon_setup(struct daemon *d, bool lock)
 		if (r < 0)
 			return log_f(LOG_ERR, r, &(struct log_fields){ .message_id = LOG_MID_STATE_ERROR }, "%s",
 				     err ? err : strerror(-r));
+		uring_setup(d);
 	}
 	d->tenv.event = d->event;
 	d->tenv.base_env = trigger_base_env(environ);

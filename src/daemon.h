@@ -17,12 +17,15 @@
 
 struct curl_glue;
 struct statedir;
+struct uring;
 struct watch;
 
 struct daemon {
 	sd_event *event;
 	struct curl_glue *glue;
 	struct statedir *statedir;
+	struct uring *uring;		/* batch commits' writes and syncs; NULL: no io_uring */
+	sd_event_source *uring_source;
 	struct cfg *cfg;
 	struct watch **watches;
 	size_t n_watches;

@@ -48,6 +48,7 @@ struct statedir {
 	int fd;
 	int lock_fd;	/* >= 0 while we hold the lock */
 	struct dbuf text;	/* state file text, reused from commit to commit */
+	struct uring *uring;	/* begun saves' writes and syncs; not ours; NULL: none */
 };
 
 /* Larger than this, the text buffer is given back after a commit. */
@@ -220,6 +221,9 @@ static int spare_open(int dirfd, const char *spare, off_t *ret_size)
 	return TAKE_FD(fd);
 }
 
+#define AW_WRITEBACK	1u	/* start the writeback */
+#define AW_SIZE_ONLY	2u	/* the caller writes data (len bytes at 0) */
+
 /*
  * The first half of atomic_write_at(): data in a temp file next to name
  * (its name in *ret_tmp), its writeback started if asked. The temp file is
@@ -229,7 +233,7 @@ static int spare_open(int dirfd, const char *spare, off_t *ret_size)
  * Returns the open temp file; on failure nothing is left behind.
  */
 static int atomic_write_begin(int dirfd, const char *name, const void *data, size_t len, unsigned mode,
-			      bool start_writeback, char **spare, char **ret_tmp)
+			      unsigned flags, char **spare, char **ret_tmp)
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -1;
@@ -251,11 +255,12 @@ static int atomic_write_begin(int dirfd, const char *name, const void *data, siz
 		if (fd < 0)
 			return fd;
 	}
-	r = write_all(fd, data, len);
 	/* Written over in place: the pages and blocks are reused, and only a
-	 * longer old text needs cutting. */
-	if (r >= 0 && old_size > (off_t)len && ftruncate(fd, (off_t)len) < 0)
-		r = -errno;
+	 * longer old text needs cutting (first, so that a text written later,
+	 * AW_SIZE_ONLY, lands in a file of its size). */
+	r = old_size > (off_t)len && ftruncate(fd, (off_t)len) < 0 ? -errno : 0;
+	if (r >= 0 && !(flags & AW_SIZE_ONLY))
+		r = write_all(fd, data, len);
 	if (r >= 0 && fchmod(fd, mode & 07777) < 0)
 		r = -errno;
 	if (r < 0) {
@@ -264,53 +269,56 @@ static int atomic_write_begin(int dirfd, const char *name, const void *data, siz
 	}
 	/* Only a start: the disk writes while the caller goes on. Where this
 	 * is not supported, the fsync in the second half does all of it. */
-	if (start_writeback)
+	if (flags & AW_WRITEBACK)
 		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	*ret_tmp = TAKE_PTR(tmp);
 	return TAKE_FD(fd);
 }
 
 /*
- * The second half: the temp file fd (closed here in any case) synced and
- * renamed to name, then the directory synced; on failure it is removed.
- * With ret_spare, the rename is an exchange where the file system allows
- * it and the file it replaces is large, or any size if busy: that file
- * stays, under the temp name, in *ret_spare.
+ * The second half's middle, after the temp file fd was synced (r < 0: it
+ * was not): renamed to name, fd closed in any case. With with_spare, the
+ * rename is an exchange where the file system allows it and the file it
+ * replaces is large, or any size if busy (*ret_exchanged).
  */
-static int atomic_write_finish(int dirfd, int fd, char **tmp, const char *name, bool sync, char **ret_spare,
-			       bool busy)
+static int atomic_write_place(int dirfd, int fd, const char *tmp, const char *name, int r, bool with_spare, bool busy,
+			      bool *ret_exchanged)
 {
-	bool exchanged = false;
 	struct stat st;
-	int r = 0;
 
-	/* A failed fsync is never retried: the pages may already be dropped. */
-	if (sync && fsync(fd) < 0)
-		r = -errno;
+	*ret_exchanged = false;
 	/* Only a regular file is exchanged: anything else in its place makes
 	 * the rename fail (a directory) or is replaced (a symlink), as before.
 	 * And only a large one, or for a listener that commits often: making
 	 * even a small file anew costs a third more than writing over one,
 	 * but a listener that commits now and then keeps no spare. */
-	if (r >= 0 && ret_spare && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	if (r >= 0 && with_spare && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
 	    (busy || st.st_size >= STATE_SPARE_MIN)) {
 		/* Where the file system or a system call filter refuses an
 		 * exchange, the plain rename below does it (or says why not). */
-		if (renameat2(dirfd, *tmp, dirfd, name, RENAME_EXCHANGE) == 0)
-			exchanged = true;
+		if (renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) == 0)
+			*ret_exchanged = true;
 		else if (errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP &&
 			 errno != EPERM)
 			r = -errno;
 	}
-	if (r >= 0 && !exchanged && renameat(dirfd, *tmp, dirfd, name) < 0)
+	if (r >= 0 && !*ret_exchanged && renameat(dirfd, tmp, dirfd, name) < 0)
 		r = -errno;
 	/* Closed only now: a spare's lock keeps readers out until it is in place. */
 	if (close(fd) < 0 && r >= 0)
 		r = -errno;
-	if (r >= 0 && sync)
-		r = fsync_dirfd(dirfd);
+	return r;
+}
+
+/*
+ * The second half's end, after the directory was synced (r < 0: something
+ * failed): on failure the temp name is removed (our text, or after an
+ * exchange the file it replaced); after an exchange, the replaced file
+ * stays, under the temp name, in *ret_spare. *tmp is taken in any case.
+ */
+static int atomic_write_settle(int dirfd, char **tmp, int r, bool exchanged, char **ret_spare)
+{
 	if (r < 0) {
-		/* Our text, or after an exchange the file it replaced. */
 		(void)unlinkat(dirfd, *tmp, 0);
 	} else if (exchanged) {
 		if (*ret_spare) {
@@ -325,17 +333,37 @@ static int atomic_write_finish(int dirfd, int fd, char **tmp, const char *name, 
 	return r;
 }
 
+/*
+ * The second half: the temp file fd (closed here in any case) synced and
+ * renamed to name, then the directory synced; on failure it is removed.
+ * With ret_spare, see atomic_write_place() and atomic_write_settle().
+ */
+static int atomic_write_finish(int dirfd, int fd, char **tmp, const char *name, bool sync, char **ret_spare,
+			       bool busy)
+{
+	bool exchanged;
+	int r = 0;
+
+	/* A failed fsync is never retried: the pages may already be dropped. */
+	if (sync && fsync(fd) < 0)
+		r = -errno;
+	r = atomic_write_place(dirfd, fd, *tmp, name, r, ret_spare != NULL, busy, &exchanged);
+	if (r >= 0 && sync)
+		r = fsync_dirfd(dirfd);
+	return atomic_write_settle(dirfd, tmp, r, exchanged, ret_spare);
+}
+
 int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, bool sync, unsigned mode)
 {
 	char *tmp = NULL;
-	int fd = atomic_write_begin(dirfd, name, data, len, mode, false, NULL, &tmp);
+	int fd = atomic_write_begin(dirfd, name, data, len, mode, 0, NULL, &tmp);
 
 	return fd < 0 ? fd : atomic_write_finish(dirfd, fd, &tmp, name, sync, NULL, false);
 }
 
 int atomic_write_open(int dirfd, const char *name, unsigned mode, char **ret_tmp)
 {
-	return atomic_write_begin(dirfd, name, NULL, 0, mode, false, NULL, ret_tmp);
+	return atomic_write_begin(dirfd, name, NULL, 0, mode, 0, NULL, ret_tmp);
 }
 
 int atomic_write_close(int dirfd, int fd, char **tmp, const char *name, bool sync)
@@ -1676,20 +1704,50 @@ static int state_text(const struct listener_state *s, struct dbuf *out)
 	return r == -E2BIG ? -EINVAL : r;
 }
 
+void statedir_set_uring(struct statedir *d, struct uring *q)
+{
+	d->uring = q;
+}
+
+/* The text of a save that is done with goes back to the directory, whose
+ * next save reuses the larger of the two buffers. */
+static void save_text_back(struct statedir *d, struct state_save_op *op)
+{
+	if (!op->text.buf)
+		return;	/* the op of a save that never went to a ring, or of none */
+	if (op->text.cap > d->text.cap)
+		dbuf_swap(&d->text, &op->text);
+	dbuf_free(&op->text);
+	dbuf_reset_trim(&d->text, TEXT_KEEP);
+}
+
 void state_save_abandon(struct statedir *d, struct state_save_op *op)
 {
 	char *spare = TAKE_PTR(op->spare);
 	uint64_t finished = op->finished_usec;
+	struct uring_req sync = op->sync;
 
-	if (op->fd >= 0) {
+	/* Neither the requests nor the text may go while the kernel may
+	 * still use them: their ends are waited for, whatever they say
+	 * (what they wrote is dropped anyway). */
+	if (op->write.busy)
+		(void)uring_wait(d->uring, &op->write);
+	if (op->sync.busy)
+		(void)uring_wait(d->uring, &op->sync);
+	if (op->fd >= 0)
 		(void)close(op->fd);
+	/* Before the rename our text; after an exchange the file it replaced
+	 * (the new one is in place, not yet durable: the next commit's). */
+	if (op->tmp)
 		(void)unlinkat(d->fd, op->tmp, 0);
-	}
 	free(op->tmp);
 	free(op->file);
+	save_text_back(d, op);
 	*op = STATE_SAVE_OP_IDLE;
 	op->spare = spare;
 	op->finished_usec = finished;
+	op->sync.done = sync.done;
+	op->sync.userdata = sync.userdata;
 }
 
 void state_save_op_done(struct statedir *d, struct state_save_op *op)
@@ -1701,11 +1759,15 @@ void state_save_op_done(struct statedir *d, struct state_save_op *op)
 }
 
 static int save_begin(struct statedir *d, const struct listener_state *s, struct state_save_op *op,
-		      bool start_writeback, char **reterr)
+		      bool pipelined, char **reterr)
 {
+	/* Pipelined, the kernel's workers write and sync where they can; a
+	 * whole save (state_save_using()) is done here, as it is waited for
+	 * at once anyway. */
+	bool async = pipelined && d->uring;
 	int r;
 
-	if (op->fd >= 0)
+	if (state_save_active(op))
 		return -EBUSY;
 	free(TAKE_PTR(op->tmp));
 	free(TAKE_PTR(op->file));
@@ -1722,17 +1784,38 @@ static int save_begin(struct statedir *d, const struct listener_state *s, struct
 	if (r == -EINVAL)
 		r = errmsg(reterr, r, "%s/%s: refusing to write an inconsistent state", d->path, op->file);
 	else if (r >= 0) {
-		op->fd = atomic_write_begin(d->fd, op->file, d->text.buf, d->text.len, 0600, start_writeback,
-					    &op->spare, &op->tmp);
+		op->fd = atomic_write_begin(d->fd, op->file, d->text.buf, d->text.len, 0600,
+					    async ? AW_SIZE_ONLY : pipelined ? AW_WRITEBACK : 0, &op->spare, &op->tmp);
 		if (op->fd < 0)
 			r = errmsg(reterr, op->fd, "cannot write state file %s/%s: %s", d->path, op->file,
 				   strerror(-op->fd));
 	} else
 		r = errmsg(reterr, r, "cannot write state file %s/%s: %s", d->path, op->file, strerror(-r));
-	dbuf_reset_trim(&d->text, TEXT_KEEP);
-	if (r < 0)
+	if (r < 0) {
 		state_save_abandon(d, op);
-	return r;
+		return r;
+	}
+	op->phase = STATE_SAVE_WRITTEN;
+	op->often = op->finished_usec > 0 && now_usec(CLOCK_MONOTONIC) - op->finished_usec < STATE_SPARE_BUSY_USEC;
+	if (async) {
+		/* The text stays with op until the write is done. */
+		dbuf_swap(&d->text, &op->text);
+		if (uring_write_sync(d->uring, op->fd, op->text.buf, op->text.len, &op->write, &op->sync) >= 0) {
+			op->phase = STATE_SAVE_SYNCING;
+			return 0;
+		}
+		/* The ring is full: written here, as without one. */
+		r = write_all(op->fd, op->text.buf, op->text.len);
+		save_text_back(d, op);
+		if (r < 0) {
+			r = errmsg(reterr, r, "cannot write state file %s/%s: %s", d->path, op->file, strerror(-r));
+			state_save_abandon(d, op);
+			return r;
+		}
+		(void)sync_file_range(op->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	}
+	dbuf_reset_trim(&d->text, TEXT_KEEP);
+	return 0;
 }
 
 int state_save_begin(struct statedir *d, const struct listener_state *s, struct state_save_op *op, char **reterr)
@@ -1740,23 +1823,88 @@ int state_save_begin(struct statedir *d, const struct listener_state *s, struct 
 	return save_begin(d, s, op, true, reterr);
 }
 
-int state_save_finish(struct statedir *d, struct state_save_op *op, char **reterr)
+/* The kernel's write and fsync of the temp file: 0, or why not. */
+static int save_written(struct state_save_op *op)
 {
-	_cleanup_free_ char *file = NULL;
-	uint64_t now = now_usec(CLOCK_MONOTONIC);
+	size_t done;
 	int r;
 
-	if (op->fd < 0)
-		return -EINVAL;
-	r = atomic_write_finish(d->fd, op->fd, &op->tmp, op->file, true, &op->spare,
-				op->finished_usec > 0 && now - op->finished_usec < STATE_SPARE_BUSY_USEC);
+	if (op->write.res < 0)
+		return op->write.res;
+	done = (size_t)op->write.res;
+	if (done == op->text.len)
+		return op->sync.res;
+	/* A short write (the fsync was not started): the rest here. */
+	r = lseek(op->fd, (off_t)done, SEEK_SET) < 0 ? -errno : write_all(op->fd, op->text.buf + done, op->text.len - done);
+	if (r >= 0 && fsync(op->fd) < 0)
+		r = -errno;
+	return r;
+}
+
+void state_save_advance(struct statedir *d, struct state_save_op *op)
+{
+	int r;
+
+	if (op->phase != STATE_SAVE_SYNCING || op->write.busy || op->sync.busy)
+		return;
+	/* A failed fsync is never retried: the pages may already be dropped. */
+	r = atomic_write_place(d->fd, op->fd, op->tmp, op->file, save_written(op), true, op->often, &op->exchanged);
 	op->fd = -1;
-	file = TAKE_PTR(op->file);
+	op->phase = STATE_SAVE_PLACED;
+	/* The directory's sync, or the failure, is what poll reports next. */
+	if (r >= 0 && uring_sync(d->uring, d->fd, &op->sync) >= 0)
+		return;
+	op->sync.res = r >= 0 ? fsync_dirfd(d->fd) : r;
+}
+
+/* The end of a save, r < 0 if it failed: op idle again. Returns 1 or r. */
+static int save_end(struct statedir *d, struct state_save_op *op, int r, char **reterr)
+{
+	_cleanup_free_ char *file = TAKE_PTR(op->file);
+
+	r = atomic_write_settle(d->fd, &op->tmp, r, op->exchanged, &op->spare);
 	state_save_abandon(d, op);
 	if (r < 0)
 		return errmsg(reterr, r, "cannot write state file %s/%s: %s", d->path, file, strerror(-r));
-	op->finished_usec = now;
-	return 0;
+	op->finished_usec = now_usec(CLOCK_MONOTONIC);
+	return 1;
+}
+
+int state_save_poll(struct statedir *d, struct state_save_op *op, char **reterr)
+{
+	int r;
+
+	switch (op->phase) {
+	case STATE_SAVE_WRITTEN:
+		/* Nothing in flight: all of it here and now. */
+		r = fsync(op->fd) < 0 ? -errno : 0;
+		r = atomic_write_place(d->fd, op->fd, op->tmp, op->file, r, true, op->often, &op->exchanged);
+		op->fd = -1;
+		if (r >= 0)
+			r = fsync_dirfd(d->fd);
+		return save_end(d, op, r, reterr);
+	case STATE_SAVE_SYNCING:
+	case STATE_SAVE_PLACED:
+		(void)uring_reap(d->uring);	/* a peek: no system call */
+		state_save_advance(d, op);
+		if (op->phase == STATE_SAVE_SYNCING || op->sync.busy)
+			return 0;
+		return save_end(d, op, op->sync.res, reterr);
+	case STATE_SAVE_IDLE:
+	default:
+		return -EINVAL;
+	}
+}
+
+int state_save_finish(struct statedir *d, struct state_save_op *op, char **reterr)
+{
+	int r;
+
+	while ((r = state_save_poll(d, op, reterr)) == 0) {
+		(void)uring_wait(d->uring, &op->write);
+		(void)uring_wait(d->uring, &op->sync);
+	}
+	return r < 0 ? r : 0;
 }
 
 int state_save_using(struct statedir *d, const struct listener_state *s, struct state_save_op *op, char **reterr)

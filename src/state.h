@@ -51,7 +51,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dbuf.h"
 #include "strv.h"
+#include "uring.h"
 
 #define STATE_FORMAT        "ssewatchd-state"
 #define STATE_VERSION       1
@@ -219,24 +221,64 @@ int state_save(struct statedir *d, const struct listener_state *s, char **reterr
 
 /*
  * state_save() in two halves, so the disk writes while the caller goes on:
- * state_save_begin() writes the temp file and starts its writeback
- * (sync_file_range); state_save_finish() waits for it (fsync), renames it
- * into place and syncs the directory. Nothing is durable, and nothing has
- * replaced the previous file, before finish returns 0. Either half failing
- * leaves no temp file and op idle; state_save_abandon() drops a begun one.
+ * state_save_begin() writes the temp file; then come its fsync, the rename
+ * into place and the directory's fsync. With a ring (statedir_set_uring()),
+ * begin hands the write and the file's fsync to the kernel's workers, and
+ * state_save_poll() moves the save on as they end, without waiting: the
+ * op's sync.done (the caller's) is called when one has ended and the save
+ * can be polled again, and state_save_advance() does the rename and starts
+ * the directory's fsync as soon as the file's has ended. Without a ring,
+ * begin writes and starts the writeback (sync_file_range), and poll does
+ * the rest at once. state_save_finish() waits for the end in either case.
+ * Nothing is durable, and nothing has replaced the previous file, before
+ * poll or finish report the end. A failure leaves no temp file and op
+ * idle; state_save_abandon() drops a begun save (waiting for the kernel's
+ * work on it to end).
  */
+enum state_save_phase {
+	STATE_SAVE_IDLE,
+	STATE_SAVE_WRITTEN,	/* the temp file written; its fsync not started */
+	STATE_SAVE_SYNCING,	/* the temp file's write and fsync in the kernel's hands */
+	STATE_SAVE_PLACED,	/* renamed into place; the directory's fsync in flight */
+};
+
 struct state_save_op {
-	int fd;			/* the temp file, -1 when idle */
+	enum state_save_phase phase;
+	int fd;			/* the temp file until placed, else -1 */
+	bool exchanged;		/* placed by an exchange: tmp names the file it replaced */
+	bool often;		/* commits often: keep a spare whatever its size */
 	char *tmp;		/* its name in the state directory */
 	char *file;		/* the name it becomes */
 	char *spare;		/* the file it replaced last time, kept to be written over next time */
 	uint64_t finished_usec;	/* CLOCK_MONOTONIC when the last commit finished; 0: none yet */
+	struct dbuf text;	/* the text the kernel writes, while it does */
+	struct uring_req write;	/* ...its write */
+	struct uring_req sync;	/* the fsync in flight; done and userdata are the caller's */
 };
-#define STATE_SAVE_OP_IDLE ((struct state_save_op){ .fd = -1 })
+#define STATE_SAVE_OP_IDLE ((struct state_save_op){ .phase = STATE_SAVE_IDLE, .fd = -1 })
+
+/* The ring begun saves hand their writes and syncs to (not owned; NULL:
+ * none). No save may be in flight when it changes. */
+void statedir_set_uring(struct statedir *d, struct uring *q);
 
 int state_save_begin(struct statedir *d, const struct listener_state *s, struct state_save_op *op, char **reterr);
+/* 1 when the save is durable and in place, 0 while a sync is in flight,
+ * negative if it failed (op is then idle). */
+int state_save_poll(struct statedir *d, struct state_save_op *op, char **reterr);
 int state_save_finish(struct statedir *d, struct state_save_op *op, char **reterr);
-/* Both halves at once, with op's spare. */
+/*
+ * Without waiting, and without ending the save: once the file's sync has
+ * ended, renames it into place and starts the directory's sync, so that
+ * the syncs go on while the caller is busy before it next polls. A failure
+ * is kept for poll to report.
+ */
+void state_save_advance(struct statedir *d, struct state_save_op *op);
+/* Whether a save is begun and not yet finished or abandoned. */
+static inline bool state_save_active(const struct state_save_op *op)
+{
+	return op->phase != STATE_SAVE_IDLE;
+}
+/* Both halves at once, with op's spare, synchronously. */
 int state_save_using(struct statedir *d, const struct listener_state *s, struct state_save_op *op, char **reterr);
 /* Drops a begun save; the spare is kept. */
 void state_save_abandon(struct statedir *d, struct state_save_op *op);

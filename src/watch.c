@@ -197,7 +197,7 @@ static void save_done_enable(struct watch *w, int mode)
 /* Drops a begun commit (a full one is written instead, or none is wanted). */
 static void saving_drop(struct watch *w)
 {
-	if (w->saving.fd >= 0) {
+	if (state_save_active(&w->saving)) {
 		state_save_abandon(w->daemon->statedir, &w->saving);
 		w->dirty = true;	/* the completions it held are not on disk */
 	}
@@ -252,7 +252,7 @@ static void pump_schedule(struct watch *w);
  */
 static bool batch_waits(const struct watch *w)
 {
-	uint64_t since = w->saving.fd >= 0 ? w->saving_next_seq : w->committed_next_seq;
+	uint64_t since = state_save_active(&w->saving) ? w->saving_next_seq : w->committed_next_seq;
 
 	/* Half the queue: the other half is room for the batch read meanwhile. */
 	return w->st->next_seq - since >= MAX(w->window / 2, 1u);
@@ -533,6 +533,21 @@ static int cursor_later_flush(struct watch *w)
 }
 
 /*
+ * Between the pieces of a long read: a begun commit whose file's sync has
+ * ended is renamed into place and its directory's sync started now, not
+ * when the loop next looks, after the read (a megabyte, parsed in about a
+ * millisecond): both syncs then go on while the read is parsed. A peek at
+ * the ring, no system call.
+ */
+static void saving_advance(struct watch *w)
+{
+	if (w->saving.phase != STATE_SAVE_SYNCING || !w->daemon->uring)
+		return;
+	(void)uring_reap(w->daemon->uring);
+	state_save_advance(w->daemon->statedir, &w->saving);
+}
+
+/*
  * Parses stream bytes and commits what they brought. Parsing stops once the
  * queue is full; the rest goes to the stash (the caller makes sure it was
  * empty, or passes the stash itself). Negative: the stream must end.
@@ -577,6 +592,7 @@ static int consume(struct watch *w, const char *buf, size_t len)
 	}
 	if (w->st->n_pending > 0 || has_uncommitted(w))
 		pump_schedule(w);
+	saving_advance(w);
 	return 0;
 }
 
@@ -632,19 +648,22 @@ static int saving_begin(struct watch *w)
 	return 0;
 }
 
-/* Finishes a begun commit. Negative if it failed: what it held is forgotten
- * (the server sends it again after the reconnect). */
+/* Moves a begun commit on, without waiting for a sync in flight (the
+ * sync's end schedules the pump again). Negative if it failed: what it held
+ * is forgotten (the server sends it again after the reconnect). */
 static int saving_finish(struct watch *w)
 {
 	_cleanup_free_ char *err = NULL;
 	json_t *cursor;
 	int r;
 
-	if (w->saving.fd < 0)
+	if (!state_save_active(&w->saving))
 		return 0;
 	save_done_enable(w, SD_EVENT_OFF);
 	timer_clear(w, TIMER_SAVE);
-	r = state_save_finish(w->daemon->statedir, &w->saving, &err);
+	r = state_save_poll(w->daemon->statedir, &w->saving, &err);
+	if (r == 0)
+		return 0;
 	cursor = TAKE_PTR(w->saving_cursor);
 	if (r < 0) {
 		json_decref(cursor);
@@ -657,6 +676,14 @@ static int saving_finish(struct watch *w)
 	remember_commit_at(w, w->saving_next_seq, cursor);
 	json_decref(cursor);
 	return 0;
+}
+
+static void on_save_synced(struct uring_req *req, void *userdata)
+{
+	struct watch *w = userdata;
+
+	(void)req;
+	pump_schedule(w);
 }
 
 static int on_save_done(sd_event_source *s, void *userdata)
@@ -1262,6 +1289,9 @@ static void on_trigger_done(struct trigger_run *run, const char *error, bool per
 
 static void on_flush_timer(struct watch *w)
 {
+	/* A begun commit's end runs the pump, which sees to the rest. */
+	if (state_save_active(&w->saving))
+		return;
 	if (w->dirty && commit(w) < 0) {
 		timer_set_in(w, TIMER_FLUSH, COMMIT_RETRY_USEC);
 		return;
@@ -1409,8 +1439,9 @@ static void pump_run(struct watch *w)
 			continue;
 		}
 		/* Nothing runs for a notification that is not on disk yet
-		 * (current() sees to that): a begun commit is finished first,
-		 * else the received notifications are committed now. */
+		 * (current() sees to that): a begun commit is moved on (and
+		 * finished once its syncs have ended), else the received
+		 * notifications are committed now. */
 		if (saving_finish(w) < 0)
 			return;
 		if (!commit_pipelined(w) && commit_received(w) < 0)
@@ -1428,10 +1459,11 @@ static void pump_run(struct watch *w)
 			p = current(w);
 		}
 		/* Nothing on disk to work on now: begin the commit of what came
-		 * since, which the pump finishes on its next run. */
+		 * since (one at a time), which a later pump run finishes. */
 		/* Asked once: nothing below arms the retry timer before its use. */
 		retrying = timer_is_set(w, TIMER_RETRY);
-		if (commit_pipelined(w) && (!p || w->run || retrying) && has_uncommitted(w)) {
+		if (commit_pipelined(w) && (!p || w->run || retrying) && has_uncommitted(w) &&
+		    !state_save_active(&w->saving)) {
 			if (saving_begin(w) < 0)
 				return;
 			maybe_unpause(w);	/* the next read may come */
@@ -1597,6 +1629,8 @@ int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **r
 	if (!w)
 		return -ENOMEM;
 	w->saving = STATE_SAVE_OP_IDLE;
+	w->saving.sync.done = on_save_synced;
+	w->saving.sync.userdata = w;
 	w->daemon = d;
 	deadline_init(&w->deadlines, _TIMER_MAX, timer_slack);
 	use_config(w, cfg);

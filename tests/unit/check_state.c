@@ -12,6 +12,7 @@
 #include <string.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <stddef.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -26,6 +27,7 @@
 #include "macro.h"
 #include "state.h"
 #include "suites.h"
+#include "uring.h"
 #include "util.h"
 
 #define SRC "/var/lib/ssewatchd/wiki.json"
@@ -1038,14 +1040,32 @@ START_TEST(test_save_load_remove)
 }
 END_TEST
 
+/* A ring for the directory's begun saves (_i 1), or none (_i 0, or where
+ * the kernel refuses io_uring: the test then runs without, as the daemon
+ * would). */
+static struct uring *ring_for(struct statedir *d, int with)
+{
+	struct uring *q = NULL;
+
+	if (!with)
+		return NULL;
+	if (uring_new(8, &q) < 0) {
+		fprintf(stderr, "state: io_uring refused here, the ring case runs without one\n");
+		return NULL;
+	}
+	statedir_set_uring(d, q);
+	return q;
+}
+
 /* A save in two halves: until the finish the old file stands and only a temp
  * file is new; the finish puts the new one in place; an abandoned or failed
- * one leaves nothing behind. */
+ * one leaves nothing behind. With a ring and without. */
 START_TEST(test_save_in_two_halves)
 {
 	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *before = NULL, *after = NULL, *ls = NULL,
 			    *p = NULL;
 	struct statedir *d = open_locked(dir), *ro = NULL;
+	struct uring *q = ring_for(d, _i);
 	struct listener_state *s = sample_state(), *t = NULL;
 	struct state_save_op op = STATE_SAVE_OP_IDLE, other = STATE_SAVE_OP_IDLE;
 
@@ -1055,6 +1075,8 @@ START_TEST(test_save_in_two_halves)
 
 	ck_assert_msg(state_save_begin(d, s, &op, &err) == 0, "%s", err);
 	ck_assert_int_ge(op.fd, 0);
+	ck_assert(state_save_active(&op));
+	ck_assert_int_eq(op.phase, q ? STATE_SAVE_SYNCING : STATE_SAVE_WRITTEN);
 	ck_assert_int_eq(state_save_begin(d, s, &op, &err), -EBUSY);
 	after = read_file(dir, "wiki.json", NULL);
 	ck_assert_str_eq(after, before);
@@ -1062,6 +1084,7 @@ START_TEST(test_save_in_two_halves)
 	ck_assert_msg(strncmp(ls, ".lock .wiki.json.", 17) == 0 && strstr(ls, " wiki.json"), "%s", ls);
 	ck_assert_msg(state_save_finish(d, &op, &err) == 0, "%s", err);
 	ck_assert_int_eq(op.fd, -1);
+	ck_assert(!state_save_active(&op));
 	ck_assert_int_eq(state_save_finish(d, &op, &err), -EINVAL);
 	/* A small file is replaced, not kept (test_commits_recycle). */
 	ck_assert_ptr_null(op.spare);
@@ -1128,6 +1151,7 @@ START_TEST(test_save_in_two_halves)
 
 	listener_state_free(s);
 	statedir_free(d);
+	uring_free(q);
 	rm_rf(dir);
 }
 END_TEST
@@ -1335,6 +1359,131 @@ static bool refuse_renameat2(int err)
  * filter), a large file is replaced by a plain rename; another error fails
  * the commit and leaves the old file. Each case in a child of its own: the
  * filter cannot be taken back. */
+struct done_count {
+	int calls;
+};
+
+static void count_save_done(struct uring_req *req, void *userdata)
+{
+	struct done_count *c = userdata;
+
+	(void)req;
+	c->calls++;
+}
+
+/* With a ring, a begun save goes through its phases as the kernel's work
+ * ends: the write and fsync of the file (the old file still stands), the
+ * rename (the new text in place, advance()), the directory's fsync (then
+ * poll says done). The caller's done is called for each end the loop's
+ * way reaps (eventfd, dispatch), as the daemon's pump is run by it. A large
+ * file recycles as without a ring; an abandoned save, at either phase,
+ * waits for the kernel and leaves only wiki.json. */
+START_TEST(test_save_with_a_ring)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *before = NULL, *after = NULL, *ls = NULL,
+			    *big = NULL;
+	struct statedir *d = open_locked(dir);
+	struct uring *q = ring_for(d, 1);
+	struct listener_state *s = sample_state();
+	struct done_count c = { 0 };
+	struct state_save_op op = STATE_SAVE_OP_IDLE;
+	ino_t first;
+	int r;
+
+	if (!q) {
+		listener_state_free(s);
+		statedir_free(d);
+		rm_rf(dir);
+		return;
+	}
+	op.sync.done = count_save_done;
+	op.sync.userdata = &c;
+	big = malloc(20001);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', 20000);
+	big[20000] = '\0';
+	push_n(s, 1, big);	/* past STATE_SPARE_MIN: replaced files are kept */
+	ck_assert_msg(state_save_using(d, s, &op, &err) == 0, "%s", err);
+	first = ino_of(dir, "wiki.json");
+	before = read_file(dir, "wiki.json", NULL);
+	push_n(s, 1, "more");
+
+	/* The file's write and fsync: nothing replaced yet. */
+	ck_assert_msg(state_save_begin(d, s, &op, &err) == 0, "%s", err);
+	ck_assert_int_eq(op.phase, STATE_SAVE_SYNCING);
+	ck_assert_int_eq(uring_wait(q, &op.sync), 0);
+	ck_assert(!op.write.busy);
+	ck_assert_int_eq(op.write.res, (int)op.text.len);
+	after = read_file(dir, "wiki.json", NULL);
+	ck_assert_str_eq(after, before);
+	/* The rename: in place, by an exchange (the old file is the spare). */
+	state_save_advance(d, &op);
+	ck_assert_int_eq(op.phase, STATE_SAVE_PLACED);
+	ck_assert(op.exchanged);
+	ck_assert_int_eq(op.fd, -1);
+	assert_text_is_fresh(dir, s);
+	ck_assert(ino_of(dir, "wiki.json") != first);
+	/* The directory's fsync, then done. */
+	while ((r = state_save_poll(d, &op, &err)) == 0)
+		ck_assert_int_eq(uring_wait(q, &op.sync), 0);
+	ck_assert_msg(r == 1, "%s", err);
+	ck_assert(!state_save_active(&op));
+	ck_assert_ptr_nonnull(op.spare);
+
+	/* The loop's way: the eventfd, dispatch, then poll; the next commit
+	 * writes over the spare (the first file's inode). */
+	push_n(s, 1, "again");
+	c.calls = 0;
+	ck_assert_msg(state_save_begin(d, s, &op, &err) == 0, "%s", err);
+	while ((r = state_save_poll(d, &op, &err)) == 0) {
+		struct pollfd p = { .fd = uring_fd(q), .events = POLLIN };
+
+		ck_assert_int_eq(poll(&p, 1, 10 * 1000), 1);
+		ck_assert_int_ge(uring_dispatch(q), 0);
+	}
+	ck_assert_msg(r == 1, "%s", err);
+	ck_assert_int_eq(c.calls, 2);	/* the file's fsync, the directory's (reaped, not waited for) */
+	ck_assert_uint_eq(ino_of(dir, "wiki.json"), first);
+	assert_text_is_fresh(dir, s);
+
+	/* Abandoned once placed: the new text stays, the file it replaced goes. */
+	free(before);
+	before = read_file(dir, "wiki.json", NULL);
+	push_n(s, 1, "placed");
+	ck_assert_msg(state_save_begin(d, s, &op, &err) == 0, "%s", err);
+	ck_assert_int_eq(uring_wait(q, &op.sync), 0);
+	state_save_advance(d, &op);
+	ck_assert_int_eq(op.phase, STATE_SAVE_PLACED);
+	state_save_abandon(d, &op);
+	ck_assert(!state_save_active(&op));
+	ck_assert_uint_eq(uring_busy(q), 0);
+	assert_text_is_fresh(dir, s);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock wiki.json");
+
+	/* Abandoned while the kernel writes: waited for, the temp file goes,
+	 * wiki.json stays as it was. */
+	free(before);
+	before = read_file(dir, "wiki.json", NULL);
+	push_n(s, 1, "dropped");
+	ck_assert_msg(state_save_begin(d, s, &op, &err) == 0, "%s", err);
+	state_save_abandon(d, &op);
+	ck_assert_uint_eq(uring_busy(q), 0);
+	free(after);
+	after = read_file(dir, "wiki.json", NULL);
+	ck_assert_str_eq(after, before);
+	free(ls);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock wiki.json");
+
+	state_save_op_done(d, &op);
+	listener_state_free(s);
+	statedir_free(d);
+	uring_free(q);
+	rm_rf(dir);
+}
+END_TEST
+
 START_TEST(test_commit_without_exchange)
 {
 	static const int refused[] = { EINVAL, EOPNOTSUPP, ENOSYS, EPERM, EIO };
@@ -2032,7 +2181,8 @@ Suite *state_suite(void)
 	tcase_add_test(tc, test_atomic_write_in_pieces);
 	tcase_add_test(tc, test_open_create_and_list);
 	tcase_add_test(tc, test_save_load_remove);
-	tcase_add_test(tc, test_save_in_two_halves);
+	tcase_add_loop_test(tc, test_save_in_two_halves, 0, 2);
+	tcase_add_test(tc, test_save_with_a_ring);
 	tcase_add_test(tc, test_commits_recycle);
 	tcase_add_test(tc, test_commit_without_exchange);
 	tcase_add_test(tc, test_load_waits_for_a_writer_and_rereads);

@@ -21,6 +21,7 @@
 	X(trigger) \
 	X(sse_parser) \
 	X(tmpl) \
+	X(uring) \
 	X(state)
 
 #define X(name) Suite *name##_suite(void);
