@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -1484,6 +1485,66 @@ START_TEST(test_save_with_a_ring)
 }
 END_TEST
 
+/* With a ring, a write the kernel cuts short (here by RLIMIT_FSIZE) is
+ * finished on the thread, whose write then fails the same way: the save
+ * fails with a message, no temp file is left, and the file stands as it
+ * was; with room again, the next save goes through. */
+START_TEST(test_ring_save_short_write)
+{
+	_cleanup_free_ char *dir = make_tmpdir(), *err = NULL, *before = NULL, *after = NULL, *ls = NULL,
+			    *big = NULL;
+	struct statedir *d = open_locked(dir);
+	struct uring *q = ring_for(d, 1);
+	struct listener_state *s = sample_state();
+	struct state_save_op op = STATE_SAVE_OP_IDLE;
+	struct rlimit was, small;
+	void (*old_handler)(int);
+
+	if (!q) {
+		listener_state_free(s);
+		statedir_free(d);
+		rm_rf(dir);
+		return;
+	}
+	ck_assert_msg(state_save(d, s, &err) == 0, "%s", err);
+	before = read_file(dir, "wiki.json", NULL);
+	big = malloc(20001);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', 20000);
+	big[20000] = '\0';
+	push_n(s, 1, big);
+
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &was), 0);
+	small = was;
+	small.rlim_cur = 8192;
+	old_handler = signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+	ck_assert_msg(state_save_begin(d, s, &op, &err) == 0, "%s", err);
+	ck_assert_int_eq(op.phase, STATE_SAVE_SYNCING);
+	ck_assert_int_eq(state_save_finish(d, &op, &err), -EFBIG);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &was), 0);
+	signal(SIGXFSZ, old_handler);
+	ck_assert_msg(strstr(err, "cannot write state file") && strstr(err, "File too large"), "%s", err);
+	ck_assert(!state_save_active(&op));
+	after = read_file(dir, "wiki.json", NULL);
+	ck_assert_str_eq(after, before);
+	ls = list_dir(dir);
+	ck_assert_str_eq(ls, ".lock wiki.json");
+
+	free(err);
+	err = NULL;
+	ck_assert_msg(state_save_begin(d, s, &op, &err) == 0, "%s", err);
+	ck_assert_msg(state_save_finish(d, &op, &err) == 0, "%s", err);
+	assert_text_is_fresh(dir, s);
+
+	state_save_op_done(d, &op);
+	listener_state_free(s);
+	statedir_free(d);
+	uring_free(q);
+	rm_rf(dir);
+}
+END_TEST
+
 START_TEST(test_commit_without_exchange)
 {
 	static const int refused[] = { EINVAL, EOPNOTSUPP, ENOSYS, EPERM, EIO };
@@ -2183,6 +2244,7 @@ Suite *state_suite(void)
 	tcase_add_test(tc, test_save_load_remove);
 	tcase_add_loop_test(tc, test_save_in_two_halves, 0, 2);
 	tcase_add_test(tc, test_save_with_a_ring);
+	tcase_add_test(tc, test_ring_save_short_write);
 	tcase_add_test(tc, test_commits_recycle);
 	tcase_add_test(tc, test_commit_without_exchange);
 	tcase_add_test(tc, test_load_waits_for_a_writer_and_rereads);
