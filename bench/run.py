@@ -1837,12 +1837,14 @@ events per second and the ratios between them, all taken in this one run.
    ssewatchd does with files this large (written over the file the commit
    before last replaced, exchanged into place), then appends them
    to a log file, as ssewatchd must do with its JSON (durable before the
-   trigger runs).  Like ssewatchd's batch listeners it reads on while the
-   disk writes a commit (`sync_file_range` starts the writeback, the fsync
-   comes with the next batch).  It runs with BATCH 2,048, 4,096 and 8,192;
-   the best median is shown.  A client that keeps the guarantees this way
-   does at least this much on this disk; ssewatchd adds the parsing, the
-   JSON and its bookkeeping.
+   trigger runs).  It reads on while the disk writes a commit
+   (`sync_file_range` starts the writeback, the fsync comes with the next
+   batch), all on its one thread, as ssewatchd did before its batch commits
+   went to io_uring (where the kernel allows it, ssewatchd's kernel workers
+   write and sync a commit on another core).  It runs with BATCH 2,048,
+   4,096 and 8,192; the best median is shown.  A one-thread client that
+   keeps the guarantees this way does at least this much on this disk;
+   ssewatchd adds the parsing, the JSON and its bookkeeping.
 2. **State disk**, in the state directory's file system: a loop of
    `pwrite` 1 byte + `fdatasync` for {sync:.0f} s, and a loop of the mandated
    commit recipe (create a temp file, write 300 bytes, `fsync`, `rename`
