@@ -13,6 +13,7 @@ transient user inside the namespace). Where namespaces or booting are not
 possible, these tests skip and say why; they never pass instead.
 """
 
+import json
 import os
 import re
 import shutil
@@ -254,10 +255,11 @@ class ServiceTest(unittest.TestCase):
         cls._teardown()
 
     @classmethod
-    def config(cls, name, **extra):
+    def config(cls, name, listener_extra=None, **extra):
         """One sse listener at the fault server; a command trigger (runs
         under the sandbox) and a log trigger, both into LogsDirectory=."""
         listener = {
+            **(listener_extra or {}),
             "name": name, "protocol": "sse", "url": cls.url,
             "triggers": [
                 {"type": "command",
@@ -329,6 +331,29 @@ class ServiceTest(unittest.TestCase):
         # Durable state in StateDirectory= (really /var/lib/private/ssewatchd).
         state = self.read("/var/lib/private/ssewatchd/%s.json" % self.name)
         self.assertIsNotNone(state, self.ns.run(["ls", "-laR", "/var/lib/private"]).stdout)
+
+    def test_batch_commits_go_to_io_uring_in_the_sandbox(self):
+        """The unit's system call filter lets a batch listener hand its
+        commits to the kernel's io_uring workers: the daemon holds a ring,
+        and every event is committed before its trigger, in order."""
+        r = self.start(self.config(self.name, listener_extra={"commit": "batch"}))
+        self.assertEqual(r.returncode, 0, r.stderr + self.ns.unit_log("ssewatchd.service")[-3000:])
+        lines = self.wait_triggers(3)
+        self.assertEqual(lines[:3], ["1 ssewatchd", "2 ssewatchd", "3 ssewatchd"])
+        state = self.read("/var/lib/private/ssewatchd/%s.json" % self.name)
+        self.assertIsNotNone(state)
+        self.assertEqual(json.loads(state)["cursor"], "3")
+        try:
+            with open("/proc/sys/kernel/io_uring_disabled") as f:
+                disabled = f.read().strip() != "0"
+        except OSError:
+            disabled = False
+        if disabled:
+            self.skipTest("io_uring is disabled on this host (kernel.io_uring_disabled)")
+        pid = self.ns.show("ssewatchd.service", "MainPID")["MainPID"]
+        fds = self.ns.run(["ls", "-l", "/proc/%s/fd" % pid])
+        self.assertEqual(fds.returncode, 0, fds.stderr)
+        self.assertIn("anon_inode:[io_uring]", fds.stdout)
 
     def test_journal_has_structured_fields(self):
         mids = message_ids()
