@@ -38,7 +38,9 @@
 /* commit: per_event: each commit rewrites every waiting notification, and
  * shorter pauses keep the server from giving up on a reader it waits for. */
 #define CFG_DEFAULT_MAX_PENDING           16
-#define CFG_DEFAULT_MAX_PENDING_BATCH     8192	/* commit: batch: two reads: one parsed while the last is written */
+/* commit: batch: room for one half being committed while the other is read.
+ * Halves of 8192 amortise each commit's two syncs; larger ones gained nothing. */
+#define CFG_DEFAULT_MAX_PENDING_BATCH     16384
 
 enum cfg_protocol {
 	CFG_PROTOCOL_AVISO,

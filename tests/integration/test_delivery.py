@@ -244,7 +244,8 @@ class BackpressureTests(unittest.TestCase):
     def test_read_ahead_follows_the_triggers_pace(self):
         # `status --json` shows each listener's window: it opens to the
         # whole queue once in-process triggers show they keep up (0.25 s
-        # of echo triggers is far more than 8192, even under valgrind),
+        # of echo triggers is far more than 8192, even under valgrind; the
+        # queue is set to that, as batch's default is larger),
         # and stays at 64 behind a trigger of 20 ms.
         ws = Workspace()
         self.addCleanup(ws.cleanup)
@@ -256,7 +257,7 @@ class BackpressureTests(unittest.TestCase):
             servers.append(srv)
         out = ws.path("out.txt")
         d = Daemon(ws, [dict(name="fast", protocol="sse", url=servers[0].url, commit="batch",
-                             triggers=[{"type": "echo"}]),
+                             max_pending=8192, triggers=[{"type": "echo"}]),
                         dict(name="slow", protocol="sse", url=servers[1].url, commit="batch",
                              triggers=[record_trigger(out, env={"RECORD_SLEEP": "0.02"})])])
         self.addCleanup(d.cleanup)
