@@ -928,7 +928,7 @@ class Bench:
         subprocess.run(["cc", "-O2", "-D_GNU_SOURCE", "-o", exe, src] + run_out(["pkg-config", "--cflags", "--libs",
                                                                                  "libcurl"]).split(), check=True)
         best = None
-        for batch in (2048, 4096, 8192):
+        for batch in (2048, 4096, 8192, 16384):
             def one():
                 d = tempfile.mkdtemp(prefix="floor-", dir=self.tmp)
                 try:
@@ -1619,7 +1619,7 @@ def build_table(b):
     ratio_row("ssewatchd batch ÷ curl", "sse_batch", "sse_curl", 0.2, "sse")
     info("the floor: curl reading + the durable writes alone (bench/io_floor.c: every %s events to a "
          "state file by the commit recipe, then to a log file; no parsing, no JSON; best batch of 2,048 / "
-         "4,096 / 8,192)" % "{:,}".format(r.get("sse_floor_batch", 0)), "sse_floor",
+         "4,096 / 8,192 / 16,384)" % "{:,}".format(r.get("sse_floor_batch", 0)), "sse_floor",
          lambda v: "%s (%.2f s, %d commits)" % (fmt_rate(v), r["sse_floor_secs"], r["sse_floor_commits"]),
          "sse", "sse_floor")
     if get("sse_floor", "sse_node"):
@@ -1903,7 +1903,7 @@ events per second and the ratios between them, all taken in this one run.
    batch), all on its one thread, as ssewatchd did before its batch commits
    went to io_uring (where the kernel allows it, ssewatchd's kernel workers
    write and sync a commit on another core).  It runs with BATCH 2,048,
-   4,096 and 8,192; the best median is shown.  A one-thread client that
+   4,096, 8,192 and 16,384; the best median is shown.  A one-thread client that
    keeps the guarantees this way does at least this much on this disk;
    ssewatchd adds the parsing, the JSON and its bookkeeping.
 2. **State disk**, in the state directory's file system: a loop of
