@@ -3,6 +3,7 @@ aviso-server emulator (tests/lib/aviso_emulator.py): resume by from_id, the
 opening check, duplicates, gaps, close reasons, error frames, authentication
 and token rotation, replay, and a long run with a fault every ~500."""
 
+import fcntl
 import json
 import os
 import subprocess
@@ -34,11 +35,24 @@ class CursorEmulator(Emulator):
         rec = super()._record(handler, body, url)
         if self.state_file and url.path.endswith("/watch"):
             try:
-                with open(self.state_file) as f:
-                    rec["state_cursor"] = json.load(f)["cursor"]
-            except (FileNotFoundError, ValueError, KeyError):
-                rec["state_cursor"] = None
+                rec["state_cursor"] = self._committed_cursor()
+            except (ValueError, KeyError, AssertionError) as e:
+                rec["state_cursor"], rec["state_error"] = None, repr(e)
         return rec
+
+    def _committed_cursor(self):
+        # As the README tells readers: a shared lock, and the file still
+        # the state file, or the daemon may be writing over it.
+        for _ in range(100):
+            try:
+                with open(self.state_file) as f:
+                    fcntl.flock(f, fcntl.LOCK_SH)
+                    if os.fstat(f.fileno()).st_ino != os.stat(self.state_file).st_ino:
+                        continue
+                    return json.load(f)["cursor"]
+            except FileNotFoundError:
+                return None
+        raise AssertionError("%s kept changing under a shared lock" % self.state_file)
 
 
 def read_text(path):
@@ -429,6 +443,7 @@ listeners:
         fired = emu.fault_every_log()
         self.assertGreaterEqual(len(fired), len(kinds), fired)
         for r in emu.stream_requests()[1:]:
+            self.assertNotIn("state_error", r)
             if r.get("state_cursor") is not None:
                 self.assertEqual(r["from_id"], str(r["state_cursor"] + 1), r)
         reconnects = len(emu.stream_requests()) - 1
