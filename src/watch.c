@@ -1484,6 +1484,21 @@ static void pump_run(struct watch *w)
 				timer_set_in(w, TIMER_FLUSH, FLUSH_DELAY_USEC);
 			return;
 		}
+		if (p->triggers_done >= w->cfg->n_triggers) {
+			/* Written by a configuration with more triggers: those
+			 * it still had to run are gone from the list. Gathered
+			 * lines go first, so this one is the head when popped. */
+			if (w->n_unflushed > 0) {
+				log_lines_flush(w);
+				continue;
+			}
+			watch_log(w, LOG_WARNING, 0, NULL, NULL,
+				  "notification %" PRIu64 " had run %" PRIu32 " trigger(s) before the stop; the "
+				  "configuration now has %zu, so it is finished",
+				  p->seq, p->triggers_done, w->cfg->n_triggers);
+			notification_done(w);
+			continue;
+		}
 		t = &w->cfg->triggers[p->triggers_done];
 		if (log_lines_path(w)) {
 			r = gather_log_lines(w, p);

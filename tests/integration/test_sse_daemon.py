@@ -403,6 +403,27 @@ class FaultTests(unittest.TestCase):
         listing = d.run_command("state", "list")
         self.assertRegex(listing.stdout, r"faulty .*pending=0 dead_letters=1")
 
+    def test_fewer_triggers_after_a_stop_finish_the_pending_notification(self):
+        srv = self.server(["live"], initial_events=2)
+        other = self.ws.path("other.txt")
+        two = [record_trigger(self.out), record_trigger(other, env={"RECORD_FAIL_MATCH": "event 2"})]
+        d = self.daemon(srv.url, on_failure="stop", triggers=two)
+        self.wait_data(["event 1", "event 2"])
+        d.wait_log(r"on_failure is stop: listener stopped")
+        self.assertEqual(d.stop(), 0)
+        self.assertRegex(d.run_command("state", "list").stdout, r"faulty .*pending=1 ")
+
+        # The second trigger is gone: event 2 has run every trigger there is.
+        d.write_config([sse_listener("faulty", srv.url, self.out, triggers=[record_trigger(self.out)])])
+        d.start()
+        d.wait_log(r"faulty: notification \d+ had run 1 trigger\(s\) before the stop; "
+                   r"the configuration now has 1, so it is finished")
+        srv.wait_live(1, timeout=10)
+        srv.push("event 3")
+        self.wait_data(["event 1", "event 2", "event 3"])
+        self.assertEqual(d.stop(), 0)
+        self.assertRegex(d.run_command("state", "list").stdout, r"faulty .*pending=0 dead_letters=0")
+
 
 class PostTests(unittest.TestCase):
     """The post trigger: a structured CloudEvent, retried only when it may help."""
