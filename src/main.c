@@ -270,7 +270,7 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 	struct listener_state *st = NULL;
 	_cleanup_free_ uint64_t *seqs = NULL;
 	_cleanup_free_ char *err = NULL;
-	size_t n = 0, done = 0;
+	size_t n = 0, done = 0, n_queued = 0;
 	uint64_t only = 0;
 	bool list;
 	int r, ret = EXIT_FAILURE;
@@ -349,6 +349,7 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 			r = listener_state_push(st, json_incref(notification), now_usec(CLOCK_REALTIME), NULL);
 			if (r < 0)
 				goto out;
+			seqs[n_queued++] = seqs[i];	/* i >= n_queued: nothing unread is overwritten */
 		}
 		done++;
 	}
@@ -358,9 +359,8 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 		r = save_or_report(d, st);
 		if (r < 0)
 			goto out;
-		for (size_t i = 0; i < n; i++)
-			if (!only || seqs[i] == only)
-				(void)deadletter_remove(d, l->name, seqs[i]);
+		for (size_t i = 0; i < n_queued; i++)
+			(void)deadletter_remove(d, l->name, seqs[i]);
 	}
 	if (only && done == 0) {
 		fprintf(stderr, "ssewatchd: %s has no dead letter %" PRIu64 "\n", l->name, only);

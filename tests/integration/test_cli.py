@@ -106,6 +106,26 @@ class CliTests(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("no dead letter 99", r.stderr)
 
+    def test_retry_removes_only_the_dead_letters_it_queued(self):
+        d = Daemon(self.ws, [{"name": "l", "protocol": "sse", "url": self.srv.url, "max_event_size": "1KiB",
+                              "triggers": [record_trigger(self.out, env={"RECORD_FAIL_MATCH": "event"})]}])
+        self.addCleanup(d.cleanup)
+        d.start()
+        wait_until(lambda: "dead_letters=3" in d.run_command("state", "list").stdout, 10)
+        self.srv.push("x" * 2000)                      # too large: kept without its data
+        wait_until(lambda: "dead_letters=4" in d.run_command("state", "list").stdout, 10)
+        self.assertEqual(d.stop(), 0)
+        letters = os.path.join(d.state_dir, "dead-letters", "l")
+        with open(os.path.join(letters, "2.json"), "w") as f:
+            f.write("{")                               # unreadable
+
+        r = self.run_ok(d, "dead-letter", "retry", "l")
+        self.assertIn("l: 2 dead letter(s) queued again", r.stderr)
+        self.assertIn("dead letter 4 cannot be retried", r.stderr)
+        self.assertIn("2.json", r.stderr)
+        self.assertEqual(sorted(os.listdir(letters)), ["2.json", "4.json"])
+        self.assertEqual(json.loads(self.run_ok(d, "state", "show", "l").stdout)["pending"], 2)
+
     def test_drop_dead_letters(self):
         d = self.daemon(env={"RECORD_FAIL_MATCH": "event"})
         d.start()
