@@ -235,8 +235,14 @@ static int cmd_state_reset(struct cfg *c, int argc, char **argv)
 		fprintf(stderr, "ssewatchd: out of memory\n");
 		goto out;
 	}
+	/* Dead-letter numbers stay unique: past the old state's and every dead letter's. */
+	r = deadletter_next_seq(d, l->name, &st->next_seq);
+	if (r < 0) {
+		fprintf(stderr, "ssewatchd: cannot read the dead letters of %s: %s\n", l->name, strerror(-r));
+		goto out;
+	}
 	if (old)
-		st->next_seq = old->next_seq;	/* dead-letter numbers stay unique */
+		st->next_seq = MAX(st->next_seq, old->next_seq);
 	if (to) {
 		json_t *cursor = l->protocol == CFG_PROTOCOL_AVISO ? json_integer((json_int_t)strtoll(to, NULL, 10))
 								   : json_string(to);
@@ -311,6 +317,8 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 		}
 		if (!st)
 			goto out;
+		if (n > 0)
+			st->next_seq = MAX(st->next_seq, seqs[n - 1] + 1);	/* numbers stay unique */
 	}
 
 	for (size_t i = 0; i < n; i++) {

@@ -2071,6 +2071,20 @@ int deadletter_list(struct statedir *d, const char *name, uint64_t **ret_seqs, s
 	return 0;
 }
 
+int deadletter_next_seq(struct statedir *d, const char *name, uint64_t *ret_seq)
+{
+	_cleanup_free_ uint64_t *seqs = NULL;
+	size_t n;
+	int r = deadletter_list(d, name, &seqs, &n);
+
+	if (r < 0)
+		return r;
+	if (n > 0 && seqs[n - 1] >= INT64_MAX)
+		return -EOVERFLOW;
+	*ret_seq = n > 0 ? seqs[n - 1] + 1 : 1;
+	return 0;
+}
+
 int deadletter_read(struct statedir *d, const char *name, uint64_t seq, json_t **ret, char **reterr)
 {
 	_cleanup_free_ char *path = NULL;

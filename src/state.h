@@ -300,6 +300,10 @@ int deadletter_write(struct statedir *d, const char *name, uint64_t seq, const j
 /* The seqs of NAME's dead letters, ascending. Caller frees *ret_seqs. 0 and n=0 if none. */
 int deadletter_list(struct statedir *d, const char *name, uint64_t **ret_seqs, size_t *ret_n);
 
+/* The first seq a new state of NAME may number notifications from: past its
+ * dead letters, so that a later one never takes an existing one's name. */
+int deadletter_next_seq(struct statedir *d, const char *name, uint64_t *ret_seq);
+
 int deadletter_read(struct statedir *d, const char *name, uint64_t seq, json_t **ret, char **reterr);
 
 /* Requires the lock. -ENOENT if absent. */

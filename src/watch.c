@@ -1728,6 +1728,7 @@ int watch_start(struct watch *w)
 {
 	_cleanup_(json_decrefp) json_t *identity = NULL;
 	_cleanup_free_ char *err = NULL;
+	uint64_t first_seq = 1;
 	const char *id;
 	int r;
 
@@ -1763,6 +1764,17 @@ int watch_start(struct watch *w)
 		sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_STATE });
 		return 0;
 	}
+	/* Numbers go on past the dead letters an earlier state (one reset,
+	 * say) left, so a new dead letter never takes an old one's name. */
+	r = w->replay ? 0 : deadletter_next_seq(w->daemon->statedir, w->name, &first_seq);
+	if (r < 0) {
+		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL,
+			  "cannot read the numbers of the dead letters: %s; the listener stays stopped", strerror(-r));
+		w->st = listener_state_free(w->st);
+		sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_STATE });
+		return 0;
+	}
+	w->st->next_seq = MAX(w->st->next_seq, first_seq);
 	remember_commit(w);
 
 	id = json_string_value(w->st->cursor);

@@ -126,6 +126,21 @@ class CliTests(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(letters)), ["2.json", "4.json"])
         self.assertEqual(json.loads(self.run_ok(d, "state", "show", "l").stdout)["pending"], 2)
 
+    def test_dead_letters_of_a_reset_state_are_never_overwritten(self):
+        d = self.daemon(env={"RECORD_FAIL_MATCH": "event 2"})
+        d.start()
+        d.wait_log(r"dead-lettered after 1 attempts")
+        self.assertEqual(d.stop(), 0)
+        self.run_ok(d, "state", "reset", "l")
+        first = self.run_ok(d, "dead-letter", "list", "l").stdout
+
+        d.start()                                      # afresh: the same three events again
+        wait_until(lambda: "dead_letters=2" in d.run_command("state", "list").stdout, 10)
+        self.assertEqual(d.stop(), 0)
+        listing = self.run_ok(d, "dead-letter", "list", "l").stdout.splitlines()
+        self.assertEqual(listing[0], first.rstrip("\n"))           # the old one, untouched
+        self.assertRegex(listing[1], r"^4 +2 ")                    # numbered past it
+
     def test_drop_dead_letters(self):
         d = self.daemon(env={"RECORD_FAIL_MATCH": "event"})
         d.start()

@@ -2096,6 +2096,31 @@ START_TEST(test_dead_letters)
 }
 END_TEST
 
+/* A new state's numbers begin past every dead letter of the listener. */
+START_TEST(test_dead_letter_next_seq)
+{
+	_cleanup_free_ char *dir = make_tmpdir();
+	struct statedir *d = open_locked(dir);
+	uint64_t seq = 0;
+	json_t *rec = dead_record(7);
+
+	ck_assert_int_eq(deadletter_next_seq(d, "wiki", &seq), 0);
+	ck_assert_uint_eq(seq, 1);
+	ck_assert_int_eq(deadletter_write(d, "wiki", 7, rec), 0);
+	ck_assert_int_eq(deadletter_write(d, "wiki", 3, rec), 0);
+	ck_assert_int_eq(deadletter_next_seq(d, "wiki", &seq), 0);
+	ck_assert_uint_eq(seq, 8);
+	ck_assert_int_eq(deadletter_next_seq(d, "other", &seq), 0);
+	ck_assert_uint_eq(seq, 1);
+	ck_assert_int_eq(deadletter_write(d, "wiki", INT64_MAX, rec), 0);
+	ck_assert_int_eq(deadletter_next_seq(d, "wiki", &seq), -EOVERFLOW);
+	json_decref(rec);
+
+	statedir_free(d);
+	rm_rf(dir);
+}
+END_TEST
+
 /* state_save assembles the file from cached pieces: it must be the very
  * bytes jansson writes for listener_state_to_json(), whatever the state. */
 /* The numbers of a pending notification are written digit pair by digit
@@ -2257,6 +2282,7 @@ Suite *state_suite(void)
 	tcase_add_test(tc, test_probe_read_only);
 	tcase_add_test(tc, test_enospc);
 	tcase_add_test(tc, test_dead_letters);
+	tcase_add_test(tc, test_dead_letter_next_seq);
 	suite_add_tcase(s, tc);
 	return s;
 }
