@@ -201,8 +201,17 @@ static int cmd_state_reset(struct cfg *c, int argc, char **argv)
 	if (open_statedir_locked(c, &d) < 0)
 		return EXIT_FAILURE;
 
-	/* A corrupt file is exactly what a reset is for: it is replaced. */
+	/* A corrupt file is exactly what a reset is for: it is replaced. One
+	 * that cannot be read now (permissions, I/O) may hold pending
+	 * notifications, and stays. */
 	r = state_load(d, l->name, &old, &err);
+	if (r == -EBADMSG || r == -ELOOP) {
+		fprintf(stderr, "%s: the state file is replaced, its content unusable: %s\n", l->name,
+			err ? err : strerror(-r));
+	} else if (r < 0 && r != -ENOENT) {
+		fprintf(stderr, "ssewatchd: %s; nothing was changed\n", err ? err : strerror(-r));
+		goto out;
+	}
 	if (r >= 0 && old->n_pending > 0) {
 		size_t n = old->n_pending;
 
@@ -412,6 +421,8 @@ static int cmd_state(struct cfg *c, int argc, char **argv)
 		if (r < 0 && r != -ENOENT) {
 			fprintf(stderr, "ssewatchd: %s\n", err ? err : strerror(-r));
 			ret = EXIT_FAILURE;
+			if (argc == 2)
+				break;	/* the listener named was found */
 			continue;
 		}
 		sum = state_summary(d, l, st);
@@ -437,7 +448,7 @@ static int cmd_state(struct cfg *c, int argc, char **argv)
 		}
 	}
 	statedir_free(d);
-	if (argc == 2) {
+	if (argc == 2 && ret == EXIT_SUCCESS) {
 		fprintf(stderr, "ssewatchd: no listener named '%s' in %s\n", argv[1], c->path);
 		return EX_USAGE;
 	}

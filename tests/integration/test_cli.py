@@ -160,6 +160,31 @@ class CliTests(unittest.TestCase):
         self.assertIn("3 unfinished notification(s) moved to dead letters", r.stderr)
         self.assertEqual(len(self.run_ok(d, "dead-letter", "list", "l").stdout.splitlines()), 3)
 
+    def test_reset_leaves_a_state_it_cannot_read_alone(self):
+        d = self.daemon(env={"RECORD_SLEEP": "30"})
+        d.start()
+        wait_until(lambda: json.loads(d.run_command("state", "show", "l").stdout)["pending"] == 3, 10)
+        d.kill()
+        path = os.path.join(d.state_dir, "l.json")
+        os.chmod(path, 0)
+        # root reads anything unless it gives up the capabilities that let it
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+        r = subprocess.run(prefix + d.argv("state", "reset", "l"), capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertRegex(r.stderr, r"l\.json: cannot open: Permission denied; nothing was changed")
+        os.chmod(path, 0o600)
+        self.assertEqual(json.loads(self.run_ok(d, "state", "show", "l").stdout)["pending"], 3)
+        self.assertEqual(self.run_ok(d, "dead-letter", "list", "l").stdout, "")
+
+    def test_reset_replaces_a_corrupt_state_and_says_why(self):
+        d = self.daemon()
+        os.makedirs(d.state_dir, exist_ok=True)
+        with open(os.path.join(d.state_dir, "l.json"), "w") as f:
+            f.write("{")
+        r = self.run_ok(d, "state", "reset", "l", "--live")
+        self.assertRegex(r.stderr, r"l: the state file is replaced, its content unusable: .*l\.json:1:")
+        self.assertIsNone(json.loads(self.run_ok(d, "state", "show", "l").stdout)["cursor"])
+
     def test_usage_errors_exit_64(self):
         d = self.daemon()
         for args in (["state", "reset"], ["state", "show"], ["dead-letter", "list"], ["dead-letter", "bogus", "l"],
