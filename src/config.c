@@ -2698,22 +2698,12 @@ static json_t *jkv(const struct cfg_kv *kv, size_t n, bool redact_sensitive)
 /* A URL with any "user:password@" replaced. */
 static json_t *jurl(const char *url, bool redact)
 {
-	const char *auth, *at, *end;
-	json_t *v;
-	char *s;
+	_cleanup_free_ char *s = NULL;
 
-	if (!url || !redact || !(auth = strstr(url, "://")))
+	if (!url || !redact)
 		return jstr(url);
-	auth += 3;
-	end = auth + strcspn(auth, "/?#");
-	at = memrchr(auth, '@', (size_t)(end - auth));
-	if (!at)
-		return jstr(url);
-	if (asprintf(&s, "%.*s(secret)%s", (int)(auth - url), url, at) < 0)
-		return NULL;
-	v = json_string(s);
-	free(s);
-	return v;
+	s = url_hide_userinfo(url);
+	return s ? json_string(s) : NULL;
 }
 
 static json_t *auth_json(const struct cfg_auth *a, bool redact)

@@ -74,9 +74,11 @@ static size_t base_len(const char *base)
 
 static json_t *aviso_identity(const struct cfg_listener *l)
 {
-	return json_pack("{s:s, s:s%, s:s, s:O}", "protocol", "aviso", "base_url", l->base_url,
-			 base_len(l->base_url), "event", l->event, "identifiers",
-			 l->identifiers ? l->identifiers : json_object());
+	_cleanup_free_ char *base = url_hide_userinfo(l->base_url);
+
+	return base ? json_pack("{s:s, s:s%, s:s, s:O}", "protocol", "aviso", "base_url", base, base_len(base),
+				"event", l->event, "identifiers", l->identifiers ? l->identifiers : json_object())
+		    : NULL;
 }
 
 static bool unfiltered(const struct cfg_listener *l)
@@ -186,7 +188,12 @@ static int aviso_prepare(struct watch *w, CURL *easy, struct curl_slist **header
 
 	a->opened = false;
 	a->close_frame = false;
-	log_f(LOG_DEBUG, 0, &(struct log_fields){ .listener = w->name }, "POST %s %s", url, a->request_body);
+	if (log_get_max_level() >= LOG_DEBUG) {
+		_cleanup_free_ char *shown = url_hide_userinfo(url);
+
+		log_f(LOG_DEBUG, 0, &(struct log_fields){ .listener = w->name }, "POST %s %s", shown ?: "?",
+		      a->request_body);
+	}
 	return 0;
 }
 

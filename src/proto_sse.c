@@ -16,7 +16,9 @@
 
 static json_t *sse_identity(const struct cfg_listener *l)
 {
-	return json_pack("{s:s, s:s}", "protocol", "sse", "url", l->url);
+	_cleanup_free_ char *url = url_hide_userinfo(l->url);
+
+	return url ? json_pack("{s:s, s:s}", "protocol", "sse", "url", url) : NULL;
 }
 
 static int sse_prepare(struct watch *w, CURL *easy, struct curl_slist **headers)

@@ -1395,6 +1395,28 @@ static int parse_pending_entry(const struct vctx *v, const json_t *e, size_t i, 
 	return get_typed(v, e, "notification", member, JSON_OBJECT, "an object", &p->notification);
 }
 
+/* Earlier builds kept a URL's "user:password@" in the identity. It is
+ * hidden on load as identities are now made, so such a state still matches
+ * its configuration, and its next commit no longer holds the password. */
+static int identity_hide_userinfo(json_t *identity)
+{
+	static const char *const keys[] = { "url", "base_url" };
+
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		const char *url = json_string_value(json_object_get(identity, keys[i]));
+		_cleanup_free_ char *hidden = NULL;
+
+		if (!url)
+			continue;
+		hidden = url_hide_userinfo(url);
+		if (!hidden)
+			return -ENOMEM;
+		if (strcmp(hidden, url) != 0 && json_object_set_new(identity, keys[i], json_string(hidden)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int listener_state_from_json(const json_t *j, const char *expected_name, const char *source,
 			     struct listener_state **ret, char **reterr)
 {
@@ -1470,8 +1492,10 @@ int listener_state_from_json(const json_t *j, const char *expected_name, const c
 		return r;
 
 	s = listener_state_new(name, identity);
-	if (!s)
+	if (!s || identity_hide_userinfo(s->identity) < 0) {
+		listener_state_free(s);
 		return -ENOMEM;
+	}
 	if (!json_is_null(cursor))
 		s->cursor = json_incref(cursor);
 	s->next_seq = (uint64_t)next_seq;

@@ -19,6 +19,20 @@ char *vstrdupf(const char *fmt, va_list ap)
 	return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
 }
 
+char *url_hide_userinfo(const char *url)
+{
+	const char *auth = strstr(url, "://"), *end, *at;
+
+	if (!auth)
+		return strdup(url);
+	auth += 3;
+	end = auth + strcspn(auth, "/?#");
+	at = memrchr(auth, '@', (size_t)(end - auth));
+	if (!at)
+		return strdup(url);
+	return strdupf("%.*s(secret)%s", (int)(auth - url), url, at);
+}
+
 char *strdupf(const char *fmt, ...)
 {
 	va_list ap;

@@ -933,12 +933,15 @@ static int transfer_start(struct watch *w)
 		const char *url = l->protocol == CFG_PROTOCOL_SSE ? l->url : l->base_url, *value = NULL;
 
 		if (!auth_url_safe(url)) {
+			_cleanup_free_ char *shown = url_hide_userinfo(url);
+
 			curl_easy_cleanup(e);
 			w->easy = NULL;
 			curl_slist_free_all(w->req_headers);
 			w->req_headers = NULL;
 			watch_fail(w, SV_REASON_AUTH,
-				   "refusing to send credentials over plain http to %s: use https, or a loopback address", url);
+				   "refusing to send credentials over plain http to %s: use https, or a loopback address",
+				   shown ?: "the configured URL");
 			return 0;
 		}
 		r = auth_header(w->auth, &value, &err);

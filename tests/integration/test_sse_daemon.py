@@ -647,6 +647,49 @@ class StateTests(unittest.TestCase):
         self.assertEqual(new.requests, [])
         self.assertEqual(d.stop(), 0)
 
+    def test_url_password_reaches_no_log_state_or_output(self):
+        secret = "hunter2-%d" % os.getpid()
+        old, new = self.server(initial_events=2), self.server(initial_events=1)
+
+        def url(srv):
+            return srv.url.replace("http://", "http://user:%s@" % secret)
+
+        d = Daemon(self.ws, [sse_listener("l", url(old), self.ws.path("out.txt"))], log_level="debug")
+        self.addCleanup(d.cleanup)
+        d.start()
+        wait_until(lambda: len(read_records(self.ws.path("out.txt"))) == 2, 10)
+        self.assertEqual(d.stop(), 0)
+        self.assertTrue(old.requests)                    # the password did reach the server
+        path = os.path.join(d.state_dir, "l.json")
+        with open(path) as f:
+            state = f.read()
+        self.assertNotIn(secret, state)
+        show = self.run_ok_out(d, "state", "show", "l")
+        self.assertNotIn(secret, show)
+        self.assertIn("(secret)@127.0.0.1", show)
+
+        # A state an earlier build wrote, the password in its identity, still matches.
+        with open(path, "w") as f:
+            f.write(state.replace("(secret)", "user:" + secret))
+        d.start()
+        old.push("event 3")
+        wait_until(lambda: len(read_records(self.ws.path("out.txt"))) == 3, 10)
+        self.assertEqual(d.stop(), 0)
+        with open(path) as f:
+            self.assertNotIn(secret, f.read())
+
+        # A changed URL is reported without the password.
+        d.write_config([sse_listener("l", url(new), self.ws.path("out.txt"))], log_level="debug")
+        d.start()
+        d.wait_log(r"state file was written for .*\(secret\)@127\.0\.0\.1:%d" % old.port)
+        self.assertEqual(d.stop(), 0)
+        self.assertNotIn(secret, d.all_logs())
+
+    def run_ok_out(self, d, *args):
+        r = d.run_command(*args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout + r.stderr
+
     def test_second_daemon_on_the_same_state_directory_refuses(self):
         srv = self.server(initial_events=1)
         d1 = Daemon(self.ws, [sse_listener("l", srv.url, self.ws.path("out.txt"))], name="first")

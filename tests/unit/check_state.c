@@ -398,6 +398,30 @@ START_TEST(test_expected_name_null)
 }
 END_TEST
 
+/* A password an earlier build kept in the identity is hidden on load. */
+START_TEST(test_identity_password_hidden_on_load)
+{
+	_cleanup_free_ char *err = NULL, *dump = NULL;
+	struct listener_state *s = NULL;
+	static const char doc[] =
+		DOC(FMT, VER, LIS, "\"identity\":{\"protocol\":\"aviso\",\"base_url\":\"https://u:pw@h\",\"url\":1},",
+		    CUR, NXT, DLV, RTY, PND);
+	static const char sse[] =
+		DOC(FMT, VER, LIS, "\"identity\":{\"protocol\":\"sse\",\"url\":\"https://t@h/x?a@b\"},", CUR,
+		    NXT, DLV, RTY, PND);
+
+	ck_assert_int_eq(listener_state_from_bytes(doc, strlen(doc), "wiki", SRC, &s, &err), 0);
+	dump = json_dumps(s->identity, JSON_COMPACT | JSON_SORT_KEYS);
+	ck_assert_str_eq(dump, "{\"base_url\":\"https://(secret)@h\",\"protocol\":\"aviso\",\"url\":1}");
+	listener_state_free(s);
+	free(dump);
+	ck_assert_int_eq(listener_state_from_bytes(sse, strlen(sse), "wiki", SRC, &s, &err), 0);
+	dump = json_dumps(s->identity, JSON_COMPACT | JSON_SORT_KEYS);
+	ck_assert_str_eq(dump, "{\"protocol\":\"sse\",\"url\":\"https://(secret)@h/x?a@b\"}");
+	listener_state_free(s);
+}
+END_TEST
+
 START_TEST(test_from_bytes_size_bound)
 {
 	_cleanup_free_ char *err = NULL;
@@ -2237,6 +2261,7 @@ Suite *state_suite(void)
 	tcase_add_loop_test(tc, test_vectors, 0, (int)ELEMENTSOF(vectors));
 	tcase_add_test(tc, test_expected_name_null);
 	tcase_add_test(tc, test_from_bytes_size_bound);
+	tcase_add_test(tc, test_identity_password_hidden_on_load);
 	tcase_add_test(tc, test_names);
 	suite_add_tcase(s, tc);
 

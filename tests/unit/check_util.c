@@ -36,6 +36,33 @@ START_TEST(test_strdupf)
 }
 END_TEST
 
+START_TEST(test_url_hide_userinfo)
+{
+	static const struct {
+		const char *url, *want;
+	} vectors[] = {
+		{ "https://host/p", "https://host/p" },
+		{ "https://user:pw@host:8443/p", "https://(secret)@host:8443/p" },
+		{ "https://token@host", "https://(secret)@host" },
+		{ "http://u:p@ss@host/x", "http://(secret)@host/x" },		/* the last '@' ends it */
+		{ "https://host/path@not-userinfo", "https://host/path@not-userinfo" },
+		{ "https://host?q=a@b", "https://host?q=a@b" },
+		{ "https://host#a@b", "https://host#a@b" },
+		{ "https://@host", "https://(secret)@host" },
+		{ "no scheme u:p@host", "no scheme u:p@host" },
+		{ "", "" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(vectors); i++) {
+		char *got = url_hide_userinfo(vectors[i].url);
+
+		ck_assert_ptr_nonnull(got);
+		ck_assert_msg(strcmp(got, vectors[i].want) == 0, "%s: got %s", vectors[i].url, got);
+		free(got);
+	}
+}
+END_TEST
+
 START_TEST(test_now_usec_monotonic)
 {
 	uint64_t prev = now_usec(CLOCK_MONOTONIC);
@@ -190,6 +217,7 @@ Suite *util_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_strdupf);
+	tcase_add_test(tc, test_url_hide_userinfo);
 	tcase_add_test(tc, test_now_usec_monotonic);
 	tcase_add_test(tc, test_now_usec_realtime);
 	tcase_add_test(tc, test_format_rfc3339_known_instants);
