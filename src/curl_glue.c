@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
@@ -275,4 +276,11 @@ sd_event *curl_glue_event(const struct curl_glue *g)
 unsigned curl_glue_count(const struct curl_glue *g)
 {
 	return g->count;
+}
+
+long curl_glue_ms(uint64_t usec)
+{
+	uint64_t ms = usec / USEC_PER_MSEC + (usec % USEC_PER_MSEC != 0);
+
+	return ms > (uint64_t)LONG_MAX ? LONG_MAX : (long)ms;
 }

@@ -12,6 +12,7 @@
 #define SSEWATCHD_CURL_GLUE_H
 
 #include <curl/curl.h>
+#include <stdint.h>
 #include <systemd/sd-event.h>
 
 struct curl_glue;
@@ -38,6 +39,10 @@ int curl_glue_unpause(struct curl_glue *g, CURL *easy);
 
 /* The loop the glue runs in. */
 sd_event *curl_glue_event(const struct curl_glue *g);
+
+/* A duration for curl's *_MS options: rounded up, as 0 would mean no limit
+ * at all (0 stays 0, which does mean that). */
+long curl_glue_ms(uint64_t usec);
 
 /* Transfers running now. */
 unsigned curl_glue_count(const struct curl_glue *g);

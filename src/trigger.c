@@ -764,7 +764,7 @@ static int run_post(const struct trigger_env *env, const struct cfg_listener *l,
 	    curl_easy_setopt(run->easy, CURLOPT_HTTPHEADER, run->headers) != CURLE_OK ||
 	    curl_easy_setopt(run->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(run->easy, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-	    curl_easy_setopt(run->easy, CURLOPT_TIMEOUT_MS, (long)(t->timeout_usec / USEC_PER_MSEC)) != CURLE_OK ||
+	    curl_easy_setopt(run->easy, CURLOPT_TIMEOUT_MS, curl_glue_ms(t->timeout_usec)) != CURLE_OK ||
 	    curl_easy_setopt(run->easy, CURLOPT_USERAGENT, "ssewatchd/" SSEWATCHD_VERSION) != CURLE_OK ||
 	    curl_easy_setopt(run->easy, CURLOPT_WRITEFUNCTION, post_write) != CURLE_OK ||
 	    curl_easy_setopt(run->easy, CURLOPT_WRITEDATA, run) != CURLE_OK)

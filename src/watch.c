@@ -976,7 +976,7 @@ static int transfer_start(struct watch *w)
 	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(l->connect_timeout_usec / USEC_PER_MSEC)) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, curl_glue_ms(l->connect_timeout_usec)) != CURLE_OK ||
 	    /* A stream's connection is never reused: skip curl's search for a
 	     * reusable one, which walks every connection to the same host
 	     * (O(n²) when thousands of listeners start or reconnect at once). */

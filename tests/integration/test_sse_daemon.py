@@ -10,6 +10,7 @@ import json
 import os
 import random
 import resource
+import socket
 import sys
 import threading
 import time
@@ -494,6 +495,17 @@ class PostTests(unittest.TestCase):
         d = self.daemon(type("S", (), {"url": url})(), retries=2)
         self.src.push("x", id="1")
         d.wait_log(r"dead-lettered after 3 attempts of listeners\[0\]\.triggers\[0\]: POST failed")
+        self.assertEqual(d.stop(), 0)
+
+    def test_a_sub_millisecond_timeout_still_times_out(self):
+        silent = socket.socket()                       # connections queue up; nothing ever answers
+        self.addCleanup(silent.close)
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = "http://127.0.0.1:%d/hook" % silent.getsockname()[1]
+        d = self.daemon(type("S", (), {"url": url})(), timeout="500us", retries=0)
+        self.src.push("x", id="1")
+        d.wait_log(r"dead-lettered after 1 attempts of listeners\[0\]\.triggers\[0\]: POST failed: Timeout")
         self.assertEqual(d.stop(), 0)
 
 

@@ -384,6 +384,18 @@ static void global_cleanup(void)
 
 /* ------------------------------------------------------------ tests */
 
+START_TEST(test_ms_rounds_up)
+{
+	ck_assert_int_eq(curl_glue_ms(0), 0);
+	ck_assert_int_eq(curl_glue_ms(1), 1);		/* not 0, which would mean no limit */
+	ck_assert_int_eq(curl_glue_ms(999), 1);
+	ck_assert_int_eq(curl_glue_ms(1000), 1);
+	ck_assert_int_eq(curl_glue_ms(1001), 2);
+	ck_assert_int_eq(curl_glue_ms(30 * 1000000ULL), 30000);
+	ck_assert_int_eq(curl_glue_ms(UINT64_MAX), (long)(UINT64_MAX / 1000 + 1));	/* LP64 */
+}
+END_TEST
+
 START_TEST(test_new_and_free_empty)
 {
 	sd_event *e = NULL;
@@ -617,6 +629,7 @@ Suite *curl_glue_suite(void)
 	tcase_add_test(tc, test_remove_running_after_loop_ended);
 	tcase_add_test(tc, test_pause_and_unpause);
 	tcase_add_test(tc, test_reuse_handle_after_done);
+	tcase_add_test(tc, test_ms_rounds_up);
 	suite_add_tcase(s, tc);
 	return s;
 }
