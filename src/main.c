@@ -320,6 +320,8 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 				(l->protocol == CFG_PROTOCOL_SSE ? &proto_sse : &proto_aviso)->identity(l);
 
 			st = id ? listener_state_new(l->name, id) : NULL;
+			if (st)
+				st->bootstrap = true;	/* the first start still begins where configured */
 		} else if (r < 0) {
 			fprintf(stderr, "ssewatchd: %s\n", err ? err : strerror(-r));
 			goto out;

@@ -4,8 +4,8 @@
  *
  * - POST {base_url}/api/v1/watch (or /replay) with {event_type, identifier}
  *   and from_id = the last committed sequence + 1 (a decimal string), or at
- *   bootstrap (while the listener has no state file yet) the configured
- *   from_id / from_date;
+ *   bootstrap (while the listener has no state file yet, or one marked
+ *   "bootstrap") the configured from_id / from_date;
  * - the first frame must be connection_established or replay_started, within
  *   AVISO_OPENING_USEC of the response;
  * - dispatch on the event name, then on data.specversion (a CloudEvent) or
@@ -158,7 +158,7 @@ static int aviso_prepare(struct watch *w, CURL *easy, struct curl_slist **header
 					json_string(w->replay_from)) < 0)
 			return -ENOMEM;
 		a->expected = w->replay_from_is_id ? strtoull(w->replay_from, NULL, 10) : 0;
-	} else if (w->state_existed) {
+	} else if (w->state_existed && !w->st->bootstrap) {
 		/* Reset to live (`state reset --live`): no bootstrap position. */
 	} else if (l->from_id_set) {
 		_cleanup_free_ char *from = strdupf("%" PRIu64, l->from_id);

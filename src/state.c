@@ -1243,6 +1243,10 @@ static int state_to_json(const struct listener_state *s, json_t **ret)
 		}
 	}
 	j = json_object();
+	if (j && s->bootstrap && !s->cursor && !set_new(j, "bootstrap", json_true())) {
+		json_decref(j);
+		j = NULL;
+	}
 	if (!j || !set_new(j, "format", json_string(STATE_FORMAT)) ||
 	    !set_new(j, "version", json_integer(STATE_VERSION)) ||
 	    !set_new(j, "listener", json_string(s->name)) ||
@@ -1348,7 +1352,8 @@ static int check_keys(const struct vctx *v, const json_t *o, const char *const *
 }
 
 static const char *const top_keys[] = {
-	"format", "version", "listener", "identity", "cursor", "next_seq", "delivered", "retry_ms", "pending", NULL,
+	"format", "version", "listener", "identity", "cursor", "next_seq", "delivered", "retry_ms", "pending",
+	"bootstrap", NULL,
 };
 
 static const char *const pending_keys[] = {
@@ -1490,6 +1495,11 @@ int listener_state_from_json(const json_t *j, const char *expected_name, const c
 	r = get_typed(&v, j, "pending", "pending", JSON_ARRAY, "an array", &pending);
 	if (r < 0)
 		return r;
+	m = json_object_get(j, "bootstrap");	/* optional, and only ever true */
+	if (m && !json_is_true(m))
+		return bad(&v, "bootstrap", "expected true (or no such member)");
+	if (m && !json_is_null(cursor))
+		return bad(&v, "bootstrap", "is true, but there is a cursor");
 
 	s = listener_state_new(name, identity);
 	if (!s || identity_hide_userinfo(s->identity) < 0) {
@@ -1501,6 +1511,7 @@ int listener_state_from_json(const json_t *j, const char *expected_name, const c
 	s->next_seq = (uint64_t)next_seq;
 	s->delivered = (uint64_t)delivered;
 	s->retry_ms = (uint32_t)retry_ms;
+	s->bootstrap = m != NULL;
 
 	n = json_array_size(pending);
 	r = pending_reserve(s, n);
@@ -1689,7 +1700,7 @@ static int state_text(const struct listener_state *s, struct dbuf *out)
 #define PUT(p, n) do { if (r >= 0) r = dbuf_append(out, (p), (n)); } while (0)
 #define PUTS(str) PUT((str), strlen(str))
 #define PUTF(...) do { snprintf(num, sizeof(num), __VA_ARGS__); PUTS(num); } while (0)
-	PUTS("{\"cursor\":");
+	PUTS(s->bootstrap && !s->cursor ? "{\"bootstrap\":true,\"cursor\":" : "{\"cursor\":");
 	PUTS(cursor);
 	PUTF(",\"delivered\":%" PRIu64 ",\"format\":\"" STATE_FORMAT "\",\"identity\":", s->delivered);
 	PUTS(identity);

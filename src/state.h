@@ -121,6 +121,11 @@ struct listener_state {
 	uint64_t next_seq;		/* seq the next notification gets; starts at 1 */
 	uint64_t delivered;		/* notifications fully handled (statistics) */
 	uint32_t retry_ms;		/* sse: the server's last retry field, 0 = none */
+	/* Without a cursor, whether the configured start (aviso from_id or
+	 * from_date) still applies, as it does with no state file at all;
+	 * false means "live" (state reset --live). Written only when true and
+	 * the cursor null. */
+	bool bootstrap;
 	struct state_pending *pending;	/* oldest first */
 	size_t n_pending;
 	size_t pending_bytes;		/* sum of the pending notifications' JSON sizes */

@@ -175,6 +175,23 @@ class AvisoTests(unittest.TestCase):
         self.assertEqual(emu.stream_requests()[1]["from_id"], "3")
         self.assertEqual(d.stop(), 0)
 
+    def test_dead_letters_retried_before_the_first_start_keep_the_configured_start(self):
+        emu = self.emulator()
+        sent = self.publish(emu, 3)
+        failing = [record_trigger(self.ws.path("out.txt"), env={"RECORD_FAIL_MATCH": "mars"})]
+        d = self.daemon(self.listener(emu, from_id="1", triggers=failing))
+        wait_until(lambda: "dead_letters=3" in d.run_command("state", "list").stdout, 15)
+        self.assertEqual(d.stop(), 0)
+        for args in (("state", "reset", "m"), ("dead-letter", "retry", "m")):
+            r = d.run_command(*args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+        d.write_config([self.listener(emu, from_id="1")])
+        d.start()
+        self.wait_seqs(sent + sent)                   # the retried three, then from_id 1 again
+        self.assertEqual(emu.stream_requests()[-1]["from_id"], "1")
+        self.assertEqual(d.stop(), 0)
+
     def test_duplicates_at_the_replay_live_boundary_are_dropped(self):
         emu = self.emulator()
         self.publish(emu, 5)
