@@ -46,9 +46,16 @@ static void sse_response_ok(struct watch *w)
 	watch_opened(w);
 }
 
-static json_t *cursor_of(const struct sse_note *n)
+/*
+ * Moves the cursor to n's id. An id that is not UTF-8 cannot be kept (the
+ * state is JSON): the cursor stays where it was, as it does for an event
+ * with such an id, so a reconnect fetches again rather than from nowhere.
+ */
+static int cursor_follow(struct watch *w, const struct sse_note *n)
 {
-	return n->id_set ? json_stringn(n->id, n->id_len) : NULL;
+	if (!n->id_set || !utf8_valid(n->id, n->id_len))
+		return 0;
+	return watch_set_cursor(w, json_stringn(n->id, n->id_len));
 }
 
 /* An event too large to keep: recorded as a dead letter without its data, so
@@ -78,7 +85,7 @@ static int sse_oversize(struct watch *w, const struct sse_note *n)
 				    .message_id = LOG_MID_OVERSIZE },
 	      "an event of %zu bytes exceeds max_event_size (%zu): skipped, recorded as dead letter %" PRIu64,
 	      n->size, w->cfg->max_event_size, seq);
-	return n->id_set ? watch_set_cursor(w, cursor_of(n)) : 0;
+	return cursor_follow(w, n);
 }
 
 static int sse_note(struct watch *w, const struct sse_note *n)
@@ -90,14 +97,14 @@ static int sse_note(struct watch *w, const struct sse_note *n)
 	case SSE_NOTE_EVENT:
 		/* Straight to text: most triggers (log, echo) never need the tree. */
 		r = notif_sse_format(n->type, n->type_len, n->data, n->data_len, n->id_set, n->id, n->id_len, text);
-		/* An id that is not UTF-8 cannot be kept (the state is JSON), as in cursor_of(). */
+		/* An id that is not UTF-8 cannot be kept (the state is JSON), as in cursor_follow(). */
 		if (r >= 0)
 			r = watch_deliver_copy(w, text->buf, text->len,
 					       n->id_set && utf8_valid(n->id, n->id_len) ? n->id : NULL, n->id_len);
 		dbuf_reset_trim(text, NOTIF_SCRATCH_KEEP);
 		return r;
 	case SSE_NOTE_ID:
-		return watch_set_cursor(w, cursor_of(n));
+		return cursor_follow(w, n);
 	case SSE_NOTE_RETRY:
 		watch_retry(w, n->retry_ms);
 		return 0;

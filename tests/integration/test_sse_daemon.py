@@ -361,6 +361,23 @@ class FaultTests(unittest.TestCase):
         self.assertEqual(len(srv.requests), 1)
         self.assertEqual(d.stop(), 0)
 
+    def test_an_id_that_is_not_utf8_leaves_the_cursor_where_it_was(self):
+        srv = self.server(["live", "live", "live"])
+        d = self.daemon(srv.url, max_event_size="1KiB")
+        srv.wait_live(1, timeout=10)
+        srv.push_raw(b"id: a1\ndata: one\n\nid: \xff\n\ndata: two\n\n")          # an id-only block
+        self.wait_data(["one", "two"])
+        srv.drop("fin")
+        srv.wait_requests(2, timeout=15)
+        self.assertEqual(srv.requests[1]["last_event_id"], "a1")
+        srv.wait_live(1, timeout=10)
+        srv.push_raw(b"id: b1\ndata: three\n\nid: \xfe\ndata: " + b"x" * 2000 + b"\n\ndata: four\n\n")  # oversize
+        self.wait_data(["one", "two", "three", "four"])
+        srv.drop("fin")
+        srv.wait_requests(3, timeout=15)
+        self.assertEqual(srv.requests[2]["last_event_id"], "b1")
+        self.assertEqual(d.stop(), 0)
+
     def test_batch_cursor_follows_ids_within_one_read(self):
         # commit: batch keeps a read's last event id aside and sets the
         # cursor once, at the read's end: an id-only block after it, or an
