@@ -575,6 +575,10 @@ static int consume(struct watch *w, const char *buf, size_t len)
 		if (r < 0)
 			(void)watch_abort(w, SV_REASON_COMMIT, false, "commit failed: %s", strerror(-r));
 	}
+	/* A replay that reached --to ends here, and nothing sends its last
+	 * notifications again: they are kept (its commit writes nothing). */
+	if ((r < 0 || w->abort_now) && w->replay && w->replay_done && has_uncommitted(w))
+		(void)commit(w);
 	if (r < 0 || w->abort_now) {
 		if (has_uncommitted(w))
 			rollback(w);

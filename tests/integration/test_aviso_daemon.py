@@ -372,9 +372,17 @@ class AvisoTests(unittest.TestCase):
     # ------------------------------------------------------------ replay
 
     def test_replay_runs_triggers_and_leaves_the_state_alone(self):
+        self.replay_3_to_7_then_from_9()
+
+    def test_replay_with_batch_commits_runs_the_last_read_too(self):
+        # All of a replay arrives in one or two reads here: what the read
+        # that reaches --to brought must run all the same.
+        self.replay_3_to_7_then_from_9(commit="batch")
+
+    def replay_3_to_7_then_from_9(self, **extra):
         emu = self.emulator()
         self.publish(emu, 10)
-        d = Daemon(self.ws, [self.listener(emu)])
+        d = Daemon(self.ws, [self.listener(emu, **extra)])
         self.addCleanup(d.cleanup)
         r = d.run_command("replay", "m", "--from", "3", "--to", "7")
         self.assertEqual(r.returncode, 0, r.stderr)
