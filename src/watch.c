@@ -992,6 +992,8 @@ static int transfer_start(struct watch *w)
 	    curl_easy_setopt(e, CURLOPT_USERAGENT, "ssewatchd/" SSEWATCHD_VERSION) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)read_size(l)) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->req_headers) != CURLE_OK ||
+	    /* A proxy's answer to CONNECT is not the stream's response. */
+	    curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HEADERDATA, w) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) != CURLE_OK ||

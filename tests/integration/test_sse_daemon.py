@@ -443,6 +443,61 @@ class FaultTests(unittest.TestCase):
         self.assertRegex(d.run_command("state", "list").stdout, r"faulty .*pending=0 dead_letters=0")
 
 
+class TunnelOnlyProxy:
+    """An HTTP proxy that opens every CONNECT tunnel ("200 Connection
+    established") and then closes it: the TLS handshake through it fails."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.connects = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    head += chunk
+                self.connects.append(head.split(b"\r\n", 1)[0].decode(errors="replace"))
+                try:
+                    conn.sendall(b"HTTP/1.1 200 Connection established\r\nProxy-Agent: test\r\n\r\n")
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.sock.close()
+
+
+class ProxyTests(unittest.TestCase):
+    def setUp(self):
+        self.ws = Workspace()
+        self.addCleanup(self.ws.cleanup)
+
+    def test_a_tunnel_that_fails_after_connect_is_retried_not_fatal(self):
+        proxy = TunnelOnlyProxy()
+        self.addCleanup(proxy.stop)
+        # The proxy's own "200" is no answer from the stream's server.
+        d = Daemon(self.ws, [sse_listener("p", "https://stream.invalid/events", self.ws.path("out.txt"),
+                                          proxy=proxy.url)])
+        self.addCleanup(d.cleanup)
+        d.start()
+        wait_until(lambda: len(proxy.connects) >= 2, 20, message="the listener did not try again")
+        self.assertEqual(proxy.connects[0], "CONNECT stream.invalid:443 HTTP/1.1")
+        self.assertEqual(d.stop(), 0)
+        self.assertNotIn("Content-Type", d.all_logs())
+
+
 class PostTests(unittest.TestCase):
     """The post trigger: a structured CloudEvent, retried only when it may help."""
 
