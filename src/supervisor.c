@@ -25,10 +25,11 @@ bool sv_is_final(const struct sv_state *s)
 	return s->phase == SV_STOPPED || s->phase == SV_FAILED;
 }
 
-/* The server's retry field raises the base delay (and the cap with it). */
+/* The server's retry field raises the base delay (and the cap with it), as
+ * far as a Retry-After may: a server cannot park a listener for weeks. */
 static uint64_t base_of(const struct sv_params *p, const struct sv_state *s)
 {
-	uint64_t retry = (uint64_t)s->retry_ms * USEC_PER_MSEC;
+	uint64_t retry = MIN((uint64_t)s->retry_ms * USEC_PER_MSEC, p->retry_after_cap_usec);
 
 	return MAX(p->base_usec, retry);
 }

@@ -416,6 +416,21 @@ START_TEST(test_retry_field_raises_base_and_cap)
 }
 END_TEST
 
+START_TEST(test_retry_field_capped_like_retry_after)
+{
+	struct run r;
+
+	run_init(&r);
+	step(&r, (struct sv_event){ .type = SV_EV_RETRY, .retry_ms = UINT32_MAX });	/* ~49.7 days */
+	ev_start(&r);
+	ev_closed(&r, SV_CLOSE_ERROR, SV_REASON_TRANSPORT);
+	expect_wait(&r, S(150));	/* 300 s, spread to 150..300 s */
+	fire_timer(&r);
+	ev_closed(&r, SV_CLOSE_ERROR, SV_REASON_TRANSPORT);
+	expect_wait(&r, S(150));
+}
+END_TEST
+
 START_TEST(test_immediate_close_reconnects_at_once)
 {
 	struct run r;
@@ -585,6 +600,7 @@ Suite *supervisor_suite(void)
 	tcase_add_test(tc, test_healthy_period_resets_backoff);
 	tcase_add_test(tc, test_clean_eof_waits_reconnection_time);
 	tcase_add_test(tc, test_retry_field_raises_base_and_cap);
+	tcase_add_test(tc, test_retry_field_capped_like_retry_after);
 	tcase_add_test(tc, test_immediate_close_reconnects_at_once);
 	tcase_add_test(tc, test_shutdown_close_waits_short_fixed_delay);
 	tcase_add_test(tc, test_short_sessions_are_throttled);
