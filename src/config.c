@@ -2695,14 +2695,14 @@ static json_t *jkv(const struct cfg_kv *kv, size_t n, bool redact_sensitive)
 	return o;
 }
 
-/* A URL with any "user:password@" replaced. */
+/* A URL with its credentials (userinfo, token query values) replaced. */
 static json_t *jurl(const char *url, bool redact)
 {
 	_cleanup_free_ char *s = NULL;
 
 	if (!url || !redact)
 		return jstr(url);
-	s = url_hide_userinfo(url);
+	s = url_hide_secrets(url);
 	return s ? json_string(s) : NULL;
 }
 

@@ -74,7 +74,7 @@ static size_t base_len(const char *base)
 
 static json_t *aviso_identity(const struct cfg_listener *l)
 {
-	_cleanup_free_ char *base = url_hide_userinfo(l->base_url);
+	_cleanup_free_ char *base = url_hide_secrets(l->base_url);
 
 	return base ? json_pack("{s:s, s:s%, s:s, s:O}", "protocol", "aviso", "base_url", base, base_len(base),
 				"event", l->event, "identifiers", l->identifiers ? l->identifiers : json_object())
@@ -189,7 +189,7 @@ static int aviso_prepare(struct watch *w, CURL *easy, struct curl_slist **header
 	a->opened = false;
 	a->close_frame = false;
 	if (log_get_max_level() >= LOG_DEBUG) {
-		_cleanup_free_ char *shown = url_hide_userinfo(url);
+		_cleanup_free_ char *shown = url_hide_secrets(url);
 
 		log_f(LOG_DEBUG, 0, &(struct log_fields){ .listener = w->name }, "POST %s %s", shown ?: "?",
 		      a->request_body);

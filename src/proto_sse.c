@@ -16,7 +16,7 @@
 
 static json_t *sse_identity(const struct cfg_listener *l)
 {
-	_cleanup_free_ char *url = url_hide_userinfo(l->url);
+	_cleanup_free_ char *url = url_hide_secrets(l->url);
 
 	return url ? json_pack("{s:s, s:s}", "protocol", "sse", "url", url) : NULL;
 }

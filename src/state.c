@@ -1400,10 +1400,11 @@ static int parse_pending_entry(const struct vctx *v, const json_t *e, size_t i, 
 	return get_typed(v, e, "notification", member, JSON_OBJECT, "an object", &p->notification);
 }
 
-/* Earlier builds kept a URL's "user:password@" in the identity. It is
- * hidden on load as identities are now made, so such a state still matches
- * its configuration, and its next commit no longer holds the password. */
-static int identity_hide_userinfo(json_t *identity)
+/* Earlier builds kept a URL's "user:password@" and credential query values
+ * in the identity. They are hidden on load as identities are now made, so
+ * such a state still matches its configuration, and its next commit no
+ * longer holds them. */
+static int identity_hide_secrets(json_t *identity)
 {
 	static const char *const keys[] = { "url", "base_url" };
 
@@ -1413,7 +1414,7 @@ static int identity_hide_userinfo(json_t *identity)
 
 		if (!url)
 			continue;
-		hidden = url_hide_userinfo(url);
+		hidden = url_hide_secrets(url);
 		if (!hidden)
 			return -ENOMEM;
 		if (strcmp(hidden, url) != 0 && json_object_set_new(identity, keys[i], json_string(hidden)) < 0)
@@ -1502,7 +1503,7 @@ int listener_state_from_json(const json_t *j, const char *expected_name, const c
 		return bad(&v, "bootstrap", "is true, but there is a cursor");
 
 	s = listener_state_new(name, identity);
-	if (!s || identity_hide_userinfo(s->identity) < 0) {
+	if (!s || identity_hide_secrets(s->identity) < 0) {
 		listener_state_free(s);
 		return -ENOMEM;
 	}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -19,18 +20,71 @@ char *vstrdupf(const char *fmt, va_list ap)
 	return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
 }
 
-char *url_hide_userinfo(const char *url)
+/* Whether a query parameter of this name likely carries a credential. */
+static bool query_name_secret(const char *name, size_t n)
 {
-	const char *auth = strstr(url, "://"), *end, *at;
+	static const char *const words[] = { "token", "secret", "password", "passwd", "auth", "key", "sig", "jwt",
+					     "session", "credential" };
 
-	if (!auth)
-		return strdup(url);
-	auth += 3;
-	end = auth + strcspn(auth, "/?#");
-	at = memrchr(auth, '@', (size_t)(end - auth));
-	if (!at)
-		return strdup(url);
-	return strdupf("%.*s(secret)%s", (int)(auth - url), url, at);
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		size_t w = strlen(words[i]);
+
+		for (size_t k = 0; k + w <= n; k++)
+			if (strncasecmp(name + k, words[i], w) == 0)
+				return true;
+	}
+	return false;
+}
+
+char *url_hide_secrets(const char *url)
+{
+	const char *auth = strstr(url, "://"), *host = url, *query, *end;
+	bool userinfo = false;
+	char *out, *o;
+
+	if (auth) {
+		const char *authority_end, *at;
+
+		auth += 3;
+		authority_end = auth + strcspn(auth, "/?#");
+		at = memrchr(auth, '@', (size_t)(authority_end - auth));
+		host = at ? at : auth;
+		userinfo = at != NULL;
+	}
+	/* At worst every byte of the query is a one-byte value made "(secret)". */
+	out = malloc(strlen(url) * 9 + 16);
+	if (!out)
+		return NULL;
+	o = out;
+	if (auth) {
+		o = mempcpy(o, url, (size_t)(auth - url));
+		if (userinfo)
+			o = stpcpy(o, "(secret)");
+	}
+	query = host + strcspn(host, "?#");
+	o = mempcpy(o, host, (size_t)(query - host));
+	if (*query != '?') {
+		strcpy(o, query);
+		return out;
+	}
+	end = query + strcspn(query, "#");
+	*o++ = '?';
+	for (const char *p = query + 1; p < end;) {
+		size_t len = strcspn(p, "&#");
+		const char *eq = memchr(p, '=', len);
+
+		if (eq && query_name_secret(p, (size_t)(eq - p))) {
+			o = mempcpy(o, p, (size_t)(eq - p) + 1);
+			o = stpcpy(o, "(secret)");
+		} else {
+			o = mempcpy(o, p, len);
+		}
+		p += len;
+		if (p < end)
+			*o++ = *p++;	/* the '&' */
+	}
+	strcpy(o, end);
+	return out;
 }
 
 char *strdupf(const char *fmt, ...)

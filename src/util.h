@@ -16,9 +16,11 @@ char *vstrdupf(const char *fmt, va_list ap) _printf_(1, 0);
 
 uint64_t now_usec(clockid_t clock);
 
-/* url with any "user:password@" shown as "(secret)@", malloc()ed; NULL on
- * OOM. What logs, status and state files may carry of a configured URL. */
-char *url_hide_userinfo(const char *url);
+/* url with any "user:password@" shown as "(secret)@", and the values of
+ * query parameters named like credentials (token, key, auth, sig, ...) as
+ * "(secret)"; malloc()ed, NULL on OOM. What logs, status and state files may
+ * carry of a configured URL. */
+char *url_hide_secrets(const char *url);
 
 /* All of data to fd, through short writes and EINTR; 0 or negative errno. */
 int write_all(int fd, const void *data, size_t len);

@@ -937,7 +937,7 @@ static int transfer_start(struct watch *w)
 		const char *url = l->protocol == CFG_PROTOCOL_SSE ? l->url : l->base_url, *value = NULL;
 
 		if (!auth_url_safe(url)) {
-			_cleanup_free_ char *shown = url_hide_userinfo(url);
+			_cleanup_free_ char *shown = url_hide_secrets(url);
 
 			curl_easy_cleanup(e);
 			w->easy = NULL;

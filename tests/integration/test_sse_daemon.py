@@ -731,12 +731,12 @@ class StateTests(unittest.TestCase):
         self.assertEqual(new.requests, [])
         self.assertEqual(d.stop(), 0)
 
-    def test_url_password_reaches_no_log_state_or_output(self):
-        secret = "hunter2-%d" % os.getpid()
+    def test_url_password_and_token_reach_no_log_state_or_output(self):
+        secret, token = "hunter2-%d" % os.getpid(), "tok-%d" % os.getpid()
         old, new = self.server(initial_events=2), self.server(initial_events=1)
 
         def url(srv):
-            return srv.url.replace("http://", "http://user:%s@" % secret)
+            return srv.url.replace("http://", "http://user:%s@" % secret) + "?topic=t&access_token=" + token
 
         d = Daemon(self.ws, [sse_listener("l", url(old), self.ws.path("out.txt"))], log_level="debug")
         self.addCleanup(d.cleanup)
@@ -748,26 +748,38 @@ class StateTests(unittest.TestCase):
         with open(path) as f:
             state = f.read()
         self.assertNotIn(secret, state)
+        self.assertNotIn(token, state)
         show = self.run_ok_out(d, "state", "show", "l")
         self.assertNotIn(secret, show)
+        self.assertNotIn(token, show)
         self.assertIn("(secret)@127.0.0.1", show)
+        self.assertIn("?topic=t&access_token=(secret)", show)
+        check = self.run_ok_out(d, "check")
+        self.assertNotIn(secret, check)
+        self.assertNotIn(token, check)
 
-        # A state an earlier build wrote, the password in its identity, still matches.
+        # A state an earlier build wrote, the secrets in its identity, still matches.
+        legacy = state.replace("(secret)@", "user:%s@" % secret).replace("token=(secret)", "token=" + token)
+        self.assertIn(secret, legacy)
+        self.assertIn(token, legacy)
         with open(path, "w") as f:
-            f.write(state.replace("(secret)", "user:" + secret))
+            f.write(legacy)
         d.start()
         old.push("event 3")
         wait_until(lambda: len(read_records(self.ws.path("out.txt"))) == 3, 10)
         self.assertEqual(d.stop(), 0)
         with open(path) as f:
-            self.assertNotIn(secret, f.read())
+            text = f.read()
+        self.assertNotIn(secret, text)
+        self.assertNotIn(token, text)
 
-        # A changed URL is reported without the password.
+        # A changed URL is reported without the secrets.
         d.write_config([sse_listener("l", url(new), self.ws.path("out.txt"))], log_level="debug")
         d.start()
         d.wait_log(r"state file was written for .*\(secret\)@127\.0\.0\.1:%d" % old.port)
         self.assertEqual(d.stop(), 0)
         self.assertNotIn(secret, d.all_logs())
+        self.assertNotIn(token, d.all_logs())
 
     def run_ok_out(self, d, *args):
         r = d.run_command(*args)

@@ -36,7 +36,7 @@ START_TEST(test_strdupf)
 }
 END_TEST
 
-START_TEST(test_url_hide_userinfo)
+START_TEST(test_url_hide_secrets)
 {
 	static const struct {
 		const char *url, *want;
@@ -51,10 +51,23 @@ START_TEST(test_url_hide_userinfo)
 		{ "https://@host", "https://(secret)@host" },
 		{ "no scheme u:p@host", "no scheme u:p@host" },
 		{ "", "" },
+		/* query values named like credentials */
+		{ "https://h/.well-known/mercure?topic=x&authorization=eyJ.a.b",
+		  "https://h/.well-known/mercure?topic=x&authorization=(secret)" },
+		{ "https://h/p?access_token=abc", "https://h/p?access_token=(secret)" },
+		{ "https://h/p?API_KEY=1&b=2&X-Amz-Signature=ff#frag?token=t",
+		  "https://h/p?API_KEY=(secret)&b=2&X-Amz-Signature=(secret)#frag?token=t" },
+		{ "https://u:p@h?token=", "https://(secret)@h?token=(secret)" },
+		{ "https://h?token", "https://h?token" },			/* no value to hide */
+		{ "https://h?topic=a&&page=2&", "https://h?topic=a&&page=2&" },
+		{ "https://h?sig=1&sig=2", "https://h?sig=(secret)&sig=(secret)" },
+		{ "https://h?=x", "https://h?=x" },
+		{ "https://h#a?token=x", "https://h#a?token=x" },
+		{ "https://h?a=b@c/d", "https://h?a=b@c/d" },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(vectors); i++) {
-		char *got = url_hide_userinfo(vectors[i].url);
+		char *got = url_hide_secrets(vectors[i].url);
 
 		ck_assert_ptr_nonnull(got);
 		ck_assert_msg(strcmp(got, vectors[i].want) == 0, "%s: got %s", vectors[i].url, got);
@@ -217,7 +230,7 @@ Suite *util_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_strdupf);
-	tcase_add_test(tc, test_url_hide_userinfo);
+	tcase_add_test(tc, test_url_hide_secrets);
 	tcase_add_test(tc, test_now_usec_monotonic);
 	tcase_add_test(tc, test_now_usec_realtime);
 	tcase_add_test(tc, test_format_rfc3339_known_instants);
