@@ -431,7 +431,12 @@ static int cmd_state(struct cfg *c, int argc, char **argv)
 		if (sum && argc == 2) {
 			_cleanup_free_ char *s = NULL;
 
-			if (st && json_object_set_new(sum, "state", listener_state_to_json(st)) < 0)
+			json_t *full = st ? listener_state_to_json(st) : NULL;
+
+			/* A file from an earlier build may hold credentials in its identity. */
+			if (full && json_object_set_new(full, "identity", state_identity_without_secrets(st->identity)) < 0)
+				full = (json_decref(full), NULL);
+			if (st && json_object_set_new(sum, "state", full) < 0)
 				sum = NULL;
 			s = sum ? json_dumps(sum, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 			if (s)

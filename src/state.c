@@ -1400,27 +1400,24 @@ static int parse_pending_entry(const struct vctx *v, const json_t *e, size_t i, 
 	return get_typed(v, e, "notification", member, JSON_OBJECT, "an object", &p->notification);
 }
 
-/* Earlier builds kept a URL's "user:password@" and credential query values
- * in the identity. They are hidden on load as identities are now made, so
- * such a state still matches its configuration, and its next commit no
- * longer holds them. */
-static int identity_hide_secrets(json_t *identity)
+json_t *state_identity_without_secrets(const json_t *identity)
 {
 	static const char *const keys[] = { "url", "base_url" };
+	json_t *copy = json_deep_copy(identity);
 
-	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-		const char *url = json_string_value(json_object_get(identity, keys[i]));
+	for (size_t i = 0; copy && i < ELEMENTSOF(keys); i++) {
+		const char *url = json_string_value(json_object_get(copy, keys[i]));
 		_cleanup_free_ char *hidden = NULL;
 
 		if (!url)
 			continue;
 		hidden = url_hide_secrets(url);
-		if (!hidden)
-			return -ENOMEM;
-		if (strcmp(hidden, url) != 0 && json_object_set_new(identity, keys[i], json_string(hidden)) < 0)
-			return -ENOMEM;
+		if (!hidden || json_object_set_new(copy, keys[i], json_string(hidden)) < 0) {
+			json_decref(copy);
+			return NULL;
+		}
 	}
-	return 0;
+	return copy;
 }
 
 int listener_state_from_json(const json_t *j, const char *expected_name, const char *source,
@@ -1503,10 +1500,8 @@ int listener_state_from_json(const json_t *j, const char *expected_name, const c
 		return bad(&v, "bootstrap", "is true, but there is a cursor");
 
 	s = listener_state_new(name, identity);
-	if (!s || identity_hide_secrets(s->identity) < 0) {
-		listener_state_free(s);
+	if (!s)
 		return -ENOMEM;
-	}
 	if (!json_is_null(cursor))
 		s->cursor = json_incref(cursor);
 	s->next_seq = (uint64_t)next_seq;

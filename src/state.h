@@ -139,6 +139,13 @@ struct listener_state {
 /* A valid listener name: [A-Za-z0-9_.-]{1,64}, and not "." or "..". */
 bool state_name_valid(const char *name);
 
+/*
+ * A copy of identity with the credentials of its "url" / "base_url" hidden
+ * (url_hide_secrets()), as identities are made now; NULL on OOM. Earlier
+ * builds kept them: compare and show a loaded identity through this.
+ */
+json_t *state_identity_without_secrets(const json_t *identity);
+
 /* identity is borrowed (a reference is taken). */
 struct listener_state *listener_state_new(const char *name, json_t *identity);
 struct listener_state *listener_state_free(struct listener_state *s);

@@ -1733,6 +1733,21 @@ struct watch *watch_free(struct watch *w)
 	return NULL;
 }
 
+/* The state is another stream's: stop, saying how to go on. */
+static void identity_mismatch(struct watch *w, const json_t *stored, const json_t *identity)
+{
+	_cleanup_free_ char *was = json_dumps(stored, JSON_COMPACT | JSON_SORT_KEYS);
+	_cleanup_free_ char *now = json_dumps(identity, JSON_COMPACT | JSON_SORT_KEYS);
+
+	watch_log(w, LOG_ERR, 0, LOG_MID_STATE_ERROR, NULL,
+		  "the state file was written for %s, but the configuration now says %s; its cursor does not "
+		  "apply. The listener stays stopped: restore the previous configuration, or run "
+		  "'ssewatchd state reset %s' to start afresh",
+		  was ? was : "?", now ? now : "?", w->name);
+	w->st = listener_state_free(w->st);
+	sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_STATE });
+}
+
 int watch_start(struct watch *w)
 {
 	_cleanup_(json_decrefp) json_t *identity = NULL;
@@ -1760,18 +1775,20 @@ int watch_start(struct watch *w)
 	} else if (r >= 0) {
 		w->state_existed = true;
 	}
-	if (w->st && w->state_existed && !json_equal(w->st->identity, identity)) {
-		_cleanup_free_ char *was = json_dumps(w->st->identity, JSON_COMPACT | JSON_SORT_KEYS);
-		_cleanup_free_ char *now = json_dumps(identity, JSON_COMPACT | JSON_SORT_KEYS);
+	if (w->st && w->state_existed) {
+		_cleanup_(json_decrefp) json_t *stored = state_identity_without_secrets(w->st->identity);
 
-		watch_log(w, LOG_ERR, 0, LOG_MID_STATE_ERROR, NULL,
-			  "the state file was written for %s, but the configuration now says %s; its cursor does not "
-			  "apply. The listener stays stopped: restore the previous configuration, or run "
-			  "'ssewatchd state reset %s' to start afresh",
-			  was ? was : "?", now ? now : "?", w->name);
-		w->st = listener_state_free(w->st);
-		sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_STATE });
-		return 0;
+		if (!stored)
+			return -ENOMEM;
+		if (json_equal(stored, identity)) {
+			/* The same stream: from now on written as identities are made
+			 * now (a file from an earlier build held credentials). */
+			json_decref(w->st->identity);
+			w->st->identity = json_incref(identity);
+		} else {
+			identity_mismatch(w, stored, identity);
+			return 0;
+		}
 	}
 	/* Numbers go on past the dead letters an earlier state (one reset,
 	 * say) left, so a new dead letter never takes an old one's name. */
