@@ -237,6 +237,13 @@ static void reload_progress(struct daemon *d)
 
 static void retire(struct daemon *d, struct watch *w)
 {
+	/* One still waiting for its predecessor never started: it just goes
+	 * (reload_progress() must not start it once it is freed). */
+	for (size_t i = 0; i < d->n_waiting; i++)
+		if (d->waiting[i] == w) {
+			array_remove(d->waiting, &d->n_waiting, i);
+			break;
+		}
 	watch_stop(w);
 	if (array_push(&d->retiring, &d->n_retiring, w) < 0) {
 		/* Out of memory: stop it the hard way rather than leak it. */
@@ -251,7 +258,7 @@ static void reload(struct daemon *d)
 	struct cfg_errors errors = { 0 };
 	struct cfg *c = NULL, **old_cfgs;
 	struct watch **next;
-	size_t kept = 0, added = 0, changed = 0, removed = 0;
+	size_t kept = 0, added = 0, changed = 0, removed = 0, restarted = 0;
 	int r;
 
 	(void)sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec(CLOCK_MONOTONIC));
@@ -300,15 +307,20 @@ static void reload(struct daemon *d)
 				d->watches[k] = NULL;
 				break;
 			}
-		if (old && cfg_listener_same(old->cfg, l)) {
+		/* A listener that failed or stopped is started again, as its
+		 * message promised: its credentials or state may be mended. */
+		if (old && cfg_listener_same(old->cfg, l) && !watch_ended(old)) {
 			watch_reloaded(old, l);	/* same stream: the connection stays */
 			next[i] = old;
 			kept++;
 			continue;
 		}
 		if (old) {
+			if (cfg_listener_same(old->cfg, l))
+				restarted++;
+			else
+				changed++;
 			retire(d, old);
-			changed++;
 		} else {
 			added++;
 		}
@@ -345,8 +357,8 @@ static void reload(struct daemon *d)
 	log_set_max_level(c->log_level);
 	/* Log files are opened afresh (after a rotation, say). */
 	trigger_logs_close_all(d->tenv.logs);
-	log_info("configuration reloaded: %zu listener(s) unchanged, %zu changed, %zu added, %zu removed", kept,
-		 changed, added, removed);
+	log_info("configuration reloaded: %zu listener(s) unchanged, %zu changed, %zu added, %zu removed, "
+		 "%zu failed or stopped one(s) restarted", kept, changed, added, removed, restarted);
 	reload_progress(d);
 done:
 	status_update(d, true);
@@ -432,6 +444,8 @@ static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		    (double)d->stop_grace_usec / 1e6);
 	for (size_t i = 0; i < d->n_watches; i++)
 		watch_cancel_trigger(d->watches[i]);
+	for (size_t i = 0; i < d->n_retiring; i++)	/* changed by a reload, their trigger still running */
+		watch_cancel_trigger(d->retiring[i]);
 	(void)sd_event_source_set_time_relative(s, STOP_TERMINATE_USEC);
 	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	return 0;

@@ -320,8 +320,11 @@ static void on_credentials(struct auth *a, int error, const char *message, void 
 	else
 		watch_log(w, LOG_NOTICE, 0, NULL, NULL, "credentials refreshed");
 	if (w->auth_fetching) {
-		/* The first request was waiting for them. */
+		/* The first request was waiting for them, unless the listener
+		 * was stopped (or retired) meanwhile. */
 		w->auth_fetching = false;
+		if (w->stopping || sv_is_final(&w->sv))
+			return;
 		if (error < 0)
 			sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_AUTH });
 		else if (transfer_start(w) < 0)
@@ -1851,6 +1854,11 @@ void watch_stop(struct watch *w)
 void watch_cancel_trigger(struct watch *w)
 {
 	trigger_run_cancel(w->run);
+}
+
+bool watch_ended(const struct watch *w)
+{
+	return sv_is_final(&w->sv);
 }
 
 bool watch_busy(const struct watch *w)

@@ -193,6 +193,9 @@ void watch_cancel_trigger(struct watch *w);
 /* Whether a trigger is still running (the daemon waits for these on shutdown). */
 bool watch_busy(const struct watch *w);
 
+/* Whether the listener failed or stopped for good (a reload starts it again). */
+bool watch_ended(const struct watch *w);
+
 /* Commits progress not yet on disk. */
 int watch_flush(struct watch *w);
 

@@ -6,6 +6,7 @@ and token rotation, replay, and a long run with a fault every ~500."""
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -353,6 +354,20 @@ class AvisoTests(unittest.TestCase):
         d = self.daemon(self.listener(emu, auth={"bearer_token_file": token}))
         d.wait_log(r"listener failed: authentication rejected")
         self.assertEqual([r["status"] for r in emu.stream_requests()], [401, 401])
+        self.assertEqual(d.stop(), 0)
+
+    def test_a_reload_restarts_a_failed_listener_once_its_token_is_mended(self):
+        emu = self.emulator()
+        emu.set_valid_tokens(["good"])
+        token = self.ws.write("token", "stale\n")
+        d = self.daemon(self.listener(emu, auth={"bearer_token_file": token}))
+        d.wait_log(r"listener failed: authentication rejected")
+        self.ws.write("token", "good\n")
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log(r"configuration reloaded: 0 listener\(s\) unchanged, .* 1 failed or stopped one\(s\) restarted")
+        d.wait_log(r"m: connected")
+        self.wait_seqs(self.publish(emu, 2))
+        self.assertEqual([r["status"] for r in emu.stream_requests()], [401, 401, 200])
         self.assertEqual(d.stop(), 0)
 
     def test_403_fails_the_listener(self):

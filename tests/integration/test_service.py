@@ -171,6 +171,64 @@ class ServiceTests(unittest.TestCase):
         self.assertEqual([x for _, x in read_records(out)], ["event 1", "next"])
         self.assertEqual(d.stop(), 0)
 
+    def test_a_waiting_listener_removed_by_a_second_reload_never_starts(self):
+        a = self.server("a", initial_events=1)
+        out = self.ws.path("a.txt")
+        slow = [record_trigger(out, env={"RECORD_SLEEP": "1.5"})]
+        d = self.daemon([listener("a", a.url, out, triggers=slow)])
+        d.start()
+        wait_until(lambda: self.poll_status(d, "a", "trigger_running"), 10)
+        # Changed: the new watch waits for the old one's trigger ...
+        d.write_config([listener("a", a.url, out, triggers=slow, headers={"X-New": "1"})],
+                       runtime_dir=self.ws.path("run"))
+        self.hup(d, r"1 changed")
+        # ... and is removed before it ever started.
+        b = self.server("b", initial_events=1)
+        d.write_config([listener("b", b.url, self.ws.path("b.txt"))], runtime_dir=self.ws.path("run"))
+        self.hup(d, r"1 added, 1 removed")
+        wait_until(lambda: len(read_records(out)) == 1, 15)   # the old trigger finished
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(len(a.requests), 1)                  # nothing started after it
+
+    def test_the_stop_grace_terminates_triggers_of_changed_listeners_too(self):
+        a = self.server("a", initial_events=1)
+        out = self.ws.path("a.txt")
+        stuck = [record_trigger(out, env={"RECORD_SLEEP": "300"})]
+        d = self.daemon([listener("a", a.url, out, triggers=stuck)])
+        d.start()
+        wait_until(lambda: self.poll_status(d, "a", "trigger_running"), 10)
+        d.write_config([listener("a", a.url, out, triggers=stuck, headers={"X-New": "1"})],
+                       runtime_dir=self.ws.path("run"))
+        self.hup(d, r"1 changed")
+        log = d.proc                                          # stop() forgets it
+        self.assertEqual(d.stop(timeout=60), 0)               # after the 30 s grace
+        self.assertIn("terminating them", log.output())
+        self.assertNotIn("did not end after being terminated", log.output())
+
+    def test_credentials_that_arrive_after_sigterm_open_no_stream(self):
+        a = self.server("a", initial_events=1)
+        out = self.ws.path("a.txt")
+        d = self.daemon([listener("a", a.url, out, triggers=[record_trigger(out, env={"RECORD_SLEEP": "300"})])])
+        d.start()
+        wait_until(lambda: self.poll_status(d, "a", "trigger_running"), 10)
+        d.kill()                                              # event 1 stays pending
+
+        go, done = self.ws.path("GO"), self.ws.path("DONE")
+        gate = "while [ ! -e %s ]; do sleep 0.05; done"
+        d.write_config([listener("a", a.url, out, auth={"refresh_command": ["sh", "-c", gate % go + "; echo tok"]},
+                                 triggers=[{"type": "command", "argv": ["sh", "-c", gate % done]}])],
+                       runtime_dir=self.ws.path("run"))
+        d.start()
+        d.wait_log(r"running their remaining triggers first")  # the trigger holds the stop open
+        d.proc.send_signal(signal.SIGTERM)
+        d.wait_log(r"SIGTERM received")
+        open(go, "w").close()
+        d.wait_log(r"credentials refreshed")
+        open(done, "w").close()
+        self.assertEqual(d.proc.popen.wait(timeout=30), 0)
+        self.assertNotIn("connected", d.proc.output())
+        self.assertEqual(len(a.requests), 1)                 # the first run's only
+
     def test_reload_rereads_the_bearer_token_file(self):
         a = self.server("a", initial_events=1)
         token = self.ws.path("token")
