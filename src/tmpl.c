@@ -523,10 +523,14 @@ static int step_code(struct scan *s, size_t *i)
 	char c = s->text[*i];
 	bool start = s->word_start;
 
-	/* NAME[ starts an array subscript, which bash evaluates as arithmetic. */
-	if (start)
+	/* NAME[ starts an array subscript, which bash evaluates as arithmetic;
+	 * so does [KEY] in a compound assignment, a=([KEY]=VALUE). Inside any
+	 * (...) a word starting with [ counts (but the [ command, or [[): a
+	 * glob [...] in a subshell is refused too, which costs little. */
+	if (start) {
 		f->name = is_name_char(c, true);
-	else if (f->name && !is_name_char(c, false)) {
+		f->subscript |= c == '[' && f->depth > 0 && !strchr(" \t\n[", peek(s, *i + 1));
+	} else if (f->name && !is_name_char(c, false)) {
 		f->subscript |= c == '[';
 		f->name = false;
 	}

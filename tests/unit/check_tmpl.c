@@ -353,6 +353,11 @@ static const struct vector vectors[] = {
 	    AT(3, "is inside [[...]], whose operands bash evaluates as arithmetic (-eq and the like); use [ ... ] instead")),
 	BAD(SHELL, "a[{{ notification.sequence }}]=1", AT(2, SUBSCRIPT_WHY)),
 	BAD(SHELL, "a[\"{{ notification.sequence }}\"]=1", AT(3, SUBSCRIPT_WHY)),
+	/* bash compound assignments: the [KEY] is arithmetic as well */
+	BAD(SHELL, "a=([{{ notification.sequence }}]=1)", AT(4, SUBSCRIPT_WHY)),
+	BAD(SHELL, "a=( x [\"{{ notification.sequence }}\"]=1 )", AT(8, SUBSCRIPT_WHY)),
+	BAD(SHELL, "declare -a a=([{{ notification.sequence }}]=1)", AT(15, SUBSCRIPT_WHY)),
+	BAD(SHELL, "a+=([{{ notification.sequence }}]=1)", AT(5, SUBSCRIPT_WHY)),
 	BAD(SHELL, "cat <<E\nx\\\\\\\nE\n{{ notification.id }}\nE", AT(15, HEREDOC_WHY)),
 	BAD(SHELL, "echo $(( \"1\" )) {{ notification.id }}", LOST(16, ARITH_QUOTE)),
 	BAD(SHELL, "echo $(( ${x:-\"1\"} )) {{ notification.id }}", LOST(22, ARITH_QUOTE)),
