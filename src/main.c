@@ -168,6 +168,24 @@ static int save_or_report(struct statedir *d, const struct listener_state *st)
 }
 
 /* state reset NAME [--to CURSOR | --live] */
+/* s as a plain decimal number in min..max: no sign, no blanks, no overflow. */
+static bool parse_decimal(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (!s[0] || strspn(s, "0123456789") != strlen(s))
+		return false;
+	for (; *s; s++) {
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v < min || v > max)
+		return false;
+	*ret = v;
+	return true;
+}
+
 static int cmd_state_reset(struct cfg *c, int argc, char **argv)
 {
 	const struct cfg_listener *l;
@@ -176,6 +194,7 @@ static int cmd_state_reset(struct cfg *c, int argc, char **argv)
 	_cleanup_(json_decrefp) json_t *identity = NULL;
 	_cleanup_free_ char *err = NULL;
 	const char *to = NULL;
+	uint64_t to_seq = 0;
 	bool live = false;
 	int r, ret = EXIT_FAILURE;
 
@@ -190,12 +209,17 @@ static int cmd_state_reset(struct cfg *c, int argc, char **argv)
 	l = listener_or_complain(c, argv[0]);
 	if (!l)
 		return EX_USAGE;
-	if (to && l->protocol == CFG_PROTOCOL_AVISO && (!to[0] || strspn(to, "0123456789") != strlen(to))) {
-		fprintf(stderr, "ssewatchd: --to for an aviso listener is a sequence number (the last one handled)\n");
+	if (to && l->protocol == CFG_PROTOCOL_AVISO && !parse_decimal(to, 0, INT64_MAX, &to_seq)) {
+		fprintf(stderr, "ssewatchd: --to for an aviso listener is a sequence number (the last one handled), "
+			"0 to %" PRId64 "\n", INT64_MAX);
 		return EX_USAGE;
 	}
 	if (to && strpbrk(to, "\r\n")) {
 		fprintf(stderr, "ssewatchd: --to: an event id holds no line break\n");
+		return EX_USAGE;
+	}
+	if (to && !utf8_valid(to, strlen(to))) {
+		fprintf(stderr, "ssewatchd: --to: an event id is UTF-8 text\n");
 		return EX_USAGE;
 	}
 	if (open_statedir_locked(c, &d) < 0)
@@ -253,10 +277,9 @@ static int cmd_state_reset(struct cfg *c, int argc, char **argv)
 	if (old)
 		st->next_seq = MAX(st->next_seq, old->next_seq);
 	if (to) {
-		json_t *cursor = l->protocol == CFG_PROTOCOL_AVISO ? json_integer((json_int_t)strtoll(to, NULL, 10))
-								   : json_string(to);
+		json_t *cursor = l->protocol == CFG_PROTOCOL_AVISO ? json_integer((json_int_t)to_seq) : json_string(to);
 
-		r = listener_state_set_cursor(st, cursor);
+		r = cursor ? listener_state_set_cursor(st, cursor) : -ENOMEM;	/* NULL would clear it */
 		if (r < 0) {
 			fprintf(stderr, "ssewatchd: invalid cursor '%s': %s\n", to, strerror(-r));
 			goto out;
@@ -286,6 +309,7 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 	_cleanup_free_ uint64_t *seqs = NULL;
 	_cleanup_free_ char *err = NULL;
 	size_t n = 0, done = 0, n_queued = 0;
+	bool found = false;
 	uint64_t only = 0;
 	bool list;
 	int r, ret = EXIT_FAILURE;
@@ -299,14 +323,9 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 	l = listener_or_complain(c, argv[1]);
 	if (!l)
 		return EX_USAGE;
-	if (argc == 3) {
-		char *end;
-
-		only = strtoull(argv[2], &end, 10);
-		if (!argv[2][0] || *end || only == 0) {
-			fprintf(stderr, "ssewatchd: '%s' is not a dead letter number (see dead-letter list)\n", argv[2]);
-			return EX_USAGE;
-		}
+	if (argc == 3 && !parse_decimal(argv[2], 1, INT64_MAX, &only)) {
+		fprintf(stderr, "ssewatchd: '%s' is not a dead letter number (see dead-letter list)\n", argv[2]);
+		return EX_USAGE;
 	}
 	r = list ? open_statedir(c, &d) : open_statedir_locked(c, &d);
 	if (r < 0)
@@ -339,6 +358,17 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 
 		if (only && seqs[i] != only)
 			continue;
+		found = true;
+		if (strcmp(argv[0], "drop") == 0) {
+			/* Whatever it holds, even nothing readable. */
+			r = deadletter_remove(d, l->name, seqs[i]);
+			if (r < 0) {
+				fprintf(stderr, "ssewatchd: cannot drop %" PRIu64 ": %s\n", seqs[i], strerror(-r));
+				goto out;
+			}
+			done++;
+			continue;
+		}
 		r = deadletter_read(d, l->name, seqs[i], &rec, &rerr);
 		if (r < 0) {
 			fprintf(stderr, "ssewatchd: %s\n", rerr ? rerr : strerror(-r));
@@ -353,12 +383,6 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 			       json_string_value(json_object_get(rec, "trigger")) ?: "-",
 			       json_string_value(json_object_get(rec, "error")) ?: "-",
 			       format_rfc3339((uint64_t)json_integer_value(json_object_get(rec, "failed_usec")), when));
-		} else if (strcmp(argv[0], "drop") == 0) {
-			r = deadletter_remove(d, l->name, seqs[i]);
-			if (r < 0) {
-				fprintf(stderr, "ssewatchd: cannot drop %" PRIu64 ": %s\n", seqs[i], strerror(-r));
-				goto out;
-			}
 		} else {
 			if (!json_is_object(notification) || json_object_get(notification, "data_bytes")) {
 				fprintf(stderr, "%s: dead letter %" PRIu64 " cannot be retried: its data was not kept "
@@ -381,10 +405,12 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 		for (size_t i = 0; i < n_queued; i++)
 			(void)deadletter_remove(d, l->name, seqs[i]);
 	}
-	if (only && done == 0) {
+	if (only && !found) {
 		fprintf(stderr, "ssewatchd: %s has no dead letter %" PRIu64 "\n", l->name, only);
 		goto out;
 	}
+	if (only && done == 0)
+		goto out;	/* it could not be read, or retried: said above */
 	if (!list)
 		fprintf(stderr, "%s: %zu dead letter(s) %s\n", l->name, done,
 			strcmp(argv[0], "drop") == 0 ? "dropped"
@@ -554,13 +580,22 @@ static int cmd_replay(struct cfg *c, int argc, char **argv)
 		cfg_free(c);
 		return EX_USAGE;
 	}
-	if (to) {
-		char *end;
+	if (to && !parse_decimal(to, 1, INT64_MAX, &to_seq)) {
+		fprintf(stderr, "ssewatchd: replay: --to takes a sequence number, not '%s'\n", to);
+		cfg_free(c);
+		return EX_USAGE;
+	}
+	if (strspn(from, "0123456789") == strlen(from)) {
+		uint64_t from_seq;
 
-		errno = 0;
-		to_seq = strtoull(to, &end, 10);
-		if (errno || !to[0] || *end || to[0] == '-' || to_seq == 0) {
-			fprintf(stderr, "ssewatchd: replay: --to takes a sequence number, not '%s'\n", to);
+		if (!parse_decimal(from, 0, INT64_MAX, &from_seq)) {
+			fprintf(stderr, "ssewatchd: replay: --from %s is beyond the largest sequence number\n", from);
+			cfg_free(c);
+			return EX_USAGE;
+		}
+		if (to && to_seq < from_seq) {
+			fprintf(stderr, "ssewatchd: replay: --to %" PRIu64 " comes before --from %" PRIu64 "\n", to_seq,
+				from_seq);
 			cfg_free(c);
 			return EX_USAGE;
 		}

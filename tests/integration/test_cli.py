@@ -188,9 +188,50 @@ class CliTests(unittest.TestCase):
     def test_usage_errors_exit_64(self):
         d = self.daemon()
         for args in (["state", "reset"], ["state", "show"], ["dead-letter", "list"], ["dead-letter", "bogus", "l"],
-                     ["state", "reset", "nope"], ["replay", "l"], ["frobnicate"], ["check", "extra"]):
+                     ["state", "reset", "nope"], ["replay", "l"], ["frobnicate"], ["check", "extra"],
+                     ["dead-letter", "list", "l", "-1"], ["dead-letter", "drop", "l", "99999999999999999999999"],
+                     ["dead-letter", "retry", "l", "+3"], ["dead-letter", "list", "l", "0"],
+                     ["state", "reset", "l", "--to", "\udcff\udcfe"],          # not UTF-8: no cursor can hold it
+                     ["replay", "l", "--from", "99999999999999999999999"], ["replay", "l", "--from", "5", "--to", "3"],
+                     ["replay", "l", "--from", "1", "--to", "-2"]):
             r = d.run_command(*args)
             self.assertEqual(r.returncode, 64, "%s: %s" % (args, r.stderr))
+        self.assertFalse(os.path.exists(os.path.join(d.state_dir, "l.json")))
+
+    def test_an_aviso_cursor_beyond_the_largest_sequence_is_refused(self):
+        d = Daemon(self.ws, [{"name": "a", "base_url": "http://127.0.0.1:9", "event": "mars",
+                              "identifiers": {"class": "od"}, "triggers": [record_trigger(self.out)]}])
+        self.addCleanup(d.cleanup)
+        r = d.run_command("state", "reset", "a", "--to", "99999999999999999999")
+        self.assertEqual(r.returncode, 64, r.stderr)
+        self.assertIn("sequence number", r.stderr)
+        self.run_ok(d, "state", "reset", "a", "--to", "9223372036854775807")
+        self.assertEqual(json.loads(self.run_ok(d, "state", "show", "a").stdout)["cursor"], 9223372036854775807)
+
+    def test_drop_takes_an_unreadable_dead_letter_and_retry_explains_an_oversize_one(self):
+        d = Daemon(self.ws, [{"name": "l", "protocol": "sse", "url": self.srv.url, "max_event_size": "1KiB",
+                              "triggers": [record_trigger(self.out, env={"RECORD_FAIL_MATCH": "event"})]}])
+        self.addCleanup(d.cleanup)
+        d.start()
+        wait_until(lambda: "dead_letters=3" in d.run_command("state", "list").stdout, 10)
+        self.srv.push("x" * 2000)
+        wait_until(lambda: "dead_letters=4" in d.run_command("state", "list").stdout, 10)
+        self.assertEqual(d.stop(), 0)
+        letters = os.path.join(d.state_dir, "dead-letters", "l")
+        with open(os.path.join(letters, "2.json"), "w") as f:
+            f.write("garbage")
+
+        r = d.run_command("dead-letter", "retry", "l", "4")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("dead letter 4 cannot be retried", r.stderr)
+        self.assertNotIn("no dead letter", r.stderr)
+        r = self.run_ok(d, "dead-letter", "drop", "l", "2")
+        self.assertIn("1 dead letter(s) dropped", r.stderr)
+        self.assertEqual(sorted(os.listdir(letters)), ["1.json", "3.json", "4.json"])
+        with open(os.path.join(letters, "3.json"), "w") as f:
+            f.write("")
+        self.run_ok(d, "dead-letter", "drop", "l")
+        self.assertEqual(os.listdir(letters), [])
 
 
 if __name__ == "__main__":
