@@ -1322,6 +1322,18 @@ static const char *get_http_url(struct loader *ld, const struct node *n, bool te
 	return s;
 }
 
+/* aviso requests go to BASE/api/v1/...: a query or fragment would swallow that. */
+static const char *get_base_url(struct loader *ld, const struct node *n)
+{
+	const char *s = get_http_url(ld, n, false);
+
+	if (s && strpbrk(s, "?#")) {
+		err_node(ld, n, "a base_url has no query or fragment ('?', '#'): /api/v1/... is appended to it");
+		return NULL;
+	}
+	return s;
+}
+
 /* The file exists and is readable (want_dir: is a directory we may enter). */
 static bool check_path(struct loader *ld, const struct node *n, const char *path, bool want_dir)
 {
@@ -1852,7 +1864,7 @@ static bool parse_shared_key(struct loader *ld, const struct node *c, const char
 	int e;
 
 	if (streq(key, "base_url"))
-		set_str(ld, &l->base_url, get_http_url(ld, c, false));
+		set_str(ld, &l->base_url, get_base_url(ld, c));
 	else if (streq(key, "auth"))
 		parse_auth(ld, c, &l->auth);
 	else if (streq(key, "tls"))

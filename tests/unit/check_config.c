@@ -129,6 +129,13 @@ static const struct vector vectors[] = {
 	{ "event_empty",
 	  "listeners:\n" "  - name: a\n" "    base_url: http://h\n" "    event:\n" "    triggers: [{type: echo}]\n",
 	  "t.yaml:4:11: listeners[0].event: 'event' needs a value\n" },
+	{ "base_url_query",
+	  "listeners:\n" "  - name: a\n" "    base_url: http://h/?token=x\n" "    event: e\n" "    triggers: [{type: echo}]\n",
+	  "t.yaml:3:15: listeners[0].base_url: a base_url has no query or fragment ('?', '#'): /api/v1/... is "
+	  "appended to it\n" },
+	{ "base_url_fragment_top",
+	  "base_url: http://h/base#f\n" "listeners:\n" "  - name: a\n" "    event: e\n" "    triggers: [{type: echo}]\n",
+	  "t.yaml:1:11: base_url: a base_url has no query or fragment ('?', '#'): /api/v1/... is appended to it\n" },
 	{ "event_yes_ok",
 	  "listeners:\n" "  - name: a\n" "    base_url: http://h\n" "    event: yes\n" "    triggers: [{type: echo}]\n",
 	  "" },
