@@ -1356,9 +1356,10 @@ fail:
 	return false;
 }
 
+/* Absolute: the daemon's working directory (/ under systemd) is not check's. */
 static const char *get_readable(struct loader *ld, const struct node *n, bool want_dir)
 {
-	const char *s = get_nonempty_str(ld, n);
+	const char *s = get_abs_path(ld, n);
 
 	return s && check_path(ld, n, s, want_dir) ? s : NULL;
 }
@@ -1367,7 +1368,7 @@ static const char *get_readable(struct loader *ld, const struct node *n, bool wa
 static const char *get_secret_path(struct loader *ld, const struct node *n)
 {
 	if (ld->flags & CFG_LOAD_UNCHECKED_SECRETS)
-		return get_nonempty_str(ld, n);
+		return get_abs_path(ld, n);
 	return get_readable(ld, n, false);
 }
 

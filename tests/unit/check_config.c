@@ -22,6 +22,7 @@
 #include "config.h"
 #include "macro.h"
 #include "suites.h"
+#include "testlib.h"
 
 /* Skeletons the vectors build on: a valid aviso listener, one with extra
  * lines before its triggers, a valid sse listener likewise, and an aviso
@@ -1194,7 +1195,25 @@ START_TEST(test_aviso_cli_file)
 	json_t *want;
 	int r;
 
-	r = cfg_load("tests/data/aviso-cli.yaml", &c, &e);
+	_cleanup_free_ char *text = NULL, *abs_ca = NULL, *fixed = NULL;
+	const char *rel_ca = "tests/data/aviso-ca.pem", *at;
+	size_t len = 0;
+
+	/* The file as aviso's documentation shapes it, but for the daemon's
+	 * rule that paths are absolute (its working directory is not ours). */
+	text = file_read("tests/data/aviso-cli.yaml", &len);
+	abs_ca = realpath(rel_ca, NULL);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_nonnull(abs_ca);
+	at = strstr(text, rel_ca);
+	ck_assert_ptr_nonnull(at);
+	ck_assert_int_ge(asprintf(&fixed, "%.*s%s%s", (int)(at - text), text, abs_ca, at + strlen(rel_ca)), 0);
+	r = cfg_load_buffer("tests/data/aviso-cli.yaml", text, len, &c, &e);
+	ck_assert_int_eq(r, -EINVAL);
+	ck_assert_str_eq(e.lines[0], "tests/data/aviso-cli.yaml:19:7: tls.ca_bundle[0]: "
+				     "'tests/data/aviso-ca.pem' is not an absolute path");
+	cfg_errors_clear(&e);
+	r = cfg_load_buffer("tests/data/aviso-cli.yaml", fixed, strlen(fixed), &c, &e);
 	ck_assert_msg(r == 0, "%d: %s", r, e.n ? e.lines[0] : "");
 	ck_assert_uint_eq(c->n_warnings, 1);
 	ck_assert_str_eq(c->warnings[0], "tests/data/aviso-cli.yaml:15:1: state_file is ignored: "
@@ -1209,7 +1228,7 @@ START_TEST(test_aviso_cli_file)
 		ck_assert_uint_eq(l->connect_timeout_usec, 30 * USEC_PER_SEC);	/* aviso's "timeout" */
 		ck_assert_uint_eq(l->heartbeat_interval_usec, 20 * USEC_PER_SEC);
 		ck_assert_uint_eq(l->tls.n_ca_bundle, 1);
-		ck_assert_str_eq(l->tls.ca_bundle[0], "tests/data/aviso-ca.pem");
+		ck_assert_str_eq(l->tls.ca_bundle[0], abs_ca);
 		ck_assert(!l->tls.insecure);
 	}
 
