@@ -167,7 +167,6 @@ static int save_or_report(struct statedir *d, const struct listener_state *st)
 	return r;
 }
 
-/* state reset NAME [--to CURSOR | --live] */
 /* s as a plain decimal number in min..max: no sign, no blanks, no overflow. */
 static bool parse_decimal(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 {
@@ -186,6 +185,7 @@ static bool parse_decimal(const char *s, uint64_t min, uint64_t max, uint64_t *r
 	return true;
 }
 
+/* state reset NAME [--to CURSOR | --live] */
 static int cmd_state_reset(struct cfg *c, int argc, char **argv)
 {
 	const struct cfg_listener *l;
@@ -460,10 +460,14 @@ static int cmd_state(struct cfg *c, int argc, char **argv)
 			json_t *full = st ? listener_state_to_json(st) : NULL;
 
 			/* A file from an earlier build may hold credentials in its identity. */
-			if (full && json_object_set_new(full, "identity", state_identity_without_secrets(st->identity)) < 0)
-				full = (json_decref(full), NULL);
-			if (st && json_object_set_new(sum, "state", full) < 0)
+			if (full && json_object_set_new(full, "identity", state_identity_without_secrets(st->identity)) < 0) {
+				json_decref(full);
+				full = NULL;
+			}
+			if (st && (!full || json_object_set_new(sum, "state", full) < 0)) {	/* set_new takes full */
+				json_decref(sum);
 				sum = NULL;
+			}
 			s = sum ? json_dumps(sum, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 			if (s)
 				printf("%s\n", s);

@@ -106,16 +106,21 @@ class CliTests(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("no dead letter 99", r.stderr)
 
-    def test_retry_removes_only_the_dead_letters_it_queued(self):
+    def four_dead_letters(self):
+        """Dead letters 1 to 3 (a failing trigger) and 4 (too large: kept
+        without its data). Returns the stopped daemon and their directory."""
         d = Daemon(self.ws, [{"name": "l", "protocol": "sse", "url": self.srv.url, "max_event_size": "1KiB",
                               "triggers": [record_trigger(self.out, env={"RECORD_FAIL_MATCH": "event"})]}])
         self.addCleanup(d.cleanup)
         d.start()
         wait_until(lambda: "dead_letters=3" in d.run_command("state", "list").stdout, 10)
-        self.srv.push("x" * 2000)                      # too large: kept without its data
+        self.srv.push("x" * 2000)
         wait_until(lambda: "dead_letters=4" in d.run_command("state", "list").stdout, 10)
         self.assertEqual(d.stop(), 0)
-        letters = os.path.join(d.state_dir, "dead-letters", "l")
+        return d, os.path.join(d.state_dir, "dead-letters", "l")
+
+    def test_retry_removes_only_the_dead_letters_it_queued(self):
+        d, letters = self.four_dead_letters()
         with open(os.path.join(letters, "2.json"), "w") as f:
             f.write("{")                               # unreadable
 
@@ -209,15 +214,7 @@ class CliTests(unittest.TestCase):
         self.assertEqual(json.loads(self.run_ok(d, "state", "show", "a").stdout)["cursor"], 9223372036854775807)
 
     def test_drop_takes_an_unreadable_dead_letter_and_retry_explains_an_oversize_one(self):
-        d = Daemon(self.ws, [{"name": "l", "protocol": "sse", "url": self.srv.url, "max_event_size": "1KiB",
-                              "triggers": [record_trigger(self.out, env={"RECORD_FAIL_MATCH": "event"})]}])
-        self.addCleanup(d.cleanup)
-        d.start()
-        wait_until(lambda: "dead_letters=3" in d.run_command("state", "list").stdout, 10)
-        self.srv.push("x" * 2000)
-        wait_until(lambda: "dead_letters=4" in d.run_command("state", "list").stdout, 10)
-        self.assertEqual(d.stop(), 0)
-        letters = os.path.join(d.state_dir, "dead-letters", "l")
+        d, letters = self.four_dead_letters()
         with open(os.path.join(letters, "2.json"), "w") as f:
             f.write("garbage")
 

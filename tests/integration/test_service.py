@@ -152,16 +152,22 @@ class ServiceTests(unittest.TestCase):
         self.assertEqual(len(a.requests), 1)
         self.assertEqual(d.stop(), 0)
 
-    def test_changed_listener_waits_for_its_running_trigger(self):
+    def change_while_busy(self, trigger):
+        """Listener a runs `trigger` (one list for both configurations) on
+        event 1; a reload changes a meanwhile, so its new watch waits for
+        the old one's trigger. Returns the server, the output path, the daemon."""
         a = self.server("a", initial_events=1)
         out = self.ws.path("a.txt")
-        slow = [record_trigger(out, env={"RECORD_SLEEP": "1.5"})]
-        d = self.daemon([listener("a", a.url, out, triggers=slow)])
+        d = self.daemon([listener("a", a.url, out, triggers=trigger(out))])
         d.start()
         wait_until(lambda: self.poll_status(d, "a", "trigger_running"), 10)
-        d.write_config([listener("a", a.url, out, triggers=slow, headers={"X-New": "1"})],
+        d.write_config([listener("a", a.url, out, triggers=trigger(out), headers={"X-New": "1"})],
                        runtime_dir=self.ws.path("run"))
         self.hup(d, r"1 changed")
+        return a, out, d
+
+    def test_changed_listener_waits_for_its_running_trigger(self):
+        a, out, d = self.change_while_busy(lambda out: [record_trigger(out, env={"RECORD_SLEEP": "1.5"})])
         # The old watch's trigger finishes, then the new one resumes after it.
         wait_until(lambda: len(a.requests) == 2, 15)
         self.assertEqual(len(read_records(out)), 1)
@@ -172,34 +178,25 @@ class ServiceTests(unittest.TestCase):
         self.assertEqual(d.stop(), 0)
 
     def test_a_waiting_listener_removed_by_a_second_reload_never_starts(self):
-        a = self.server("a", initial_events=1)
-        out = self.ws.path("a.txt")
-        slow = [record_trigger(out, env={"RECORD_SLEEP": "1.5"})]
-        d = self.daemon([listener("a", a.url, out, triggers=slow)])
-        d.start()
-        wait_until(lambda: self.poll_status(d, "a", "trigger_running"), 10)
-        # Changed: the new watch waits for the old one's trigger ...
-        d.write_config([listener("a", a.url, out, triggers=slow, headers={"X-New": "1"})],
-                       runtime_dir=self.ws.path("run"))
-        self.hup(d, r"1 changed")
-        # ... and is removed before it ever started.
+        done = self.ws.path("DONE")
+
+        def gated(out):                                   # records once DONE exists
+            rec = record_trigger(out)["argv"]
+            return [{"type": "command",
+                     "argv": ["sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.05; done; exec "$@"', done] + rec}]
+
+        a, out, d = self.change_while_busy(gated)
+        # The new watch is removed before it ever started.
         b = self.server("b", initial_events=1)
         d.write_config([listener("b", b.url, self.ws.path("b.txt"))], runtime_dir=self.ws.path("run"))
         self.hup(d, r"1 added, 1 removed")
+        open(done, "w").close()
         wait_until(lambda: len(read_records(out)) == 1, 15)   # the old trigger finished
         self.assertEqual(d.stop(), 0)
         self.assertEqual(len(a.requests), 1)                  # nothing started after it
 
     def test_the_stop_grace_terminates_triggers_of_changed_listeners_too(self):
-        a = self.server("a", initial_events=1)
-        out = self.ws.path("a.txt")
-        stuck = [record_trigger(out, env={"RECORD_SLEEP": "300"})]
-        d = self.daemon([listener("a", a.url, out, triggers=stuck)])
-        d.start()
-        wait_until(lambda: self.poll_status(d, "a", "trigger_running"), 10)
-        d.write_config([listener("a", a.url, out, triggers=stuck, headers={"X-New": "1"})],
-                       runtime_dir=self.ws.path("run"))
-        self.hup(d, r"1 changed")
+        _, _, d = self.change_while_busy(lambda out: [record_trigger(out, env={"RECORD_SLEEP": "300"})])
         log = d.proc                                          # stop() forgets it
         self.assertEqual(d.stop(timeout=60), 0)               # after the 30 s grace
         self.assertIn("terminating them", log.output())
