@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "backoff.h"
@@ -905,6 +907,48 @@ static int add_header(struct curl_slist **list, const char *fmt, ...)
 	return 0;
 }
 
+#define CA_BUNDLE_MAX (4u << 20)	/* all of a listener's extra CA files together */
+
+/*
+ * The listener's extra CA files, read now (so a renewed file is used at the
+ * next connection) into one PEM blob. curl keeps its default CA path
+ * (/etc/ssl/certs) next to a CAINFO blob, so the system roots stay trusted.
+ */
+static int tls_apply(struct watch *w, CURL *e)
+{
+	const struct cfg_tls *tls = &w->cfg->tls;
+	_cleanup_(dbuf_free) struct dbuf pem = {};
+	struct curl_blob blob;
+
+	if (tls->insecure &&
+	    (curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) != CURLE_OK ||
+	     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK))
+		return -EINVAL;
+	if (tls->n_ca_bundle == 0)
+		return 0;
+	dbuf_init(&pem, CA_BUNDLE_MAX);
+	for (size_t i = 0; i < tls->n_ca_bundle; i++) {
+		_cleanup_close_ int fd = open(tls->ca_bundle[i], O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		char buf[16384];
+		ssize_t n;
+		int r = 0;
+
+		if (fd < 0)
+			r = -errno;
+		while (r == 0 && (n = read(fd, buf, sizeof(buf))) != 0)
+			r = n < 0 ? (errno == EINTR ? 0 : -errno) : dbuf_append(&pem, buf, (size_t)n);
+		if (r == 0)
+			r = dbuf_putc(&pem, '\n');	/* a file without a final newline */
+		if (r < 0) {
+			watch_log(w, LOG_ERR, r, NULL, NULL, "cannot read the CA file %s: %s", tls->ca_bundle[i],
+				  r == -E2BIG ? "the CA files exceed 4 MiB together" : strerror(-r));
+			return r;
+		}
+	}
+	blob = (struct curl_blob){ .data = pem.buf, .len = pem.len, .flags = CURL_BLOB_COPY };
+	return curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob) == CURLE_OK ? 0 : -EINVAL;
+}
+
 static int transfer_start(struct watch *w)
 {
 	const struct cfg_listener *l = w->cfg;
@@ -1008,12 +1052,9 @@ static int transfer_start(struct watch *w)
 		r = -EINVAL;
 		goto fail;
 	}
-	if (l->tls.insecure &&
-	    (curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) != CURLE_OK ||
-	     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK)) {
-		r = -EINVAL;
+	r = tls_apply(w, e);
+	if (r < 0)
 		goto fail;
-	}
 
 	r = curl_glue_add(w->daemon->glue, e, on_transfer_done, w);
 	if (r < 0)
@@ -1287,6 +1328,31 @@ static int dead_letter(struct watch *w, struct state_pending *p, const struct cf
 }
 
 static void trigger_finished(struct watch *w, const char *error, bool permanent);
+static void retry_arm(struct watch *w, uint64_t delay);
+
+/* p (the head) failed for good at t: record it as a dead letter. If that
+ * write fails, p stays pending and the pump retries the write alone: the
+ * trigger has had its attempts, and it may not be idempotent. */
+static void dead_letter_or_retry(struct watch *w, struct state_pending *p, const struct cfg_trigger *t,
+				 const char *error)
+{
+	int r = dead_letter(w, p, t, error);
+
+	if (r < 0) {
+		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, notif_event_id(state_pending_notification(p)),
+			  "cannot write the dead letter: %m; retrying the write");
+		/* Kept once (error may be this very copy); without memory the
+		 * trigger runs again, as after a crash. */
+		if (!w->dead_letter_error)
+			w->dead_letter_error = strdup(error ? error : "failed");
+		retry_arm(w, COMMIT_RETRY_USEC);
+		return;
+	}
+	free(w->dead_letter_error);
+	w->dead_letter_error = NULL;
+	notification_done(w);
+	pump_schedule(w);
+}
 
 static void on_trigger_done(struct trigger_run *run, const char *error, bool permanent, void *userdata)
 {
@@ -1346,7 +1412,6 @@ static void trigger_finished(struct watch *w, const char *error, bool permanent)
 	struct state_pending *p = current(w);
 	const struct cfg_trigger *t;
 	enum cfg_on_failure policy;
-	int r;
 
 	if (!p)
 		return;
@@ -1395,16 +1460,7 @@ static void trigger_finished(struct watch *w, const char *error, bool permanent)
 		pump_schedule(w);
 		return;
 	}
-	r = dead_letter(w, p, t, error);
-	if (r < 0) {
-		/* Nothing may be lost: keep it pending and try again later. */
-		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, notif_event_id(state_pending_notification(p)),
-			  "cannot write the dead letter: %m; retrying");
-		retry_arm(w, COMMIT_RETRY_USEC);
-		return;
-	}
-	notification_done(w);
-	pump_schedule(w);
+	dead_letter_or_retry(w, p, t, error);
 }
 
 /* Gathers the log lines of p's remaining triggers (log_lines_path()). 1 if
@@ -1512,6 +1568,12 @@ static void pump_run(struct watch *w)
 			continue;
 		}
 		t = &w->cfg->triggers[p->triggers_done];
+		if (w->dead_letter_error) {
+			dead_letter_or_retry(w, p, t, w->dead_letter_error);
+			if (w->dead_letter_error)
+				return;
+			continue;
+		}
 		if (log_lines_path(w)) {
 			r = gather_log_lines(w, p);
 			if (r > 0) {
@@ -1723,6 +1785,7 @@ struct watch *watch_free(struct watch *w)
 	dbuf_free(&w->cursor_later);
 	dbuf_free(&w->log_lines);
 	free(w->log_error);
+	free(w->dead_letter_error);
 	sse_parser_done(&w->parser);
 	dbuf_free(&w->error_body);
 	listener_state_free(w->st);

@@ -132,6 +132,8 @@ struct watch {
 	size_t n_unflushed;		/* finished notifications at the head whose lines wait there */
 	uint64_t unflushed_triggers;	/* their trigger runs, counted once written */
 	char *log_error;		/* that write failed: the pump reports it as the trigger's failure */
+	char *dead_letter_error;	/* the head's trigger failed for good but its dead letter could
+					 * not be written: only the write is retried, not the trigger */
 	struct dbuf stash;		/* the rest of a read that did not fit in the queue */
 	struct dbuf cursor_later;	/* batch: the last string cursor of the read being parsed */
 	bool cursor_later_set;		/* ...and it is newer than st->cursor */

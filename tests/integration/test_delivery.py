@@ -324,6 +324,39 @@ class LogTriggerTests(unittest.TestCase):
         self.assertEqual(json.loads(d.run_command("state", "show", "l").stdout)["pending"], 0)
 
 
+class DeadLetterWriteTests(unittest.TestCase):
+    def test_failed_dead_letter_write_retries_the_write_not_the_trigger(self):
+        # A trigger that failed for good has had its attempts; when its dead
+        # letter cannot be written, only the write may be tried again.
+        ws = Workspace()
+        self.addCleanup(ws.cleanup)
+        srv = FaultServer(script=[], initial_events=1)
+        srv.start()
+        self.addCleanup(srv.stop)
+        runs = ws.path("runs")
+        state = ws.path("state")
+        dl = os.path.join(state, "dead-letters")
+        blocker = os.path.join(dl, "l")
+        # The trigger puts a file where the listener's dead-letter directory
+        # goes (the daemon checks it at start), so every write fails.
+        d = Daemon(ws, [{"name": "l", "protocol": "sse", "url": srv.url, "triggers": [
+            {"type": "command", "command": "echo run >> '%s'; mkdir -p '%s'; : > '%s'; exit 3"
+             % (runs, dl, blocker), "retries": 1, "retry_delay": "10ms", "fail_fast": False}]}],
+                   state_dir=state)
+        self.addCleanup(d.cleanup)
+        d.start()
+        wait_until(lambda: d.log().count("cannot write the dead letter") >= 3, 30)
+        self.assertEqual(read_lines(runs), ["run", "run"])     # its two attempts, no more
+        os.unlink(blocker)
+        d.wait_log(r"notification 1 dead-lettered after 2 attempts", 30)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(read_lines(runs), ["run", "run"])
+        with open(os.path.join(d.state_dir, "dead-letters", "l", "1.json")) as f:
+            rec = json.load(f)
+        self.assertEqual((rec["attempts"], rec["error"]), (2, "exit status 3"))
+        self.assertEqual(json.loads(d.run_command("state", "show", "l").stdout)["pending"], 0)
+
+
 class BatchTests(unittest.TestCase):
     def test_fast_stream_commits_half_a_queue_at_a_time(self):
         # batch: once half of max_pending arrived since the last begun
