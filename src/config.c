@@ -1729,7 +1729,8 @@ static void tls_member(struct loader *ld, const struct node *c, const char *key,
 	}
 	if (!json_is_array(c->v) && !want(ld, c, json_is_string(c->v), "a file name or a list of them"))
 		return;
-	tls_done(t);
+	if (t->n_ca_bundle > 0 || t->ca_bundle)
+		return;	/* a duplicate key, reported already */
 	if (count > 0 && !(t->ca_bundle = calloc(count, sizeof(char *)))) {
 		ld->oom = true;
 		return;

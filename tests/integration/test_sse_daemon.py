@@ -11,6 +11,8 @@ import os
 import random
 import resource
 import socket
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -496,6 +498,51 @@ class ProxyTests(unittest.TestCase):
         self.assertEqual(proxy.connects[0], "CONNECT stream.invalid:443 HTTP/1.1")
         self.assertEqual(d.stop(), 0)
         self.assertNotIn("Content-Type", d.all_logs())
+
+
+def make_certificates(ws):
+    """A private CA and a certificate it signed for 127.0.0.1; returns
+    (ca.pem, server.pem, server.key)."""
+    ca, ca_key = ws.path("ca.pem"), ws.path("ca.key")
+    crt, key, csr, ext = ws.path("server.pem"), ws.path("server.key"), ws.path("server.csr"), ws.path("ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    for argv in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2",
+                  "-subj", "/CN=ssewatchd test CA"],
+                 ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+                 ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", crt,
+                  "-days", "2", "-extfile", ext]):
+        subprocess.run(["openssl"] + argv, check=True, capture_output=True)
+    return ca, crt, key
+
+
+class TlsTests(unittest.TestCase):
+    def setUp(self):
+        self.ws = Workspace()
+        self.addCleanup(self.ws.cleanup)
+        self.ca, crt, key = make_certificates(self.ws)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(crt, key)
+        self.srv = FaultServer(initial_events=3, tls_context=ctx)
+        self.srv.start()
+        self.addCleanup(self.srv.stop)
+        self.out = self.ws.path("out")
+
+    def test_ca_bundle_adds_a_private_ca(self):
+        d = Daemon(self.ws, [sse_listener("l", self.srv.url, self.out, tls={"ca_bundle": [self.ca]})])
+        self.addCleanup(d.cleanup)
+        d.start()
+        wait_until(lambda: len(read_records(self.out)) == 3, 20)
+        self.assertEqual([x for _, x in read_records(self.out)], ["event 1", "event 2", "event 3"])
+        self.assertEqual(d.stop(), 0)
+
+    def test_without_it_the_certificate_is_refused(self):
+        d = Daemon(self.ws, [sse_listener("l", self.srv.url, self.out)])
+        self.addCleanup(d.cleanup)
+        d.start()
+        d.wait_log(r"l: connection failed: .*(certificate|SSL)", 20)
+        self.assertEqual(read_records(self.out), [])
+        self.assertEqual(d.stop(), 0)
 
 
 class PostTests(unittest.TestCase):

@@ -225,6 +225,10 @@ class BackgroundServer:
         self._httpd = TrackingHTTPServer((self.host, self.port), self._handler_class, self,
                                          self._request_queue_size)
         self.port = self._httpd.server_address[1]
+        if getattr(self, "tls_context", None):
+            # https: the handshake happens in accept(); one that fails
+            # (the client refused the certificate) drops that connection.
+            self._httpd.socket = self.tls_context.wrap_socket(self._httpd.socket, server_side=True)
         self._serve_thread = threading.Thread(target=self._httpd.serve_forever,
                                               kwargs={"poll_interval": 0.05}, daemon=True)
         self._serve_thread.start()

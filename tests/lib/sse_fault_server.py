@@ -489,7 +489,8 @@ class FaultServer(httpbase.BackgroundServer):
 
     def __init__(self, script=None, default="live", initial_events=0,
                  data_template="event {n}", event_name=None, port=0,
-                 host="127.0.0.1", path="/events", verbose=False):
+                 host="127.0.0.1", path="/events", verbose=False, tls_context=None):
+        self.tls_context = tls_context     # an ssl.SSLContext: serve https
         self.script = parse_scenario(script) if script is not None else []
         self.default = parse_spec(default)
         self.data_template = data_template
@@ -509,7 +510,7 @@ class FaultServer(httpbase.BackgroundServer):
     # -- properties ----------------------------------------------------
     @property
     def base_url(self):
-        return "http://%s:%d" % (self.host, self.port)
+        return "%s://%s:%d" % ("https" if self.tls_context else "http", self.host, self.port)
 
     @property
     def url(self):

@@ -1550,6 +1550,28 @@ START_TEST(test_inheritance)
 }
 END_TEST
 
+/* Keys apply in any order: ca_bundle after insecure keeps it. */
+START_TEST(test_tls_keys_in_any_order)
+{
+	static const char text[] =
+		"tls: {danger_accept_invalid_certs: true, ca_bundle: [/dev/null]}\n"
+		"listeners:\n"
+		"  - name: a\n    event: e\n    base_url: https://x\n    triggers: [{type: echo}]\n"
+		"  - name: b\n    event: e\n    base_url: https://x\n    tls: {insecure: true, ca_bundle: /dev/null}\n"
+		"    triggers: [{type: echo}]\n";
+	struct cfg_errors e;
+	struct cfg *c;
+
+	ck_assert_int_eq(load_text(text, strlen(text), &c, &e), 0);
+	for (size_t i = 0; i < 2; i++) {
+		ck_assert(c->listeners[i].tls.insecure);
+		ck_assert_uint_eq(c->listeners[i].tls.n_ca_bundle, 1);
+		ck_assert_str_eq(c->listeners[i].tls.ca_bundle[0], "/dev/null");
+	}
+	cfg_free(c);
+}
+END_TEST
+
 START_TEST(test_resolved_and_redacted)
 {
 	static const char text[] =
@@ -1777,6 +1799,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_state_directory);
 	tcase_add_test(tc, test_default_path);
 	tcase_add_test(tc, test_inheritance);
+	tcase_add_test(tc, test_tls_keys_in_any_order);
 	tcase_add_test(tc, test_resolved_and_redacted);
 	suite_add_tcase(s, tc);
 
