@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 #define LOG_IDENTIFIER     "ssewatchd"
-#define LOG_MSG_MAX        2048
 #define LOG_JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 static int max_level = LOG_INFO;
@@ -98,7 +98,7 @@ static bool field(struct iovec *iov, size_t *n, char *buf, size_t size, const ch
 /* 0 on success, negative errno if the journal could not take it. */
 static int log_to_journal(int level, int error, const struct log_fields *f, const char *msg)
 {
-	char message[LOG_MSG_MAX + 256 + 16], priority[16], errnum[32];
+	char message[4 * LOG_MSG_MAX + 8 + 256 + 16], priority[16], errnum[32];
 	char listener[256 + 32], event_id[4096 + 32], request_id[256 + 32], message_id[64];
 	struct iovec iov[8];
 	size_t n = 0;
@@ -132,10 +132,66 @@ static int log_to_journal(int level, int error, const struct log_fields *f, cons
 	return sd_journal_sendv(iov, (int)n);
 }
 
+/* The length of the valid UTF-8 character at p (at most end - p bytes), or 0. */
+static size_t utf8_char(const char *p, const char *end)
+{
+	unsigned char c = (unsigned char)*p;
+	size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+
+	return n && (size_t)(end - p) >= n && utf8_valid(p, n) ? n : 0;
+}
+
+size_t log_escape(const char *in, size_t len, bool cut, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *p = in, *end = in + len;
+	size_t o = 0;
+
+	if (size == 0)
+		return 0;
+	/* A cut message may end inside a character: drop its first bytes. */
+	if (cut) {
+		const char *q = end;
+
+		while (q > in && end - q < 4 && ((unsigned char)q[-1] & 0xc0) == 0x80)
+			q--;
+		if (q > in && (unsigned char)q[-1] >= 0xc0 && !utf8_char(q - 1, end))
+			end = q - 1;
+	}
+	while (p < end) {
+		unsigned char c = (unsigned char)*p;
+		char esc[4];
+		size_t n = 1;
+		const char *src = p;
+
+		if (c >= 0x80 && (n = utf8_char(p, end)) == 0)
+			n = 1;
+		if (c == '\n' || c == '\r') {
+			esc[0] = '\\', esc[1] = c == '\n' ? 'n' : 'r', n = 2, src = esc;
+		} else if ((c < 0x20 && c != '\t') || c == 0x7f || (c >= 0x80 && n == 1)) {
+			/* Controls and bytes that are not UTF-8: no forged lines,
+			 * no terminal escapes, no "blob data" in the journal. */
+			esc[0] = '\\', esc[1] = 'x', esc[2] = hex[c >> 4], esc[3] = hex[c & 15], n = 4, src = esc;
+		}
+		if (o + n + 1 > size)
+			break;
+		memcpy(out + o, src, n);
+		o += n;
+		p += src == esc ? 1 : n;
+	}
+	if (cut && o + STRLEN("\u2026") + 1 <= size) {
+		memcpy(out + o, "\u2026", STRLEN("\u2026"));
+		o += STRLEN("\u2026");
+	}
+	out[o] = '\0';
+	return o;
+}
+
 int log_internal(int level, int error, const struct log_fields *fields, const char *fmt, ...)
 {
-	char msg[LOG_MSG_MAX];
+	char raw[LOG_MSG_MAX], msg[4 * LOG_MSG_MAX + 8];
 	va_list ap;
+	int k;
 
 	if (error < 0)
 		error = -error;
@@ -145,8 +201,11 @@ int log_internal(int level, int error, const struct log_fields *fields, const ch
 	/* %m in the format prints errno: make it the error we were given. */
 	errno = error;
 	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	k = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	if (k < 0)
+		k = 0, raw[0] = '\0';
+	(void)log_escape(raw, MIN((size_t)k, sizeof(raw) - 1), (size_t)k >= sizeof(raw), msg, sizeof(msg));
 
 	if (log_get_target() == LOG_TARGET_JOURNAL && log_to_journal(level, error, fields, msg) >= 0) {
 		errno = error;

@@ -62,6 +62,18 @@ int log_get_max_level(void);
 /* Parses "debug", "info", ...; -EINVAL otherwise. */
 int log_level_from_string(const char *s);
 
+/* The longest message before escaping; longer ones are cut (and end in "…"). */
+#define LOG_MSG_MAX 2048
+
+/*
+ * in[len] as one printable line of UTF-8 into out[size] (NUL-terminated):
+ * newline and carriage return as \n and \r, other controls and bytes that
+ * are not UTF-8 as \xNN. cut: in was cut short, so a character split at
+ * its end is dropped and "…" appended. Stops early rather than overflow.
+ * Returns the length written.
+ */
+size_t log_escape(const char *in, size_t len, bool cut, char *out, size_t size);
+
 /* Returns -abs(error) (or 0), so callers can `return log_error_errno(r, ...)`. */
 int log_internal(int level, int error, const struct log_fields *fields, const char *fmt, ...)
 	_printf_(4, 5);

@@ -456,16 +456,31 @@ static int run_log(const struct trigger_env *env, const struct cfg_listener *l, 
 	return TRIGGER_SUCCEEDED;
 }
 
+/* What a log line has room for once the trigger's name is in front. */
+#define OUTPUT_LOGGED_MAX (LOG_MSG_MAX - 256)
+
 static void log_output(const struct trigger_run *run, const char *stream, const char *tail, size_t len, uint64_t total)
 {
+	size_t newlines = 0;
+
 	if (total == 0)
 		return;
-	/* The tail as the child wrote it, bounded; control bytes are the
-	 * journal's problem, not ours, but a trailing newline is noise. */
+	/* The tail as the child wrote it, bounded (log_f() escapes control
+	 * bytes); a trailing newline is noise. */
 	while (len > 0 && (tail[len - 1] == '\n' || tail[len - 1] == '\r'))
-		len--;
+		len--, newlines++;
+	/* The end is where the reason usually is: keep what fits of it,
+	 * from a character's start. */
+	if (len > OUTPUT_LOGGED_MAX) {
+		size_t skip = len - OUTPUT_LOGGED_MAX;
+
+		for (unsigned k = 0; k < 3 && skip < len && ((unsigned char)tail[skip] & 0xc0) == 0x80; k++)
+			skip++;
+		tail += skip;
+		len -= skip;
+	}
 	log_f(LOG_INFO, 0, &(struct log_fields){ .listener = run->listener->name },
-	      "%s %s%s: %.*s", run->trigger->where, stream, total > len + 1 ? " (last bytes)" : "",
+	      "%s %s%s: %.*s", run->trigger->where, stream, total > len + newlines ? " (last bytes)" : "",
 	      (int)len, tail);
 }
 

@@ -500,6 +500,29 @@ class ProxyTests(unittest.TestCase):
         self.assertNotIn("Content-Type", d.all_logs())
 
 
+class TriggerOutputTests(unittest.TestCase):
+    def test_output_logged_is_its_end_escaped_on_one_line(self):
+        # A failing trigger's reason is usually at the end of its output:
+        # that part is logged, and neither newlines nor terminal escapes
+        # nor bytes that are not UTF-8 get through as such.
+        ws = Workspace()
+        self.addCleanup(ws.cleanup)
+        srv = FaultServer(initial_events=1)
+        srv.start()
+        self.addCleanup(srv.stop)
+        script = ("head -c 5000 /dev/zero | tr '\\0' a >&2; "
+                  "printf 'x\\nerror: other: forged \\033[31m\\377 FATAL: the real reason\\n' >&2; exit 3")
+        d = Daemon(ws, [{"name": "l", "protocol": "sse", "url": srv.url,
+                         "triggers": [{"type": "command", "command": script, "required": False}]}])
+        self.addCleanup(d.cleanup)
+        d.start()
+        m = d.wait_log(r"l: listeners\[0\]\.triggers\[0\] stderr \(last bytes\): a+x(.*)$", 20)
+        self.assertEqual(m.group(1), r"\nerror: other: forged \x1b[31m\xff FATAL: the real reason")
+        self.assertNotIn("\x1b", d.log())
+        self.assertNotRegex(d.log(), r"(?m)^error: other: forged")
+        self.assertEqual(d.stop(), 0)
+
+
 def make_certificates(ws):
     """A private CA and a certificate it signed for 127.0.0.1; returns
     (ca.pem, server.pem, server.key)."""

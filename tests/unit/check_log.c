@@ -191,12 +191,84 @@ START_TEST(test_long_message_one_line)
 	capture_begin(&c, STDERR_FILENO);
 	ck_assert_int_eq(log_info("%s", big), 0);
 	out = capture_end(&c, NULL);
-	/* Cut or not, it is one line of the message's own bytes. */
+	/* Cut: one line of the message's own first bytes, marked as cut. */
 	len = strlen(out);
-	ck_assert_uint_ge(len, 1001);
-	ck_assert_uint_le(len, 10001);
-	ck_assert_int_eq(out[len - 1], '\n');
-	ck_assert_uint_eq(strspn(out, "x"), len - 1);
+	ck_assert_uint_eq(len, LOG_MSG_MAX - 1 + STRLEN("\u2026\n"));
+	ck_assert_uint_eq(strspn(out, "x"), LOG_MSG_MAX - 1);
+	ck_assert_str_eq(out + LOG_MSG_MAX - 1, "\u2026\n");
+}
+END_TEST
+
+START_TEST(test_escape_vectors)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		bool cut;
+		const char *out;
+	} rows[] = {
+		{ "plain", 5, false, "plain" },
+		{ "", 0, false, "" },
+		{ "a\nerror: forged", 15, false, "a\\nerror: forged" },
+		{ "crlf\r\n", 6, false, "crlf\\r\\n" },
+		{ "tab\tstays", 9, false, "tab\tstays" },
+		{ "\x1b[31mred", 8, false, "\\x1b[31mred" },
+		{ "del\x7f", 4, false, "del\\x7f" },
+		{ "nul\0after", 9, false, "nul\\x00after" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, false, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		{ "bad \xff\xfe", 6, false, "bad \\xff\\xfe" },
+		{ "lone \x80", 6, false, "lone \\x80" },
+		{ "overlong \xc0\xaf", 11, false, "overlong \\xc0\\xaf" },
+		{ "surrogate \xed\xa0\x80", 13, false, "surrogate \\xed\\xa0\\x80" },
+		{ "short \xe2\x82", 8, false, "short \\xe2\\x82" },
+		/* cut: a character split at the end goes, and the mark comes */
+		{ "cut \xe2\x82", 6, true, "cut \u2026" },
+		{ "cut \xf0\x9f\x98", 7, true, "cut \u2026" },
+		{ "cut \xc3", 5, true, "cut \u2026" },
+		{ "cut whole \xc3\xa9", 12, true, "cut whole \xc3\xa9\u2026" },
+		{ "cut bad \x80", 9, true, "cut bad \\x80\u2026" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+		char out[128];
+		size_t n = log_escape(rows[i].in, rows[i].len, rows[i].cut, out, sizeof(out));
+
+		ck_assert_msg(strcmp(out, rows[i].out) == 0, "row %zu: got '%s'", i, out);
+		ck_assert_uint_eq(n, strlen(out));
+	}
+}
+END_TEST
+
+/* Never past size, and never half an escape or character. */
+START_TEST(test_escape_small_buffers)
+{
+	static const char in[] = "ab\ncd\xc3\xa9";
+	static const char *const want[] = { "", "", "a", "ab", "ab", "ab\\n", "ab\\nc", "ab\\ncd", "ab\\ncd",
+					    "ab\\ncd\xc3\xa9" };
+
+	for (size_t size = 1; size < ELEMENTSOF(want); size++) {
+		char out[16];
+
+		memset(out, 'Z', sizeof(out));
+		ck_assert_uint_eq(log_escape(in, STRLEN(in), false, out, size), strlen(want[size]));
+		ck_assert_msg(strcmp(out, want[size]) == 0, "size %zu: got '%s'", size, out);
+		ck_assert_int_eq(out[size], 'Z');
+	}
+}
+END_TEST
+
+/* What reaches stderr is one line, whatever the arguments hold. */
+START_TEST(test_message_escaped_on_stderr)
+{
+	struct fd_capture c;
+	_cleanup_free_ char *out = NULL;
+
+	log_set_max_level(LOG_INFO);
+	capture_begin(&c, STDERR_FILENO);
+	log_f(LOG_WARNING, 0, &(struct log_fields){ .listener = "l" }, "server said: %s",
+	      "oops\nerror: other: FORGED \x1b[31m\xff");
+	out = capture_end(&c, NULL);
+	ck_assert_str_eq(out, "warning: l: server said: oops\\nerror: other: FORGED \\x1b[31m\\xff\n");
 }
 END_TEST
 
@@ -568,6 +640,9 @@ Suite *log_suite(void)
 	tcase_add_test(tc, test_level_filtering);
 	tcase_add_test(tc, test_fields);
 	tcase_add_test(tc, test_long_message_one_line);
+	tcase_add_test(tc, test_escape_vectors);
+	tcase_add_test(tc, test_escape_small_buffers);
+	tcase_add_test(tc, test_message_escaped_on_stderr);
 	tcase_add_test(tc, test_journal_stream_matching);
 	tcase_add_test(tc, test_target_follows_journal_stream);
 	suite_add_tcase(s, tc);

@@ -388,7 +388,21 @@ static void crun_start(struct crun *c, struct trigger_env *env, const struct cfg
 	ck_assert_int_eq(c->calls, 0);	/* from the loop, later */
 }
 
-/* Runs the loop until done, with the trigger's log lines captured. */
+/* The log escapes a newline in the output as \n: back to lines, for reading. */
+static void unescape_newlines(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++)
+		if (s[0] == '\\' && s[1] == 'n')
+			*o++ = '\n', s++;
+		else
+			*o++ = *s;
+	*o = '\0';
+}
+
+/* Runs the loop until done, with the trigger's log lines captured (their
+ * escaped newlines unescaped). */
 static void crun_wait(struct crun *c)
 {
 	struct fd_capture cap;
@@ -398,6 +412,7 @@ static void crun_wait(struct crun *c)
 	capture_begin(&cap, STDERR_FILENO);
 	ck_assert_int_eq(loop_run_bounded(c->e, WATCHDOG_USEC), 0);
 	c->log = capture_end(&cap, NULL);
+	unescape_newlines(c->log);
 	log_set_max_level(saved_level);
 	ck_assert_int_eq(c->calls, 1);
 }
