@@ -611,7 +611,7 @@ fail:
 json_t *trigger_cloudevent(const struct cfg_listener *l, const struct trigger_input *in)
 {
 	const json_t *n = in->notification;
-	_cleanup_free_ char *data = NULL, *id = NULL, *type = NULL;
+	_cleanup_free_ char *data = NULL, *id = NULL, *type = NULL, *source = NULL;
 	char time[32];
 	json_t *ce, *parsed;
 	size_t len;
@@ -621,8 +621,11 @@ json_t *trigger_cloudevent(const struct cfg_listener *l, const struct trigger_in
 		ce = json_object_get(n, "cloudevent");
 		if (json_is_object(ce))
 			return json_deep_copy(ce);
+		/* The source names the server, not its credentials. */
+		if (!(source = url_hide_secrets(l->base_url)))
+			return NULL;
 		return json_pack("{s:s, s:O?, s:s, s:s+, s:{s:O?, s:O?}}", "specversion", "1.0", "id",
-				 json_object_get(n, "id"), "source", l->base_url, "type", "int.ecmwf.aviso.",
+				 json_object_get(n, "id"), "source", source, "type", "int.ecmwf.aviso.",
 				 json_string_value(json_object_get(n, "event_type")) ?: "unknown", "data", "identifier",
 				 json_object_get(n, "identifier"), "payload", json_object_get(n, "payload"));
 	}
@@ -630,9 +633,10 @@ json_t *trigger_cloudevent(const struct cfg_listener *l, const struct trigger_in
 	/* sse: the event becomes a CloudEvent of our own. */
 	id = notif_event_id(n)[0] ? strdup(notif_event_id(n)) : strdupf("%s-%" PRIu64, l->name, in->seq);
 	type = strdupf("ssewatchd.sse.%s", notif_event_name(n));
-	if (!id || !type || notif_stdin(n, l->protocol, &data, &len) < 0)
+	source = url_hide_secrets(l->url);
+	if (!id || !type || !source || notif_stdin(n, l->protocol, &data, &len) < 0)
 		return NULL;
-	ce = json_pack("{s:s, s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", id, "source", l->url, "type", type,
+	ce = json_pack("{s:s, s:s, s:s, s:s, s:s}", "specversion", "1.0", "id", id, "source", source, "type", type,
 		       "time", format_rfc3339(in->received_usec, time));
 	if (!ce)
 		return NULL;

@@ -578,10 +578,11 @@ class PostTests(unittest.TestCase):
         self.src.start()
         self.addCleanup(self.src.stop)
 
-    def daemon(self, sink, **post):
+    def daemon(self, sink, src_url=None, **post):
         trig = {"type": "post", "url": sink.url, "retry_delay": "50ms"}
         trig.update(post)
-        d = Daemon(self.ws, [{"name": "hook", "protocol": "sse", "url": self.src.url, "triggers": [trig]}])
+        d = Daemon(self.ws, [{"name": "hook", "protocol": "sse", "url": src_url or self.src.url,
+                              "triggers": [trig]}])
         self.addCleanup(d.cleanup)
         d.start()
         d.wait_log(r"hook: connected")
@@ -609,6 +610,16 @@ class PostTests(unittest.TestCase):
         self.assertEqual((reqs[1]["json"]["datacontenttype"], reqs[1]["json"]["data"]), ("text/plain", "plain text"))
         self.assertEqual(d.stop(), 0)
         self.assertNotIn("s3cret-value", d.all_logs())
+
+    def test_source_carries_no_credentials_of_the_stream_url(self):
+        sink = self.sink()
+        url = self.src.url.replace("http://", "http://alice:pw-SECRET@") + "?access_token=tok-SECRET&lang=en"
+        d = self.daemon(sink, src_url=url)
+        self.src.push("x", id="e-1")
+        ce = sink.wait_requests(1)[0]["json"]
+        self.assertEqual(ce["source"], self.src.url.replace("http://", "http://(secret)@")
+                         + "?access_token=(secret)&lang=en")
+        self.assertEqual(d.stop(), 0)
 
     def test_5xx_and_429_are_retried(self):
         sink = self.sink(503, 429, 500, 200)
