@@ -764,7 +764,10 @@ static int run_post(const struct trigger_env *env, const struct cfg_listener *l,
 			goto fail;
 		}
 		r = -ENOMEM;
-		h = value ? strdupf("%s: %s", t->headers[i].key, value) : NULL;
+		/* "Name:" with nothing after it tells curl to leave the header
+		 * out; "Name;" sends it empty. */
+		h = !value ? NULL : value[0] ? strdupf("%s: %s", t->headers[i].key, value)
+					   : strdupf("%s;", t->headers[i].key);
 		if (!h || !(nl = curl_slist_append(run->headers, h)))
 			goto fail;
 		run->headers = nl;

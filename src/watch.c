@@ -974,7 +974,9 @@ static int transfer_start(struct watch *w)
 	if (r >= 0)
 		r = add_header(&w->req_headers, "Cache-Control: no-cache");
 	for (size_t i = 0; r >= 0 && i < l->n_headers; i++)
-		r = add_header(&w->req_headers, "%s: %s", l->headers[i].key, l->headers[i].value);
+		/* An empty value as "Name;": curl drops a "Name:" line. */
+		r = l->headers[i].value[0] ? add_header(&w->req_headers, "%s: %s", l->headers[i].key, l->headers[i].value)
+					   : add_header(&w->req_headers, "%s;", l->headers[i].key);
 	if (r >= 0)
 		r = w->proto->prepare(w, e, &w->req_headers);
 	if (r < 0)

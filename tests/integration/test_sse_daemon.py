@@ -621,6 +621,20 @@ class PostTests(unittest.TestCase):
                          + "?access_token=(secret)&lang=en")
         self.assertEqual(d.stop(), 0)
 
+    def test_empty_header_values_are_sent_empty(self):
+        # curl leaves out a header written "Name:" with nothing after it.
+        sink = self.sink()
+        url = self.src.url
+        d = Daemon(self.ws, [{"name": "hook", "protocol": "sse", "url": url, "headers": {"X-Stream-Empty": ""},
+                              "triggers": [{"type": "post", "url": sink.url, "headers": {"X-Empty": ""}}]}])
+        self.addCleanup(d.cleanup)
+        d.start()
+        d.wait_log(r"hook: connected")
+        self.src.push("x", id="e-1")
+        self.assertEqual(sink.wait_requests(1)[0]["headers"].get("X-Empty"), "")
+        self.assertEqual(self.src.requests[-1]["headers"].get("X-Stream-Empty"), "")
+        self.assertEqual(d.stop(), 0)
+
     def test_5xx_and_429_are_retried(self):
         sink = self.sink(503, 429, 500, 200)
         d = self.daemon(sink, retries=3)
