@@ -810,8 +810,9 @@ static void on_transfer_done(CURL *easy, CURLcode result, void *userdata)
 	enum sv_close close = SV_CLOSE_ERROR;
 	bool was_open = w->sv.phase == SV_OPEN;
 	char errbuf[CURL_ERROR_SIZE];
+	long redirects = 0;
 
-	(void)easy;
+	(void)curl_easy_getinfo(easy, CURLINFO_REDIRECT_COUNT, &redirects);
 	snprintf(errbuf, sizeof(errbuf), "%s", curl_easy_strerror(result));
 	if (w->stash.len > 0 && w->stream_ok && w->abort_reason == SV_REASON_NONE) {
 		/* Complete events the server sent before the end are delivered,
@@ -845,7 +846,10 @@ static void on_transfer_done(CURL *easy, CURLcode result, void *userdata)
 		}
 	} else if (result == CURLE_OK) {
 		close = w->proto->ended(w, &reason);
-	} else if (result == CURLE_TOO_MANY_REDIRECTS || result == CURLE_UNSUPPORTED_PROTOCOL) {
+	} else if (result == CURLE_TOO_MANY_REDIRECTS || (result == CURLE_UNSUPPORTED_PROTOCOL && redirects > 0)) {
+		/* Configuration, not weather: a redirect loop, or one to a scheme
+		 * other than http(s). The same code for a reply that is not HTTP
+		 * at all (a middlebox's garbage) is weather, retried below. */
 		watch_log(w, LOG_ERR, 0, LOG_MID_DISCONNECTED, NULL, "request failed: %s", errbuf);
 		sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_HTTP_STATUS });
 		return;

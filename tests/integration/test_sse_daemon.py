@@ -500,6 +500,52 @@ class ProxyTests(unittest.TestCase):
         self.assertNotIn("Content-Type", d.all_logs())
 
 
+class GarbageThenStream:
+    """A raw server: the first connection gets a reply that is not HTTP
+    (a middlebox's garbage), later ones a stream with one event."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = "http://127.0.0.1:%d/events" % self.sock.getsockname()[1]
+        self.conns = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            c.recv(65536)
+            if len(self.conns) == 1:
+                c.sendall(b"garbage from a middlebox\r\n\r\n")
+                c.close()
+            else:
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\nid: 1\ndata: hello\n\n")
+
+    def stop(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+class NotHttpTests(unittest.TestCase):
+    def test_a_reply_that_is_not_http_is_retried(self):
+        ws = Workspace()
+        self.addCleanup(ws.cleanup)
+        srv = GarbageThenStream()
+        self.addCleanup(srv.stop)
+        out = ws.path("out")
+        d = Daemon(ws, [sse_listener("l", srv.url, out)])
+        self.addCleanup(d.cleanup)
+        d.start()
+        wait_until(lambda: read_records(out) == [("1", "hello")], 20)
+        self.assertNotIn("listener failed", d.log())
+        self.assertEqual(d.stop(), 0)
+
+
 class TriggerOutputTests(unittest.TestCase):
     def test_output_logged_is_its_end_escaped_on_one_line(self):
         # A failing trigger's reason is usually at the end of its output:
