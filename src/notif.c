@@ -300,6 +300,18 @@ int notif_stdin(const json_t *n, enum cfg_protocol protocol, char **ret, size_t 
 	return -EINVAL;
 }
 
+/* Linux refuses to start a program with any one "NAME=value" longer than
+ * MAX_ARG_STRLEN (32 pages), however short the rest: such a variable is
+ * left out (stdin has the whole notification anyway). */
+#define ENV_STRING_MAX (32u * 4096u)
+
+static int env_set_bounded(char ***env, const char *name, const char *value)
+{
+	if (strlen(name) + 1 + strlen(value) + 1 > ENV_STRING_MAX)
+		return 0;
+	return strv_env_set(env, name, value);
+}
+
 /* AVISO_IDENTIFIER_<KEY>: upper-cased, non-alphanumerics as '_'. */
 static int env_identifier(char ***env, const char *key, const json_t *value)
 {
@@ -325,7 +337,7 @@ static int env_identifier(char ***env, const char *key, const json_t *value)
 			return -ENOMEM;
 		v = dumped;
 	}
-	return strv_env_set(env, name, v);
+	return env_set_bounded(env, name, v);
 }
 
 int notif_env(const json_t *n, enum cfg_protocol protocol, const char *listener, char ***env)
@@ -360,9 +372,9 @@ int notif_env(const json_t *n, enum cfg_protocol protocol, const char *listener,
 		if (r >= 0)
 			r = strv_env_set(env, "AVISO_SEQUENCE", seq);
 		if (r >= 0)
-			r = strv_env_set(env, "AVISO_PAYLOAD_JSON", payload);
+			r = env_set_bounded(env, "AVISO_PAYLOAD_JSON", payload);
 		if (r >= 0)
-			r = strv_env_set(env, "AVISO_NOTIFICATION_JSON", whole);
+			r = env_set_bounded(env, "AVISO_NOTIFICATION_JSON", whole);
 		json_object_foreach(json_object_get(n, "identifier"), key, value)
 			if (r >= 0)
 				r = env_identifier(env, key, value);

@@ -73,6 +73,14 @@ static const char *env_get(char **env, const char *name)
 	return found;
 }
 
+static bool env_has(char **env, const char *name)
+{
+	for (size_t i = 0; env && env[i]; i++)
+		if (strncmp(env[i], name, strlen(name)) == 0 && env[i][strlen(name)] == '=')
+			return true;
+	return false;
+}
+
 /* ------------------------------------------------------------ base64 */
 
 static const struct { const char *plain, *encoded; } rfc4648[] = {
@@ -517,6 +525,40 @@ START_TEST(test_env_aviso_scalar_payload)
 }
 END_TEST
 
+/* A variable the kernel would refuse (over 128 KiB) is left out, so the
+ * program still starts; stdin has the notification whole. */
+START_TEST(test_env_aviso_oversize_left_out)
+{
+	static const size_t sizes[] = { 1000, 131000, 140000 };
+
+	for (size_t k = 0; k < ELEMENTSOF(sizes); k++) {
+		_cleanup_free_ char *big = malloc(sizes[k] + 1);
+		_cleanup_(json_decrefp) json_t *n = NULL;
+		char **env = NULL;
+		bool fits;
+
+		ck_assert_ptr_nonnull(big);
+		memset(big, 'y', sizes[k]);
+		big[sizes[k]] = '\0';
+		n = json_pack("{s:s, s:s, s:i, s:s, s:{s:s, s:s}, s:{s:s}}", "event", "live-notification",
+			      "event_type", "mars", "sequence", 2, "id", "mars@2", "identifier", "class", "od",
+			      "big", big, "payload", "big", big);
+		ck_assert_ptr_nonnull(n);
+		ck_assert_int_eq(notif_env(n, CFG_PROTOCOL_AVISO, "a", &env), 0);
+		ck_assert_str_eq(env_get(env, "AVISO_SEQUENCE"), "2");
+		ck_assert_str_eq(env_get(env, "AVISO_IDENTIFIER_CLASS"), "od");
+		for (size_t i = 0; env[i]; i++)
+			ck_assert_uint_le(strlen(env[i]) + 1, 32 * 4096);
+		/* 131000 bytes fit alone, not twice in the whole notification */
+		fits = sizes[k] <= 131000;
+		ck_assert(env_has(env, "AVISO_PAYLOAD_JSON") == fits);
+		ck_assert(env_has(env, "AVISO_IDENTIFIER_BIG") == fits);
+		ck_assert(env_has(env, "AVISO_NOTIFICATION_JSON") == (sizes[k] == 1000));
+		strv_free(env);
+	}
+}
+END_TEST
+
 /* ------------------------------------------------------------ records */
 
 START_TEST(test_record_sse)
@@ -580,6 +622,7 @@ Suite *notif_suite(void)
 	tcase_add_test(aviso, test_aviso_stdin_six_keys_sorted);
 	tcase_add_test(aviso, test_env_aviso);
 	tcase_add_test(aviso, test_env_aviso_scalar_payload);
+	tcase_add_test(aviso, test_env_aviso_oversize_left_out);
 	tcase_add_test(aviso, test_record_aviso_drops_cloudevent);
 	suite_add_tcase(s, aviso);
 	return s;
