@@ -384,7 +384,19 @@ static int aviso_note(struct watch *w, const struct sse_note *note)
 	if (strcmp(event, "error") == 0) {
 		const char *msg = json_string_value(json_object_get(data, "message"));
 		const char *kind = json_string_value(json_object_get(data, "error"));
+		json_t *seq = json_object_get(data, "sequence");
 
+		/* One notification the server cannot render, and never will:
+		 * it comes back at every replay, so ending the stream for it
+		 * would loop there. It is a gap; the stream goes on. */
+		if (json_is_integer(seq) && json_integer_value(seq) > 0) {
+			char id[128];
+
+			(void)snprintf(id, sizeof(id), "%s@%" JSON_INTEGER_FORMAT, w->cfg->event ? w->cfg->event : "",
+				       json_integer_value(seq));
+			return gap(w, id, "the server could not send notification %s (%s%s%s); skipped", id,
+				   kind ? kind : "error", msg ? ": " : "", msg ? msg : "");
+		}
 		return watch_abort(w, SV_REASON_PROTOCOL, false, "the server reported an error: %s%s%s",
 				   kind ? kind : "error", msg ? ": " : "", msg ? msg : "");
 	}

@@ -193,6 +193,20 @@ class AvisoTests(unittest.TestCase):
         self.assertEqual(emu.stream_requests()[-1]["from_id"], "1")
         self.assertEqual(d.stop(), 0)
 
+    def test_a_notification_the_server_cannot_render_is_a_gap_not_a_loop(self):
+        # The server sends an error frame for it at every replay; ending the
+        # stream for it would reconnect to the same error forever.
+        emu = self.emulator()
+        sent = self.publish(emu, 4)
+        emu.poison("mars", sent[1])
+        d = self.daemon(self.listener(emu, from_id=str(sent[0])))
+        self.wait_seqs([sent[0], sent[2], sent[3]])
+        d.wait_log(r"m: the server could not send notification mars@%d \(CloudEvent creation failed: "
+                   r"Failed to create CloudEvent for notification mars@%d: emulated failure\); skipped"
+                   % (sent[1], sent[1]))
+        self.assertEqual(len(emu.stream_requests()), 1)
+        self.assertEqual(d.stop(), 0)
+
     def test_duplicates_at_the_replay_live_boundary_are_dropped(self):
         emu = self.emulator()
         self.publish(emu, 5)
