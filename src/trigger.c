@@ -38,10 +38,12 @@ struct trigger_run {
 	sd_event_source *cancelled;	/* reports a cancelled request from the loop */
 };
 
-/* A command's failure is retried unless fail_fast says otherwise (aviso's option). */
+/* A command's non-zero exit is final unless fail_fast is false: aviso's
+ * option, and its default (true), so an aviso configuration means the
+ * same here. */
 static bool command_failure_permanent(const struct cfg_trigger *t)
 {
-	return t->fail_fast == 1;
+	return t->fail_fast != 0;
 }
 
 static const char aviso_text_start[] = "{\"cloudevent\":";

@@ -1327,9 +1327,9 @@ static int dead_letter(struct watch *w, struct state_pending *p, const struct cf
 		return r;
 	w->stats.dead_letters++;
 	watch_log(w, LOG_ERR, 0, LOG_MID_DEAD_LETTERED, notif_event_id(state_pending_notification(p)),
-		  "notification %s dead-lettered after %u attempts of %s: %s (see 'ssewatchd dead-letter list %s')",
+		  "notification %s dead-lettered after %u attempt%s of %s: %s (see 'ssewatchd dead-letter list %s')",
 		  notif_event_id(state_pending_notification(p))[0] ? notif_event_id(state_pending_notification(p)) : "(no id)", w->attempts,
-		  t->where, error ? error : "failed", w->name);
+		  w->attempts == 1 ? "" : "s", t->where, error ? error : "failed", w->name);
 	return 0;
 }
 
@@ -1447,7 +1447,8 @@ static void trigger_finished(struct watch *w, const char *error, bool permanent)
 	}
 
 	watch_log(w, LOG_ERR, 0, LOG_MID_TRIGGER_FAILED, notif_event_id(state_pending_notification(p)),
-		  "%s failed%s: %s", t->where, t->retries ? " after all retries" : "", error);
+		  "%s failed%s: %s", t->where, t->retries && w->attempts > t->retries ? " after all retries" : "",
+		  error);
 	if (!t->required) {
 		next_trigger(w, p);
 		return;

@@ -84,7 +84,7 @@ class CliTests(unittest.TestCase):
     def test_dead_letters_list_retry_drop(self):
         d = self.daemon(env={"RECORD_FAIL_MATCH": "event 2"})
         d.start()
-        d.wait_log(r"dead-lettered after 1 attempts")
+        d.wait_log(r"dead-lettered after 1 attempt")
         wait_until(lambda: len(read_records(self.out)) == 2, 10)
         self.assertEqual(d.stop(), 0)
 
@@ -134,7 +134,7 @@ class CliTests(unittest.TestCase):
     def test_dead_letters_of_a_reset_state_are_never_overwritten(self):
         d = self.daemon(env={"RECORD_FAIL_MATCH": "event 2"})
         d.start()
-        d.wait_log(r"dead-lettered after 1 attempts")
+        d.wait_log(r"dead-lettered after 1 attempt")
         self.assertEqual(d.stop(), 0)
         self.run_ok(d, "state", "reset", "l")
         first = self.run_ok(d, "dead-letter", "list", "l").stdout

@@ -414,14 +414,31 @@ class FaultTests(unittest.TestCase):
         srv = self.server(["live"], initial_events=3)
         d = Daemon(self.ws, [sse_listener("faulty", srv.url, self.out,
                                           triggers=[record_trigger(self.out, retries=2, retry_delay="50ms",
+                                                                   fail_fast=False,
                                                                    env={"RECORD_FAIL_MATCH": "event 2"})])])
         self.addCleanup(d.cleanup)
         d.start()
         self.wait_data(["event 1", "event 3"])
+        d.wait_log(r"failed after all retries: exit status 3")
         d.wait_log(r"dead-lettered after 3 attempts")
         self.assertEqual(d.stop(), 0)
         listing = d.run_command("state", "list")
         self.assertRegex(listing.stdout, r"faulty .*pending=0 dead_letters=1")
+
+    def test_a_non_zero_exit_is_final_by_default_as_in_aviso(self):
+        # aviso's fail_fast defaults to true: a command's exit status is
+        # its verdict; retries are for timeouts and failed starts.
+        srv = self.server(["live"], initial_events=3)
+        d = Daemon(self.ws, [sse_listener("faulty", srv.url, self.out,
+                                          triggers=[record_trigger(self.out, retries=2, retry_delay="50ms",
+                                                                   env={"RECORD_FAIL_MATCH": "event 2"})])])
+        self.addCleanup(d.cleanup)
+        d.start()
+        self.wait_data(["event 1", "event 3"])
+        d.wait_log(r"dead-lettered after 1 attempt of ")
+        self.assertNotIn("attempt 1 of 3", d.log())
+        self.assertNotIn("after all retries", d.log())
+        self.assertEqual(d.stop(), 0)
 
     def test_fewer_triggers_after_a_stop_finish_the_pending_notification(self):
         srv = self.server(["live"], initial_events=2)
@@ -695,7 +712,7 @@ class PostTests(unittest.TestCase):
         sink = self.sink(400)
         d = self.daemon(sink, retries=3)
         self.src.push("x", id="1")
-        d.wait_log(r"dead-lettered after 1 attempts")
+        d.wait_log(r"dead-lettered after 1 attempt of ")
         self.src.push("y", id="2")
         sink.wait_requests(2)
         self.assertEqual([r["status"] for r in sink.requests], [400, 200])
@@ -718,7 +735,7 @@ class PostTests(unittest.TestCase):
         url = "http://127.0.0.1:%d/hook" % silent.getsockname()[1]
         d = self.daemon(type("S", (), {"url": url})(), timeout="500us", retries=0)
         self.src.push("x", id="1")
-        d.wait_log(r"dead-lettered after 1 attempts of listeners\[0\]\.triggers\[0\]: POST failed: Timeout")
+        d.wait_log(r"dead-lettered after 1 attempt of listeners\[0\]\.triggers\[0\]: POST failed: Timeout")
         self.assertEqual(d.stop(), 0)
 
 
@@ -801,7 +818,7 @@ class TemplateTests(unittest.TestCase):
         d.start()
         d.wait_log(r"t: connected")
         self.src.push(json.dumps({"v": 1}), id="1")
-        d.wait_log(r"dead-lettered after 1 attempts .*argv: notification\.json\.nope: not present")
+        d.wait_log(r"dead-lettered after 1 attempt .*argv: notification\.json\.nope: not present")
         self.assertEqual(d.stop(), 0)
 
     def test_post_url_values_are_percent_encoded(self):
