@@ -89,9 +89,16 @@ static bool unfiltered(const struct cfg_listener *l)
 /* The opening frame's deadline, on the listener's timer. */
 static void aviso_on_timer(struct watch *w)
 {
-	if (!A(w)->opened)
-		watch_end_stream(w, SV_REASON_PROTOCOL, "no connection_established or replay_started frame within %.0fs",
-				 (double)AVISO_OPENING_USEC / 1e6);
+	if (A(w)->opened)
+		return;
+	if (w->paused) {
+		/* Not the server's silence: we stopped reading (the queue is
+		 * full). The deadline starts again. */
+		watch_proto_timer_set_in(w, AVISO_OPENING_USEC);
+		return;
+	}
+	watch_end_stream(w, SV_REASON_PROTOCOL, "no connection_established or replay_started frame within %.0fs",
+			 (double)AVISO_OPENING_USEC / 1e6);
 }
 
 static int aviso_setup(struct watch *w)

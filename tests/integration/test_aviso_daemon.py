@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from aviso_emulator import Emulator  # noqa: E402
 from daemon import ROOT, Daemon, read_records, record_trigger, under_valgrind  # noqa: E402
-from procs import Workspace, wait_until  # noqa: E402
+from procs import WaitTimeout, Workspace, wait_until  # noqa: E402
 
 VOLUME = int(os.environ.get("SSEWATCHD_TEST_VOLUME", "10000" if not under_valgrind() else "600"))
 MARS = {"class": "od", "stream": "enfo"}
@@ -205,6 +205,26 @@ class AvisoTests(unittest.TestCase):
                    r"Failed to create CloudEvent for notification mars@%d: emulated failure\); skipped"
                    % (sent[1], sent[1]))
         self.assertEqual(len(emu.stream_requests()), 1)
+        self.assertEqual(d.stop(), 0)
+
+    def test_opening_deadline_waits_while_the_queue_is_full(self):
+        # The first stream fills the queue (max_pending 2) and ends; the
+        # reconnect's first bytes wait until the queue has room. That wait
+        # is ours: the opening frame's 10 s deadline must not count it.
+        emu = self.emulator()
+        sent = self.publish(emu, 2)
+        emu.script(["max_duration_reached:2+merge", "ok"])   # one read: both, then the close
+        gate, out = self.ws.path("gate"), self.ws.path("out")
+        hold = {"type": "command", "command": "while [ ! -e '%s' ]; do sleep 0.05; done; "
+                "echo \"$AVISO_SEQUENCE\" >> '%s'" % (gate, out)}
+        d = self.daemon(self.listener(emu, from_id=str(sent[0]), max_pending=2, triggers=[hold]))
+        emu.wait_requests(2, kind="watch")
+        with self.assertRaises(WaitTimeout):     # the deadline passes unseen
+            d.wait_log(r"no connection_established or replay_started frame", timeout=12)
+        open(gate, "w").close()
+        sent += self.publish(emu, 1)
+        wait_until(lambda: read_text(out).split() == [str(s) for s in sent], 20)
+        self.assertEqual(len(emu.stream_requests()), 2)
         self.assertEqual(d.stop(), 0)
 
     def test_duplicates_at_the_replay_live_boundary_are_dropped(self):
