@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -173,6 +174,17 @@ static void runtime_dir_open(struct daemon *d)
 	d->runtime_fd = open(path, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (d->runtime_fd < 0 && errno != ENOENT)
 		log_warning_errno(errno, "cannot open %s, so `ssewatchd status` will not work: %m", path);
+	/* One status file per directory: a second daemon there (run by hand
+	 * next to the service, say) must neither overwrite nor remove it. */
+	if (d->runtime_fd >= 0 && flock(d->runtime_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			log_warning("another ssewatchd writes its status in %s; this one writes none "
+				    "(give it a runtime_dir of its own)", path);
+		else
+			log_warning_errno(errno, "cannot lock %s, so `ssewatchd status` will not work: %m", path);
+		close(d->runtime_fd);
+		d->runtime_fd = -1;
+	}
 }
 
 /* ------------------------------------------------------------ reload */

@@ -77,6 +77,22 @@ class ServiceTests(unittest.TestCase):
         self.assertEqual(gone.returncode, 1)
         self.assertIn("not running", gone.stderr)
 
+    def test_a_second_daemon_in_the_same_runtime_dir_leaves_the_status_alone(self):
+        a = self.server("a", initial_events=1)
+        first = self.daemon([listener("a", a.url, self.ws.path("a.txt"))])
+        first.start()
+        wait_until(lambda: self.poll_status(first, "a", "triggered") == 1, 10)
+        second = Daemon(self.ws, [listener("b", a.url, self.ws.path("b.txt"))], name="second",
+                        runtime_dir=self.ws.path("run"))
+        self.addCleanup(second.cleanup)
+        second.start()
+        second.wait_log(r"another ssewatchd writes its status in .*/run; this one writes none")
+        wait_until(lambda: len(read_records(self.ws.path("b.txt"))) == 1, 10)
+        self.assertEqual(second.stop(), 0)
+        ls, doc = self.status(first)        # still there, and still the first's
+        self.assertEqual((doc["pid"], list(ls)), (first.proc.pid, ["a"]))
+        self.assertEqual(first.stop(), 0)
+
     def test_status_file_with_many_listeners(self):
         # The status file is written a listener at a time, in chunks: with
         # 600 listeners it takes several, and must still be one document
