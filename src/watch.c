@@ -1783,11 +1783,13 @@ struct watch *watch_free(struct watch *w)
 		return NULL;
 	transfer_cleanup(w);
 	w->run = trigger_run_free(w->run);
-	sd_event_source_disable_unref(w->timer);
-	sd_event_source_disable_unref(w->pump);
+	/* First: reaping a save in flight may call back into the watch,
+	 * which schedules its pump. */
 	state_save_op_done(w->daemon->statedir, &w->saving);
+	w->timer = sd_event_source_disable_unref(w->timer);
+	w->pump = sd_event_source_disable_unref(w->pump);
 	json_decref(w->saving_cursor);
-	sd_event_source_disable_unref(w->save_done);
+	w->save_done = sd_event_source_disable_unref(w->save_done);
 	dbuf_free(&w->stash);
 	dbuf_free(&w->cursor_later);
 	dbuf_free(&w->log_lines);
