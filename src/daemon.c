@@ -377,6 +377,8 @@ done:
 	(void)sd_notify(0, "READY=1");
 }
 
+static void progress_print(struct daemon *d, bool final);
+
 static void finish(struct daemon *d)
 {
 	if (d->finished)
@@ -386,6 +388,8 @@ static void finish(struct daemon *d)
 		(void)watch_flush(d->watches[i]);	/* logs its own failure */
 	for (size_t i = 0; i < d->n_retiring; i++)
 		(void)watch_flush(d->retiring[i]);
+	if (d->replay && d->stopping)
+		progress_print(d, true);	/* how far the interrupted replay got */
 	/* No daemon, no status: `ssewatchd status` says it is not running. */
 	if (d->runtime_fd >= 0)
 		(void)unlinkat(d->runtime_fd, DAEMON_STATUS_FILE, 0);
@@ -474,6 +478,8 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 		return 0;
 	}
 	d->stopping = true;
+	if (d->replay)
+		d->exit_code = EXIT_FAILURE;	/* stopped short of its end: not a complete replay */
 	(void)sd_notify(0, "STOPPING=1");
 	log_info("SIG%s received: stopping", sigabbrev_np((int)si->ssi_signo));
 	for (size_t i = 0; i < d->n_watches; i++)
@@ -731,7 +737,7 @@ int daemon_replay(struct cfg *cfg, const char *name, const char *from, uint64_t 
 		log_error("%s: %s", name, l ? "replay is for aviso listeners (sse servers have no replay endpoint)"
 					  : "no such listener in the configuration");
 		cfg_free(cfg);
-		return l ? EXIT_FAILURE : 64;
+		return 64;	/* a usage error either way */
 	}
 	if (daemon_setup(&d, false) < 0)
 		goto fail;

@@ -443,6 +443,34 @@ class AvisoTests(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(seqs_of(self.log), [3, 4, 5, 6, 7, 9, 10])
 
+    def test_an_interrupted_replay_exits_1_and_says_how_far_it_got(self):
+        emu = self.emulator()
+        self.publish(emu, 5)
+        out = self.ws.path("out")
+        slow = {"type": "command", "command": "echo \"$AVISO_SEQUENCE\" >> '%s'; sleep 0.3" % out}
+        d = Daemon(self.ws, [self.listener(emu, triggers=[slow])])
+        self.addCleanup(d.cleanup)
+        p = subprocess.Popen(d.argv("replay", "m", "--from", "1"), stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda: read_text(out).split()[:1] == ["1"], 15)
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertRegex(err, r"replay m: \d notification\(s\), 0 trigger run\(s\) failed\n")
+        self.assertLess(len(read_text(out).split()), 5)
+
+    def test_replay_of_an_sse_listener_is_a_usage_error(self):
+        d = Daemon(self.ws, [{"name": "s", "protocol": "sse", "url": "http://127.0.0.1:9/",
+                              "triggers": [{"type": "echo"}]}])
+        self.addCleanup(d.cleanup)
+        r = d.run_command("replay", "s", "--from", "1")
+        self.assertEqual(r.returncode, 64, r.stderr)
+        self.assertIn("replay is for aviso listeners", r.stderr)
+
     # ------------------------------------------------------------ aviso's own configuration
 
     def test_a_configuration_written_for_the_aviso_cli_runs(self):
