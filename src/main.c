@@ -50,6 +50,17 @@ static void usage(FILE *f)
 		"  -V, --version       show the version\n");
 }
 
+/* A configuration problem as the terminal shows it (FILE:LINE:COL: ...);
+ * under systemd, as a journal entry of that priority, so that
+ * `journalctl -p err` shows why the service did not start. */
+static void config_message(int level, const char *line)
+{
+	if (log_get_target() == LOG_TARGET_JOURNAL)
+		(void)log_full_errno(level, 0, "%s", line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
 /* Loads the configuration, printing every problem; EX_CONFIG if any. */
 static int load_config(const char *path, unsigned flags, struct cfg **ret)
 {
@@ -58,14 +69,17 @@ static int load_config(const char *path, unsigned flags, struct cfg **ret)
 
 	r = cfg_load_flags(path, flags, ret, &errors);
 	for (size_t i = 0; i < errors.n; i++)
-		fprintf(stderr, "%s\n", errors.lines[i]);
-	if (r < 0 && errors.n == 0)
-		fprintf(stderr, "%s: %s\n", path, strerror(-r));
+		config_message(LOG_ERR, errors.lines[i]);
+	if (r < 0 && errors.n == 0) {
+		_cleanup_free_ char *line = strdupf("%s: %s", path, strerror(-r));
+
+		config_message(LOG_ERR, line ? line : path);
+	}
 	cfg_errors_clear(&errors);
 	if (r < 0)
 		return EX_CONFIG;
 	for (size_t i = 0; i < (*ret)->n_warnings; i++)
-		fprintf(stderr, "%s\n", (*ret)->warnings[i]);
+		config_message(LOG_WARNING, (*ret)->warnings[i]);
 	return 0;
 }
 

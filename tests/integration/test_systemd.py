@@ -481,6 +481,9 @@ class ServiceTest(unittest.TestCase):
         # What is wrong, with FILE:LINE:COLUMN, is in the journal.
         log = self.ns.unit_log("ssewatchd.service")
         self.assertRegex(log, r"/etc/ssewatchd/ssewatchd\.yaml:\d+:\d+: .*no_such_key")
+        # ...as an error, so that `journalctl -p err` shows it.
+        errs = [e for e in self.ns.journal("ssewatchd.service") if "no_such_key" in e.get("MESSAGE", "")]
+        self.assertEqual([(e["PRIORITY"], e["_TRANSPORT"]) for e in errs], [("3", "journal")], errs)
 
     def test_runtime_failure_is_restarted(self):
         """The counterpart: a runtime failure (exit 1: here the state
