@@ -532,7 +532,7 @@ static void raise_nofile(void)
 		child_set_nofile(rl.rlim_cur);
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			log_debug("cannot raise RLIMIT_NOFILE, ignoring: %m");
+			log_full_errno(LOG_DEBUG, errno, "cannot raise RLIMIT_NOFILE, ignoring: %m");
 	}
 }
 
