@@ -9,6 +9,7 @@
  */
 #include <ctype.h>
 #include <dirent.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1306,9 +1307,43 @@ static bool has_space_or_ctl(const char *s, bool templated)
 	return false;
 }
 
+/* What curl finds wrong with the URL s (up to its first placeholder, if
+ * templated): NULL if nothing, "" if out of memory. */
+static const char *url_problem(const char *s, bool templated)
+{
+	const char *mark = templated ? strstr(s, "{{") : NULL;
+	_cleanup_free_ char *prefix = mark ? strndup(s, (size_t)(mark - s)) : NULL;
+	_cleanup_free_ char *host = NULL, *port = NULL;
+	const char *problem = NULL;
+	CURLU *u = curl_url();
+	CURLUcode rc;
+
+	if (!u || (mark && !prefix)) {
+		curl_url_cleanup(u);
+		return "";
+	}
+	/* A placeholder in the host is check_template()'s to report. */
+	if (mark && !strpbrk(strstr(prefix, "://") + 3, "/?#")) {
+		curl_url_cleanup(u);
+		return NULL;
+	}
+	rc = curl_url_set(u, CURLUPART_URL, prefix ? prefix : s, 0);
+	if (rc != CURLUE_OK)
+		problem = curl_url_strerror(rc);
+	else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !host[0])
+		problem = "no host";
+	else if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port && strcmp(port, "0") == 0)
+		problem = "port 0";
+	curl_free(host);
+	curl_free(port);
+	host = port = NULL;
+	curl_url_cleanup(u);
+	return problem;
+}
+
 static const char *get_http_url(struct loader *ld, const struct node *n, bool templated)
 {
-	const char *s = get_nonempty_str(ld, n);
+	const char *s = get_nonempty_str(ld, n), *problem;
 	size_t scheme;
 	char b[SHOW_MAX];
 
@@ -1317,6 +1352,15 @@ static const char *get_http_url(struct loader *ld, const struct node *n, bool te
 	scheme = strncasecmp(s, "http://", 7) == 0 ? 7 : strncasecmp(s, "https://", 8) == 0 ? 8 : 0;
 	if (scheme == 0 || !s[scheme] || s[scheme] == '/' || has_space_or_ctl(s, templated)) {
 		err_node(ld, n, "'%s' is not an http:// or https:// URL", show(s, b));
+		return NULL;
+	}
+	problem = url_problem(s, templated);
+	if (problem && !problem[0]) {
+		ld->oom = true;
+		return NULL;
+	}
+	if (problem) {
+		err_node(ld, n, "'%s' is not a usable URL: %s", show(s, b), problem);
 		return NULL;
 	}
 	return s;
