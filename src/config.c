@@ -1713,6 +1713,19 @@ static void basic_member(struct loader *ld, const struct node *c, const char *ke
 		set_str(ld, &a->basic_password_file, get_secret_path(ld, c));
 }
 
+/* A program named by a relative path with a '/' (bin/fetch) would be
+ * looked up from the daemon's working directory (/ under systemd), not
+ * from where `check` runs: refused, unless the program has a directory
+ * of its own. A bare name is looked up in PATH. */
+static void check_program_path(struct loader *ld, const struct node *n, char **argv, const char *or_else)
+{
+	char b[SHOW_MAX];
+
+	if (argv && argv[0] && argv[0][0] != '/' && strchr(argv[0], '/'))
+		err_node(ld, n, "'%s' is a relative path, which the daemon would look up from its own working "
+			 "directory: give an absolute path or a name to find in PATH%s", show(argv[0], b), or_else);
+}
+
 static void refresh_member(struct loader *ld, const struct node *c, const char *key, void *userdata)
 {
 	struct cfg_auth *a = userdata;
@@ -1720,6 +1733,7 @@ static void refresh_member(struct loader *ld, const struct node *c, const char *
 	if (streq(key, "argv")) {
 		strv_free(a->refresh_command);
 		a->refresh_command = get_argv(ld, c, NULL);
+		check_program_path(ld, c, a->refresh_command, "");
 	} else
 		(void)get_duration(ld, c, 1, &a->refresh_timeout_usec);
 }
@@ -2081,11 +2095,16 @@ static void parse_trigger(struct loader *ld, const struct node *n, struct cfg_tr
 	(void)for_members(ld, n, "a mapping (a trigger)", &trigger_keyset, scope, trigger_member, t);
 
 	switch (scope) {
-	case T_COMMAND:
+	case T_COMMAND: {
+		_cleanup_node_ struct node argv = {};
+
 		if (one_of(ld, n, "argv", "command",
 			   "set only one of 'argv' (a list, run directly) and 'command' (a shell string)") == 0)
 			err_node(ld, n, "a command trigger needs 'argv' (a list, run directly) or 'command' (a shell string)");
+		else if (!t->working_dir && node_get(ld, n, "argv", &argv))
+			check_program_path(ld, &argv, t->argv, ", or set working_dir");
 		break;
+	}
 	case T_POST:
 		require(ld, n, "url", "");
 		break;
