@@ -260,6 +260,9 @@ struct loader {
 	unsigned file;		/* index of the file being read */
 	bool confd;
 	struct postab tab;
+	json_t *skipped;	/* values dropped while reading (a duplicate key's, a key that is
+				 * not a string): kept until tab goes, whose entries name them
+				 * by address, so that no new node can reuse one */
 
 	struct cfg_listener defs;	/* the top-level values every listener starts from */
 	struct postab names;		/* listener names so far, across files */
@@ -480,6 +483,18 @@ static const char *type_name(const json_t *v)
 	return "null";
 }
 
+/* v (a new reference) is not part of the tree: see loader.skipped. */
+static void skip_value(struct loader *ld, json_t *v)
+{
+	if (!ld->skipped && !(ld->skipped = json_array())) {
+		json_decref(v);
+		ld->oom = true;
+		return;
+	}
+	if (json_array_append_new(ld->skipped, v) < 0)
+		ld->oom = true;
+}
+
 /* Hands v (a new reference) to the container being read, or makes it the root. */
 static void attach(struct reader *r, json_t *v, struct pos p, size_t depth, bool bigint)
 {
@@ -534,13 +549,13 @@ static void attach(struct reader *r, json_t *v, struct pos p, size_t depth, bool
 			f->key_pos = p;
 			f->skip = false;
 		}
-		json_decref(v);
+		skip_value(ld, v);
 		return;
 	}
 
 	f->want_value = false;
 	if (f->skip) {
-		json_decref(v);
+		skip_value(ld, v);
 		return;
 	}
 	if (json_object_set_new(f->node, f->key, v) < 0 ||
@@ -2636,6 +2651,8 @@ static void load_buffer(struct loader *ld, const char *buf, size_t len, bool con
 	}
 	json_decref(tree);
 	postab_free(&ld->tab);
+	json_decref(ld->skipped);
+	ld->skipped = NULL;
 }
 
 /* Reads and validates the file path (already the current file); -errno if unreadable. */
@@ -3037,6 +3054,7 @@ static int loader_finish(struct loader *ld, int r, struct cfg **ret, struct cfg_
 	free(ld->files);
 	postab_free(&ld->names);
 	postab_free(&ld->tab);
+	json_decref(ld->skipped);
 	listener_done(&ld->defs);
 	*ret = c;
 	return r < 0 ? r : 0;

@@ -326,6 +326,14 @@ static const struct vector vectors[] = {
 	{ "refresh_relative_mapping",
 	  "auth: {refresh_command: {argv: [x/get-token]}}\n" LISTENER_A,
 	  "t.yaml:1:32: auth.refresh_command.argv: 'x/get-token' is a relative path, which the daemon would look up from its own working directory: give an absolute path or a name to find in PATH\n" },
+	/* The skipped duplicate's mapping is freed no earlier than the load:
+	 * a later mapping at its address is not taken for it. */
+	{ "duplicate_key_then_more_mappings",
+	  AVISO_WITH("    identifiers:\n      x: {eq: 1}\n      x: {eq: 2}\n      y: {eq: 3}\n      z: {in: [1]}\n"),
+	  "t.yaml:7:7: listeners[0].identifiers.x: duplicate key 'x' (first at line 6)\n" },
+	{ "complex_key_then_more_mappings",
+	  AVISO_WITH("    identifiers:\n      ? {eq: 1}\n      : 5\n      y: {eq: 3}\n"),
+	  "t.yaml:6:9: listeners[0].identifiers: mapping keys must be strings, not a mapping\n" },
 	{ "post_space",
 	  TRIGGER("{type: post, url: 'http://a b'}"),
 	  "t.yaml:6:27: listeners[0].triggers[0].url: 'http://a b' is not an http:// or https:// URL\n" },
