@@ -955,12 +955,19 @@ static int parse_digits(const char **s, uint64_t *ret)
 
 int cfg_parse_duration(const char *s, uint64_t *ret_usec)
 {
-	static const struct { const char *unit; uint64_t usec; } units[] = {
-		{ "us", 1 }, { "ms", USEC_PER_MSEC }, { "s", USEC_PER_SEC }, { "sec", USEC_PER_SEC },
-		{ "m", 60 * USEC_PER_SEC }, { "min", 60 * USEC_PER_SEC }, { "h", 3600 * USEC_PER_SEC },
-		{ "d", 86400 * USEC_PER_SEC },
+	/* humantime's units (aviso's durations), in nanoseconds. */
+	static const uint64_t NS = 1, US = 1000, MS = 1000 * US, S = 1000 * MS, M = 60 * S, H = 60 * M,
+			      D = 24 * H;
+	static const struct { const char *unit; uint64_t ns; } units[] = {
+		{ "ns", NS }, { "nsec", NS }, { "us", US }, { "usec", US }, { "ms", MS }, { "msec", MS },
+		{ "s", S }, { "sec", S }, { "secs", S }, { "second", S }, { "seconds", S },
+		{ "m", M }, { "min", M }, { "mins", M }, { "minute", M }, { "minutes", M },
+		{ "h", H }, { "hr", H }, { "hrs", H }, { "hour", H }, { "hours", H },
+		{ "d", D }, { "day", D }, { "days", D }, { "w", 7 * D }, { "week", 7 * D }, { "weeks", 7 * D },
+		{ "month", 2630016 * S }, { "months", 2630016 * S },
+		{ "y", 31557600 * S }, { "year", 31557600 * S }, { "years", 31557600 * S },
 	};
-	uint64_t total = 0;
+	uint64_t total = 0, nanos = 0;
 	bool bare = true;
 
 	if (!s || !isdigit((unsigned char)*s))
@@ -980,16 +987,25 @@ int cfg_parse_duration(const char *s, uint64_t *ret_usec)
 		if (ulen == 0) {
 			if (!bare)
 				return -EINVAL;
-			mult = USEC_PER_SEC;
+			mult = S;
 		}
 		for (size_t i = 0; ulen > 0 && i < ELEMENTSOF(units); i++)
 			if (strlen(units[i].unit) == ulen && strncmp(s, units[i].unit, ulen) == 0)
-				mult = units[i].usec;
+				mult = units[i].ns;
 		if (mult == 0)
 			return -EINVAL;
-		if (n > UINT64_MAX / mult || n * mult > UINT64_MAX - total)
-			return -ERANGE;
-		total += n * mult;
+		/* Whole microseconds in total, nanoseconds apart: the range
+		 * is microseconds', up to UINT64_MAX of them. */
+		if (mult < US) {
+			if (n > UINT64_MAX - nanos)
+				return -ERANGE;
+			nanos += n;
+		} else {
+			mult /= US;
+			if (n > UINT64_MAX / mult || n * mult > UINT64_MAX - total)
+				return -ERANGE;
+			total += n * mult;
+		}
 		s += ulen;
 		/* Components may be separated by spaces, but not end with them. */
 		if (*s == ' ') {
@@ -998,7 +1014,11 @@ int cfg_parse_duration(const char *s, uint64_t *ret_usec)
 				return -EINVAL;
 		}
 	}
-	*ret_usec = total;
+	/* Rounded up: 1ns is not "none". */
+	nanos = nanos / US + (nanos % US != 0);
+	if (nanos > UINT64_MAX - total)
+		return -ERANGE;
+	*ret_usec = total + nanos;
 	return 0;
 }
 
