@@ -864,13 +864,94 @@ static void parser_error(struct reader *r, const yaml_parser_t *yp, const char *
  * all; recoverable problems (a duplicate key, a bad tag) are reported and the
  * tree is returned without them.
  */
+static int hex4(const char *p, const char *end, uint32_t *ret)
+{
+	uint32_t v = 0;
+
+	if (end - p < 4)
+		return -EINVAL;
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+
+		if (!isxdigit((unsigned char)c))
+			return -EINVAL;
+		v = v * 16 + (uint32_t)(isdigit((unsigned char)c) ? c - '0' : (tolower((unsigned char)c) - 'a' + 10));
+	}
+	*ret = v;
+	return 0;
+}
+
+/*
+ * JSON writes a character beyond U+FFFF as a surrogate pair of escapes
+ * (\uD83D\uDE00: Python's json.dumps does by default), which YAML does not
+ * have and libyaml refuses. In a file that looks like JSON, each such pair
+ * inside a double-quoted string becomes YAML's \U0001F600. Returns 1 and a
+ * rewritten copy, 0 if there was nothing to rewrite, or -ENOMEM. (Columns
+ * after a pair on the same line are 2 fewer per pair.)
+ */
+static int json_surrogates_to_yaml(const char *buf, size_t len, char **ret, size_t *ret_len)
+{
+	const char *p = buf, *end = buf + len;
+	char *out = NULL;
+	size_t o = 0;
+	bool in_string = false;
+
+	while (p < end && strchr(" \t\r\n", *p))
+		p++;
+	if (p == end || (*p != '{' && *p != '['))
+		return 0;
+	for (p = buf; p < end; p++) {
+		uint32_t hi, lo;
+
+		if (*p == '"') {
+			in_string = !in_string;
+		} else if (in_string && *p == '\\' && p + 1 < end) {
+			if (p[1] == 'u' && hex4(p + 2, end, &hi) == 0 && hi >= 0xd800 && hi <= 0xdbff &&
+			    end - p >= 12 && p[6] == '\\' && p[7] == 'u' && hex4(p + 8, end, &lo) == 0 &&
+			    lo >= 0xdc00 && lo <= 0xdfff) {
+				if (!out && !(out = malloc(len + 1)))
+					return -ENOMEM;
+				if (o == 0 && p > buf) {
+					memcpy(out, buf, (size_t)(p - buf));
+					o = (size_t)(p - buf);
+				}
+				o += (size_t)snprintf(out + o, 11, "\\U%08X",
+						      0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00));
+				p += 11;
+				continue;
+			}
+			if (out)
+				out[o++] = *p;
+			p++;	/* the escaped character: a quote does not end the string */
+		}
+		if (out)
+			out[o++] = *p;
+	}
+	if (!out)
+		return 0;
+	*ret = out;
+	*ret_len = o;
+	return 1;
+}
+
 static int read_yaml(struct loader *ld, const char *buf, size_t len, json_t **ret)
 {
 	struct reader r = { .ld = ld };
+	_cleanup_free_ char *rewritten = NULL;
 	yaml_parser_t yp;
 	int docs = 0;
 	bool done = false;
+	size_t n;
+	int k = json_surrogates_to_yaml(buf, len, &rewritten, &n);
 
+	if (k < 0) {
+		ld->oom = true;
+		return k;
+	}
+	if (k > 0) {
+		buf = rewritten;
+		len = n;
+	}
 	if (!yaml_parser_initialize(&yp)) {
 		ld->oom = true;
 		return -ENOMEM;

@@ -20,6 +20,7 @@
 
 #include "cleanup.h"
 #include "config.h"
+#include "util.h"
 #include "macro.h"
 #include "suites.h"
 #include "testlib.h"
@@ -1628,6 +1629,62 @@ START_TEST(test_inheritance)
 }
 END_TEST
 
+/* JSON's surrogate-pair escapes (json.dumps writes them) load as the
+ * character; anything else that looks like one is left to libyaml. */
+START_TEST(test_json_surrogate_pairs)
+{
+	static const struct {
+		const char *value;	/* as written in the JSON string */
+		const char *want;	/* the identifier's value, or NULL: an error */
+	} rows[] = {
+		{ "\\u00e9\\ud83d\\ude00", "\xc3\xa9\xf0\x9f\x98\x80" },
+		{ "\\uD83D\\uDE00\\uD83D\\uDE01 x", "\xf0\x9f\x98\x80\xf0\x9f\x98\x81 x" },
+		{ "\\udbff\\udfff", "\xf4\x8f\xbf\xbf" },
+		{ "\\\\ud83d\\ude00", NULL },		/* a backslash, then text; then a lone low half */
+		{ "\\\\ud83d", "\\ud83d" },			/* a backslash, then text */
+		{ "\\\"\\ud83d\\ude00\\\"", "\"\xf0\x9f\x98\x80\"" },	/* escaped quotes keep the string open */
+		{ "\\ud83d", NULL },				/* a lone high half */
+		{ "\\ud83d\\u0041", NULL },			/* not a pair */
+		{ "\\ude00\\ud83d", NULL },			/* the wrong order */
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+		_cleanup_free_ char *text = strdupf(
+			"{\"listeners\": [{\"name\": \"a\", \"event\": \"e\", \"base_url\": \"https://x\", "
+			"\"identifiers\": {\"k\": \"%s\"}, \"triggers\": [{\"type\": \"echo\"}]}]}", rows[i].value);
+		struct cfg_errors e;
+		struct cfg *c;
+		int r;
+
+		ck_assert_ptr_nonnull(text);
+		r = load_text(text, strlen(text), &c, &e);
+		if (!rows[i].want) {
+			ck_assert_msg(r < 0, "row %zu loaded", i);
+			cfg_errors_clear(&e);
+			continue;
+		}
+		ck_assert_msg(r == 0, "row %zu: %s", i, e.n ? e.lines[0] : "?");
+		ck_assert_str_eq(json_string_value(json_object_get(c->listeners[0].identifiers, "k")), rows[i].want);
+		cfg_free(c);
+	}
+}
+END_TEST
+
+/* The same bytes in a YAML file that does not start like JSON are YAML's:
+ * libyaml's refusal stands. */
+START_TEST(test_yaml_surrogates_untouched)
+{
+	static const char text[] = "identifiers_unused: \"\\ud83d\\ude00\"\n" LISTENER_A;
+	struct cfg_errors e;
+	struct cfg *c;
+
+	ck_assert_int_lt(load_text(text, strlen(text), &c, &e), 0);
+	ck_assert_uint_ge(e.n, 1);
+	ck_assert_ptr_nonnull(strstr(e.lines[0], "invalid Unicode character escape code"));
+	cfg_errors_clear(&e);
+}
+END_TEST
+
 /* Keys apply in any order: ca_bundle after insecure keeps it. */
 START_TEST(test_tls_keys_in_any_order)
 {
@@ -1878,6 +1935,8 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_default_path);
 	tcase_add_test(tc, test_inheritance);
 	tcase_add_test(tc, test_tls_keys_in_any_order);
+	tcase_add_test(tc, test_json_surrogate_pairs);
+	tcase_add_test(tc, test_yaml_surrogates_untouched);
 	tcase_add_test(tc, test_resolved_and_redacted);
 	suite_add_tcase(s, tc);
 
