@@ -447,17 +447,17 @@ static int on_progress(sd_event_source *s, uint64_t usec, void *userdata)
 static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct daemon *d = userdata;
-	static bool terminated;
 
 	(void)usec;
-	if (terminated) {
+	if (d->terminating) {
 		log_error("triggers did not end after being terminated; exiting anyway");
 		finish(d);
 		return 0;
 	}
-	terminated = true;
-	log_warning("triggers still running after %.0fs: terminating them (they will run again at the next start)",
-		    (double)d->stop_grace_usec / 1e6);
+	d->terminating = true;
+	if (usec)	/* not a second signal, which said so already */
+		log_warning("triggers still running after %.0fs: terminating them (they will run again at the "
+			    "next start)", (double)d->stop_grace_usec / 1e6);
 	for (size_t i = 0; i < d->n_watches; i++)
 		watch_cancel_trigger(d->watches[i]);
 	for (size_t i = 0; i < d->n_retiring; i++)	/* changed by a reload, their trigger still running */
@@ -472,6 +472,13 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 	struct daemon *d = userdata;
 
 	(void)s;
+	if (d->stopping && d->stop_timer && !d->terminating) {
+		/* The end of the grace, now: the triggers get SIGTERM and
+		 * STOP_TERMINATE_USEC to end; a third signal does not wait. */
+		log_notice("SIG%s again: terminating the running triggers now (they will run again at the next "
+			   "start)", sigabbrev_np((int)si->ssi_signo));
+		return on_stop_timer(d->stop_timer, 0, d);
+	}
 	if (d->stopping) {
 		log_notice("SIG%s again: stopping now", sigabbrev_np((int)si->ssi_signo));
 		finish(d);

@@ -35,6 +35,7 @@ struct daemon {
 	bool stopping;
 	bool finished;		/* the loop was told to exit */
 	sd_event_source *stop_timer;
+	bool terminating;		/* the grace is over: triggers were sent SIGTERM */
 	uint64_t stop_grace_usec;
 	int exit_code;
 

@@ -93,6 +93,25 @@ class ServiceTests(unittest.TestCase):
         self.assertEqual((doc["pid"], list(ls)), (first.proc.pid, ["a"]))
         self.assertEqual(first.stop(), 0)
 
+    def test_a_second_sigterm_ends_the_grace_as_its_end_would(self):
+        # Not SIGKILL at once: the triggers get SIGTERM, as at the end of
+        # the grace period, and the daemon exits when they have ended.
+        a = self.server("a", initial_events=1)
+        started, got = self.ws.path("started"), self.ws.path("got-term")
+        script = ("trap 'echo TERM >> %s; exit 0' TERM; echo up > %s; sleep 100 & wait" % (got, started))
+        d = self.daemon([{"name": "a", "protocol": "sse", "url": a.url,
+                          "triggers": [{"type": "command", "command": script}]}])
+        d.start()
+        wait_until(lambda: os.path.exists(started), 10)
+        d.proc.send_signal(signal.SIGTERM)
+        d.wait_log(r"waiting up to 30s for running triggers to finish")
+        self.assertFalse(os.path.exists(got))
+        d.proc.send_signal(signal.SIGTERM)
+        d.wait_log(r"SIGTERM again: terminating the running triggers now")
+        self.assertEqual(d.proc.popen.wait(timeout=20), 0)
+        with open(got) as f:
+            self.assertEqual(f.read(), "TERM\n")
+
     def test_status_file_with_many_listeners(self):
         # The status file is written a listener at a time, in chunks: with
         # 600 listeners it takes several, and must still be one document
