@@ -227,6 +227,20 @@ class AvisoTests(unittest.TestCase):
         self.assertEqual(len(emu.stream_requests()), 2)
         self.assertEqual(d.stop(), 0)
 
+    def test_an_oversize_frame_stops_the_listener_until_the_limit_is_raised(self):
+        # Its sequence is unknown, so it cannot be skipped with a record:
+        # the listener stops, and nothing is lost once the limit allows it.
+        emu = self.emulator()
+        first = self.publish(emu, 1)
+        d = self.daemon(self.listener(emu, from_id=str(first[0]), max_event_size="1KiB"))
+        self.wait_seqs(first)
+        big = emu.notify("mars", dict(MARS, step=1), payload={"blob": "x" * 3000}, fill=True)
+        d.wait_log(r"m: a frame of \d+ bytes exceeds max_event_size \(1024\): listener stopped")
+        d.write_config([self.listener(emu, from_id=str(first[0]))])
+        d.proc.send_signal(signal.SIGHUP)
+        self.wait_seqs(first + [big])
+        self.assertEqual(d.stop(), 0)
+
     def test_duplicates_at_the_replay_live_boundary_are_dropped(self):
         emu = self.emulator()
         self.publish(emu, 5)
