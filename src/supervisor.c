@@ -37,8 +37,13 @@ static uint64_t base_of(const struct sv_params *p, const struct sv_state *s)
 static uint64_t backoff_for(const struct sv_params *p, const struct sv_state *s, uint32_t attempt, uint64_t rnd)
 {
 	uint64_t base = base_of(p, s);
+	uint64_t d = backoff_delay(base, MAX(p->cap_usec, base), attempt, rnd);
 
-	return backoff_delay(base, MAX(p->cap_usec, base), attempt, rnd);
+	/* A reconnection time the server set is a minimum (WHATWG: wait that
+	 * long, optionally more): the spread goes above it, not below. */
+	if (s->retry_ms > 0 && base > p->base_usec)
+		d += base / 2;
+	return d;
 }
 
 /* Leave the current attempt: wait delay, or connect at once when it is 0. */
