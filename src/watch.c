@@ -327,8 +327,12 @@ static void on_credentials(struct auth *a, int error, const char *message, void 
 		w->auth_fetching = false;
 		if (w->stopping || sv_is_final(&w->sv))
 			return;
+		/* No token yet: like a failed connection, tried again after a
+		 * backoff (an identity provider down at boot must not leave the
+		 * listener stopped until a reload). */
 		if (error < 0)
-			sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_AUTH });
+			sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = SV_CLOSE_ERROR,
+						       .reason = SV_REASON_AUTH });
 		else if (transfer_start(w) < 0)
 			sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = SV_CLOSE_ERROR,
 						       .reason = SV_REASON_TRANSPORT });

@@ -395,6 +395,22 @@ class AvisoTests(unittest.TestCase):
         self.assertEqual(d.stop(), 0)
         self.assertNotIn("cmd-", d.all_logs())
 
+    def test_a_first_token_fetch_that_fails_is_tried_again(self):
+        # An identity provider down when the daemon starts: the listener
+        # backs off and tries again, rather than stop until a reload.
+        emu = self.emulator()
+        emu.set_valid_tokens(["late-tok"])
+        src = self.ws.path("token")
+        d = self.daemon(self.listener(emu, auth={"refresh_command": ["/bin/cat", src]}))
+        d.wait_log(r"m: cannot refresh credentials")
+        d.wait_log(r"m: reconnecting in")
+        self.ws.write("token", "late-tok\n")
+        d.wait_log(r"m: connected", timeout=30)
+        self.wait_seqs(self.publish(emu, 1))
+        self.assertNotIn("listener failed", d.log())
+        self.assertEqual(d.stop(), 0)
+        self.assertNotIn("late-tok", d.all_logs())
+
     def test_second_401_after_refresh_fails_the_listener(self):
         emu = self.emulator()
         emu.set_valid_tokens(["good"])
