@@ -37,6 +37,7 @@ struct aviso {
 	bool close_frame;
 	enum sv_close close;
 	bool bootstrap;			/* this stream started from the configured position */
+	bool replay_asked;		/* the request has a from_id or from_date */
 	uint64_t expected;		/* next sequence expected on this stream, 0 = unknown */
 	char *request_body;
 };
@@ -154,6 +155,7 @@ static int aviso_prepare(struct watch *w, CURL *easy, struct curl_slist **header
 	 * The configured start applies only until something was committed. */
 	a->bootstrap = false;
 	a->expected = 0;
+	a->replay_asked = true;		/* unless the live case below */
 	if (cursor_seq(w, &seq)) {
 		_cleanup_free_ char *from = strdupf("%" PRIu64, seq + 1);
 
@@ -167,6 +169,7 @@ static int aviso_prepare(struct watch *w, CURL *easy, struct curl_slist **header
 		a->expected = w->replay_from_is_id ? strtoull(w->replay_from, NULL, 10) : 0;
 	} else if (w->state_existed && !w->st->bootstrap) {
 		/* Reset to live (`state reset --live`): no bootstrap position. */
+		a->replay_asked = false;
 	} else if (l->from_id_set) {
 		_cleanup_free_ char *from = strdupf("%" PRIu64, l->from_id);
 
@@ -178,6 +181,8 @@ static int aviso_prepare(struct watch *w, CURL *easy, struct curl_slist **header
 		if (json_object_set_new(body, "from_date", json_string(l->from_date)) < 0)
 			return -ENOMEM;
 		a->bootstrap = true;
+	} else {
+		a->replay_asked = false;
 	}
 
 	free(a->request_body);
@@ -312,7 +317,14 @@ static int control(struct watch *w, const char *event, json_t *data)
 	if (!type)
 		return 0;
 	if (strcmp(type, "connection_established") == 0 || strcmp(type, "replay_started") == 0) {
+		bool live_only = !a->opened && a->replay_asked && strcmp(type, "connection_established") == 0;
+
 		opened(w);
+		/* Asked to replay, the server went live: whatever came between
+		 * the cursor and now will not be sent. */
+		if (live_only)
+			return gap(w, NULL, "asked to replay (from_id or from_date), the server went live at once "
+				   "(connection_established): notifications since then may be missing");
 		return 0;
 	}
 	if (!a->opened)

@@ -241,6 +241,25 @@ class AvisoTests(unittest.TestCase):
         self.wait_seqs(first + [big])
         self.assertEqual(d.stop(), 0)
 
+    def test_a_server_that_goes_live_instead_of_replaying_is_a_gap(self):
+        # With identifiers the sequence numbers skip anyway, so only the
+        # opening frame can tell that the asked-for replay did not happen.
+        emu = self.emulator()
+        emu.script(["bad_first:swap"])
+        sent = self.publish(emu, 2)
+        d = self.daemon(self.listener(emu, from_id=str(sent[0])))
+        d.wait_log(r"m: asked to replay \(from_id or from_date\), the server went live at once "
+                   r"\(connection_established\): notifications since then may be missing")
+        self.assertEqual(d.stop(), 0)
+
+    def test_a_live_start_expects_connection_established(self):
+        emu = self.emulator()
+        d = self.daemon(self.listener(emu))
+        d.wait_log(r"m: connected")
+        self.wait_seqs(self.publish(emu, 1))
+        self.assertNotIn("went live at once", d.log())
+        self.assertEqual(d.stop(), 0)
+
     def test_duplicates_at_the_replay_live_boundary_are_dropped(self):
         emu = self.emulator()
         self.publish(emu, 5)
