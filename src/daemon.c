@@ -288,6 +288,18 @@ static void reload(struct daemon *d)
 	if (strcmp(c->state_dir, d->cfg->state_dir) != 0 || strcmp(c->runtime_dir, d->cfg->runtime_dir) != 0)
 		log_warning("state_dir and runtime_dir changes take effect at the next restart; keeping %s",
 			    d->cfg->state_dir);
+	/* Both allocations before anything changes; realloc's block is ours
+	 * at once, whether or not the other one worked. */
+	old_cfgs = realloc(d->old_cfgs, (d->n_old_cfgs + 1) * sizeof(*old_cfgs));
+	if (old_cfgs)
+		d->old_cfgs = old_cfgs;
+	next = calloc(c->n_listeners ? c->n_listeners : 1, sizeof(*next));
+	if (!next || !old_cfgs) {
+		free(next);
+		cfg_free(c);
+		log_error("out of memory: still running the previous configuration");
+		goto done;
+	}
 	{
 		/* The directories in use stay. */
 		char *t = c->state_dir;
@@ -298,16 +310,6 @@ static void reload(struct daemon *d)
 		c->runtime_dir = d->cfg->runtime_dir;
 		d->cfg->runtime_dir = t;
 	}
-
-	next = calloc(c->n_listeners ? c->n_listeners : 1, sizeof(*next));
-	old_cfgs = realloc(d->old_cfgs, (d->n_old_cfgs + 1) * sizeof(*old_cfgs));
-	if (!next || !old_cfgs) {
-		free(next);
-		cfg_free(c);
-		log_error("out of memory: still running the previous configuration");
-		goto done;
-	}
-	d->old_cfgs = old_cfgs;
 
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct cfg_listener *l = &c->listeners[i];
