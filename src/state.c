@@ -1854,6 +1854,14 @@ int state_save_begin(struct statedir *d, const struct listener_state *s, struct 
 	return save_begin(d, s, op, true, reterr);
 }
 
+/* An fsync the ring would not take: kernels before 5.6 refuse the
+ * IOSQE_ASYNC flag with EINVAL (a real fsync of a file or directory does
+ * not fail so). It is then done here, as without a ring. */
+static bool ring_refused(int res)
+{
+	return res == -EINVAL || res == -EOPNOTSUPP;
+}
+
 /* The kernel's write and fsync of the temp file: 0, or why not. */
 static int save_written(struct state_save_op *op)
 {
@@ -1868,7 +1876,7 @@ static int save_written(struct state_save_op *op)
 		return op->write.res;
 	done = (size_t)op->write.res;
 	if (done == op->text.len)
-		return op->sync.res;
+		return ring_refused(op->sync.res) ? (fsync(op->fd) < 0 ? -errno : 0) : op->sync.res;
 	/* A short write (the fsync was then not started): the rest here. */
 	r = lseek(op->fd, (off_t)done, SEEK_SET) < 0 ? -errno : write_all(op->fd, op->text.buf + done, op->text.len - done);
 	if (r >= 0 && fsync(op->fd) < 0)
@@ -1887,7 +1895,8 @@ void state_save_advance(struct statedir *d, struct state_save_op *op)
 	op->fd = -1;
 	op->phase = STATE_SAVE_PLACED;
 	/* The directory's sync, or the failure, is what poll reports next. */
-	if (r >= 0 && uring_sync(d->uring, d->fd, &op->sync) >= 0)
+	op->dir_sync_on_ring = r >= 0 && uring_sync(d->uring, d->fd, &op->sync) >= 0;
+	if (op->dir_sync_on_ring)
 		return;
 	op->sync.res = r >= 0 ? fsync_dirfd(d->fd) : r;
 }
@@ -1924,6 +1933,8 @@ int state_save_poll(struct statedir *d, struct state_save_op *op, char **reterr)
 		state_save_advance(d, op);
 		if (op->phase == STATE_SAVE_SYNCING || op->sync.busy)
 			return 0;
+		if (op->dir_sync_on_ring && ring_refused(op->sync.res))
+			op->sync.res = fsync_dirfd(d->fd);
 		return save_end(d, op, op->sync.res, reterr);
 	case STATE_SAVE_IDLE:
 	default:

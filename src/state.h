@@ -266,6 +266,7 @@ struct state_save_op {
 	struct dbuf text;	/* the text the kernel writes, while it does */
 	struct uring_req write;	/* ...its write */
 	struct uring_req sync;	/* the fsync in flight; done and userdata are the caller's */
+	bool dir_sync_on_ring;	/* placed: the directory's fsync went to the ring */
 };
 #define STATE_SAVE_OP_IDLE ((struct state_save_op){ .phase = STATE_SAVE_IDLE, .fd = -1 })
 
