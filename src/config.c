@@ -3098,8 +3098,10 @@ static int loader_finish(struct loader *ld, int r, struct cfg **ret, struct cfg_
 		       ld->listeners_pos_set ? "listeners" : NULL,
 		       "no listeners: add some under 'listeners:', here or in conf.d/*.yaml");
 	if (c && !c->state_dir) {
+		/* systemd's StateDirectory=; anything else that is not absolute
+		 * would depend on the working directory, as for the file's paths. */
 		e = getenv("STATE_DIRECTORY");
-		if (e && *e && *e != ':')
+		if (e && *e == '/')
 			c->state_dir = strndup(e, strcspn(e, ":"));
 		else
 			c->state_dir = strdup(CFG_DEFAULT_STATE_DIR);

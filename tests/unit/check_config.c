@@ -1549,6 +1549,12 @@ START_TEST(test_state_directory)
 	ck_assert_str_eq(c->state_dir, CFG_DEFAULT_STATE_DIR);
 	cfg_free(c);
 
+	/* Not systemd's (always absolute): not taken. */
+	setenv("STATE_DIRECTORY", "relative/dir", 1);
+	ck_assert_int_eq(load_text(LISTENER_A, strlen(LISTENER_A), &c, &e), 0);
+	ck_assert_str_eq(c->state_dir, CFG_DEFAULT_STATE_DIR);
+	cfg_free(c);
+
 	unsetenv("STATE_DIRECTORY");
 	ck_assert_int_eq(load_text(LISTENER_A, strlen(LISTENER_A), &c, &e), 0);
 	ck_assert_str_eq(c->state_dir, CFG_DEFAULT_STATE_DIR);
