@@ -38,12 +38,13 @@ struct trigger_run {
 	sd_event_source *cancelled;	/* reports a cancelled request from the loop */
 };
 
-/* A command's non-zero exit is final unless fail_fast is false: aviso's
- * option, and its default (true), so an aviso configuration means the
- * same here. */
+/* Whether a non-zero exit is final: fail_fast, aviso's option. Unset, it
+ * is aviso's default (true) for a command string, which is what aviso
+ * has, so an aviso configuration means the same here; an argv, ours
+ * alone, spends its retries (CONTRACT: dead-lettered once they are). */
 static bool command_failure_permanent(const struct cfg_trigger *t)
 {
-	return t->fail_fast != 0;
+	return t->fail_fast == 1 || (t->fail_fast < 0 && t->shell);
 }
 
 static const char aviso_text_start[] = "{\"cloudevent\":";

@@ -21,7 +21,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from daemon import Daemon, read_records, record_trigger, under_valgrind  # noqa: E402
+from daemon import RECORD, Daemon, read_records, record_trigger, under_valgrind  # noqa: E402
 from nchan import Nchan  # noqa: E402
 from procs import Workspace, wait_until  # noqa: E402
 from post_sink import PostSink  # noqa: E402
@@ -415,7 +415,6 @@ class FaultTests(unittest.TestCase):
         srv = self.server(["live"], initial_events=3)
         d = Daemon(self.ws, [sse_listener("faulty", srv.url, self.out,
                                           triggers=[record_trigger(self.out, retries=2, retry_delay="50ms",
-                                                                   fail_fast=False,
                                                                    env={"RECORD_FAIL_MATCH": "event 2"})])])
         self.addCleanup(d.cleanup)
         d.start()
@@ -426,13 +425,14 @@ class FaultTests(unittest.TestCase):
         listing = d.run_command("state", "list")
         self.assertRegex(listing.stdout, r"faulty .*pending=0 dead_letters=1")
 
-    def test_a_non_zero_exit_is_final_by_default_as_in_aviso(self):
-        # aviso's fail_fast defaults to true: a command's exit status is
-        # its verdict; retries are for timeouts and failed starts.
+    def test_a_command_strings_non_zero_exit_is_final_by_default_as_in_aviso(self):
+        # aviso's fail_fast defaults to true, and aviso has only command
+        # strings: their exit status is the verdict; retries are for
+        # timeouts and failed starts. (An argv retries, as above.)
         srv = self.server(["live"], initial_events=3)
-        d = Daemon(self.ws, [sse_listener("faulty", srv.url, self.out,
-                                          triggers=[record_trigger(self.out, retries=2, retry_delay="50ms",
-                                                                   env={"RECORD_FAIL_MATCH": "event 2"})])])
+        shell = {"type": "command", "command": "exec %s '%s'" % (RECORD, self.out), "retries": 2,
+                 "retry_delay": "50ms", "env": {"RECORD_FAIL_MATCH": "event 2"}}
+        d = Daemon(self.ws, [sse_listener("faulty", srv.url, self.out, triggers=[shell])])
         self.addCleanup(d.cleanup)
         d.start()
         self.wait_data(["event 1", "event 3"])
