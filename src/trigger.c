@@ -459,32 +459,32 @@ static int run_log(const struct trigger_env *env, const struct cfg_listener *l, 
 	return TRIGGER_SUCCEEDED;
 }
 
-/* What a log line has room for once the trigger's name is in front. */
-#define OUTPUT_LOGGED_MAX (LOG_MSG_MAX - 256)
-
 static void log_output(const struct trigger_run *run, const char *stream, const char *tail, size_t len, uint64_t total)
 {
-	size_t newlines = 0;
+	char shown[4 * LOG_MSG_MAX + 8];
+	size_t newlines = 0, room;
 
 	if (total == 0)
 		return;
-	/* The tail as the child wrote it, bounded (log_f() escapes control
-	 * bytes); a trailing newline is noise. */
+	/* What fits after the trigger's name (a conf.d file's may be long). */
+	room = LOG_MSG_MAX - 1 - MIN(strlen(run->trigger->where) + strlen(stream) + 32, LOG_MSG_MAX / 2);
+	/* The tail as the child wrote it, bounded; a trailing newline is noise. */
 	while (len > 0 && (tail[len - 1] == '\n' || tail[len - 1] == '\r'))
 		len--, newlines++;
 	/* The end is where the reason usually is: keep what fits of it,
 	 * from a character's start. */
-	if (len > OUTPUT_LOGGED_MAX) {
-		size_t skip = len - OUTPUT_LOGGED_MAX;
+	if (len > room) {
+		size_t skip = len - room;
 
 		for (unsigned k = 0; k < 3 && skip < len && ((unsigned char)tail[skip] & 0xc0) == 0x80; k++)
 			skip++;
 		tail += skip;
 		len -= skip;
 	}
+	/* Escaped here, not by log_f(): a NUL in it would end a %s. */
+	(void)log_escape(tail, len, false, shown, sizeof(shown));
 	log_f(LOG_INFO, 0, &(struct log_fields){ .listener = run->listener->name },
-	      "%s %s%s: %.*s", run->trigger->where, stream, total > len + newlines ? " (last bytes)" : "",
-	      (int)len, tail);
+	      "%s %s%s: %s", run->trigger->where, stream, total > len + newlines ? " (last bytes)" : "", shown);
 }
 
 static void on_child_done(struct child *c, const struct child_result *res, void *userdata)

@@ -575,13 +575,13 @@ class TriggerOutputTests(unittest.TestCase):
         srv.start()
         self.addCleanup(srv.stop)
         script = ("head -c 5000 /dev/zero | tr '\\0' a >&2; "
-                  "printf 'x\\nerror: other: forged \\033[31m\\377 FATAL: the real reason\\n' >&2; exit 3")
+                  "printf 'x\\nerror: other: forged \\033[31m\\377\\000 FATAL: the real reason\\n' >&2; exit 3")
         d = Daemon(ws, [{"name": "l", "protocol": "sse", "url": srv.url,
                          "triggers": [{"type": "command", "command": script, "required": False}]}])
         self.addCleanup(d.cleanup)
         d.start()
         m = d.wait_log(r"l: listeners\[0\]\.triggers\[0\] stderr \(last bytes\): a+x(.*)$", 20)
-        self.assertEqual(m.group(1), r"\nerror: other: forged \x1b[31m\xff FATAL: the real reason")
+        self.assertEqual(m.group(1), r"\nerror: other: forged \x1b[31m\xff\x00 FATAL: the real reason")
         self.assertNotIn("\x1b", d.log())
         self.assertNotRegex(d.log(), r"(?m)^error: other: forged")
         self.assertEqual(d.stop(), 0)
