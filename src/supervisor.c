@@ -40,9 +40,12 @@ static uint64_t backoff_for(const struct sv_params *p, const struct sv_state *s,
 	uint64_t d = backoff_delay(base, MAX(p->cap_usec, base), attempt, rnd);
 
 	/* A reconnection time the server set is a minimum (WHATWG: wait that
-	 * long, optionally more): the spread goes above it, not below. */
+	 * long, optionally more): the spread goes above it, not below. One
+	 * under our own base (spread from half of it) is simply a floor. */
 	if (s->retry_ms > 0 && base > p->base_usec)
 		d += base / 2;
+	else if (s->retry_ms > 0)
+		d = MAX(d, (uint64_t)s->retry_ms * USEC_PER_MSEC);
 	return d;
 }
 

@@ -401,6 +401,22 @@ START_TEST(test_clean_eof_waits_reconnection_time)
 }
 END_TEST
 
+/* A retry: below our own base is still a minimum: the wait, spread from
+ * half the base, never goes under it. */
+START_TEST(test_small_retry_field_is_a_floor)
+{
+	struct run r;
+
+	run_init(&r);
+	step(&r, (struct sv_event){ .type = SV_EV_RETRY, .retry_ms = 200 });
+	ev_start(&r);
+	open_stream(&r);
+	ev_delivered(&r);
+	ev_closed(&r, SV_CLOSE_EOF, SV_REASON_EOF);
+	expect_wait(&r, MS(200));	/* rnd 0: 125 ms spread, raised to 200 */
+}
+END_TEST
+
 START_TEST(test_retry_field_raises_base_and_cap)
 {
 	struct run r;
@@ -600,6 +616,7 @@ Suite *supervisor_suite(void)
 	tcase_add_test(tc, test_delivery_resets_backoff);
 	tcase_add_test(tc, test_healthy_period_resets_backoff);
 	tcase_add_test(tc, test_clean_eof_waits_reconnection_time);
+	tcase_add_test(tc, test_small_retry_field_is_a_floor);
 	tcase_add_test(tc, test_retry_field_raises_base_and_cap);
 	tcase_add_test(tc, test_retry_field_capped_like_retry_after);
 	tcase_add_test(tc, test_immediate_close_reconnects_at_once);
