@@ -409,7 +409,12 @@ static int aviso_note(struct watch *w, const struct sse_note *note)
 		 * it comes back at every replay, so ending the stream for it
 		 * would loop there. It is a gap; the stream goes on. */
 		if (json_is_integer(seq) && json_integer_value(seq) > 0) {
+			struct aviso *a = A(w);
 			char id[128];
+
+			/* Reported here, once: not again as a hole before the next. */
+			if (a->expected == (uint64_t)json_integer_value(seq))
+				a->expected++;
 
 			(void)snprintf(id, sizeof(id), "%s@%" JSON_INTEGER_FORMAT, w->cfg->event ? w->cfg->event : "",
 				       json_integer_value(seq));

@@ -207,6 +207,18 @@ class AvisoTests(unittest.TestCase):
         self.assertEqual(len(emu.stream_requests()), 1)
         self.assertEqual(d.stop(), 0)
 
+    def test_a_notification_the_server_cannot_render_is_reported_once(self):
+        # Unfiltered, the sequence is checked too: the skipped one is not
+        # reported a second time as a hole before the next.
+        emu = self.emulator(schema=PLAIN)
+        self.publish(emu, 3, event="plain", ident={})
+        emu.poison("plain", 2)
+        d = self.daemon(self.listener(emu, event="plain", identifiers={}, from_id="1"))
+        self.wait_seqs([1, 3])
+        d.wait_log(r"m: the server could not send notification plain@2 ")
+        self.assertNotIn("gap: expected sequence", d.log())
+        self.assertEqual(d.stop(), 0)
+
     def test_opening_deadline_waits_while_the_queue_is_full(self):
         # The first stream fills the queue (max_pending 2) and ends; the
         # reconnect's first bytes wait until the queue has room. That wait
