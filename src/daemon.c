@@ -390,8 +390,15 @@ static void finish(struct daemon *d)
 		(void)watch_flush(d->watches[i]);	/* logs its own failure */
 	for (size_t i = 0; i < d->n_retiring; i++)
 		(void)watch_flush(d->retiring[i]);
-	if (d->replay && d->stopping)
-		progress_print(d, true);	/* how far the interrupted replay got */
+	if (d->replay && d->stopping) {
+		struct watch *w = d->watches[0];
+
+		/* Stopped short of its end (or something failed): not a
+		 * complete replay. */
+		if (!watch_replay_finished(w) || (w->st && w->st->n_pending > 0) || w->stats.failed > 0)
+			d->exit_code = EXIT_FAILURE;
+		progress_print(d, true);	/* how far it got */
+	}
 	/* No daemon, no status: `ssewatchd status` says it is not running. */
 	if (d->runtime_fd >= 0)
 		(void)unlinkat(d->runtime_fd, DAEMON_STATUS_FILE, 0);
@@ -487,8 +494,6 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 		return 0;
 	}
 	d->stopping = true;
-	if (d->replay)
-		d->exit_code = EXIT_FAILURE;	/* stopped short of its end: not a complete replay */
 	(void)sd_notify(0, "STOPPING=1");
 	log_info("SIG%s received: stopping", sigabbrev_np((int)si->ssi_signo));
 	for (size_t i = 0; i < d->n_watches; i++)
