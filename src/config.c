@@ -1040,12 +1040,13 @@ int cfg_parse_duration(const char *s, uint64_t *ret_usec)
 	static const uint64_t NS = 1, US = 1000, MS = 1000 * US, S = 1000 * MS, M = 60 * S, H = 60 * M,
 			      D = 24 * H;
 	static const struct { const char *unit; uint64_t ns; } units[] = {
-		{ "ns", NS }, { "nsec", NS }, { "us", US }, { "usec", US }, { "ms", MS }, { "msec", MS },
+		{ "ns", NS }, { "nsec", NS }, { "nanos", NS }, { "us", US }, { "usec", US }, { "\xc2\xb5s", US },
+		{ "ms", MS }, { "msec", MS }, { "millis", MS },
 		{ "s", S }, { "sec", S }, { "secs", S }, { "second", S }, { "seconds", S },
 		{ "m", M }, { "min", M }, { "mins", M }, { "minute", M }, { "minutes", M },
 		{ "h", H }, { "hr", H }, { "hrs", H }, { "hour", H }, { "hours", H },
 		{ "d", D }, { "day", D }, { "days", D }, { "w", 7 * D }, { "week", 7 * D }, { "weeks", 7 * D },
-		{ "month", 2630016 * S }, { "months", 2630016 * S },
+		{ "M", 2630016 * S }, { "month", 2630016 * S }, { "months", 2630016 * S },
 		{ "y", 31557600 * S }, { "year", 31557600 * S }, { "years", 31557600 * S },
 	};
 	uint64_t total = 0, nanos = 0;
@@ -1064,7 +1065,9 @@ int cfg_parse_duration(const char *s, uint64_t *ret_usec)
 
 		if (r < 0)
 			return r;
-		ulen = strspn(s, "abcdefghijklmnopqrstuvwxyz");
+		if (!bare)
+			s += strspn(s, " ");	/* "10 min", as humantime reads it */
+		ulen = strspn(s, "abcdefghijklmnopqrstuvwxyzM\xc2\xb5");
 		if (ulen == 0) {
 			if (!bare)
 				return -EINVAL;
@@ -1088,12 +1091,8 @@ int cfg_parse_duration(const char *s, uint64_t *ret_usec)
 			total += n * mult;
 		}
 		s += ulen;
-		/* Components may be separated by spaces, but not end with them. */
-		if (*s == ' ') {
-			s += strspn(s, " ");
-			if (!*s)
-				return -EINVAL;
-		}
+		/* Components may be separated by spaces, and end with some. */
+		s += strspn(s, " ");
 	}
 	/* Rounded up: 1ns is not "none". */
 	nanos = nanos / US + (nanos % US != 0);
