@@ -926,6 +926,7 @@ static int tls_apply(struct watch *w, CURL *e)
 {
 	const struct cfg_tls *tls = &w->cfg->tls;
 	_cleanup_(dbuf_free) struct dbuf pem = {};
+	char *capath = NULL, *system_bundle = NULL;
 	struct curl_blob blob;
 
 	if (tls->insecure &&
@@ -935,8 +936,13 @@ static int tls_apply(struct watch *w, CURL *e)
 	if (tls->n_ca_bundle == 0)
 		return 0;
 	dbuf_init(&pem, CA_BUNDLE_MAX);
-	for (size_t i = 0; i < tls->n_ca_bundle; i++) {
-		_cleanup_close_ int fd = open(tls->ca_bundle[i], O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* A libcurl built without a default CA path would trust the blob
+	 * alone: the system's bundle file goes first then. */
+	if (curl_easy_getinfo(e, CURLINFO_CAPATH, &capath) != CURLE_OK || !capath)
+		(void)curl_easy_getinfo(e, CURLINFO_CAINFO, &system_bundle);
+	for (size_t i = 0; i < tls->n_ca_bundle + (system_bundle != NULL); i++) {
+		const char *file = system_bundle ? (i == 0 ? system_bundle : tls->ca_bundle[i - 1]) : tls->ca_bundle[i];
+		_cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		char buf[16384];
 		ssize_t n;
 		int r = 0;
@@ -948,7 +954,7 @@ static int tls_apply(struct watch *w, CURL *e)
 		if (r == 0)
 			r = dbuf_putc(&pem, '\n');	/* a file without a final newline */
 		if (r < 0) {
-			watch_log(w, LOG_ERR, r, NULL, NULL, "cannot read the CA file %s: %s", tls->ca_bundle[i],
+			watch_log(w, LOG_ERR, r, NULL, NULL, "cannot read the CA file %s: %s", file,
 				  r == -E2BIG ? "the CA files exceed 4 MiB together" : strerror(-r));
 			return r;
 		}
