@@ -260,6 +260,9 @@ struct loader {
 	unsigned file;		/* index of the file being read */
 	bool confd;
 	struct postab tab;
+	struct { size_t line, column; } *shifts;	/* JSON surrogate pairs rewritten before parsing:
+							 * where (0-based, rewritten text), 2 columns each */
+	size_t n_shifts;
 	json_t *skipped;	/* values dropped while reading (a duplicate key's, a key that is
 				 * not a string): kept until tab goes, whose entries name them
 				 * by address, so that no new node can reuse one */
@@ -412,9 +415,21 @@ struct reader {
 	bool fatal;
 };
 
-static struct pos mark_pos(yaml_mark_t m)
+/* A libyaml mark as the file's line and column: each surrogate pair
+ * rewritten before it on its line was 2 characters longer in the file. */
+static struct pos file_pos(const struct loader *ld, size_t line, size_t column)
 {
-	return (struct pos){ (unsigned)MIN(m.line + 1, 999999999u), (unsigned)MIN(m.column + 1, 999999999u) };
+	size_t shifted = column;
+
+	for (size_t i = 0; i < ld->n_shifts; i++)
+		if (ld->shifts[i].line == line && ld->shifts[i].column < column)
+			shifted += 2;
+	return (struct pos){ (unsigned)MIN(line + 1, 999999999u), (unsigned)MIN(shifted + 1, 999999999u) };
+}
+
+static struct pos mark_pos(const struct loader *ld, yaml_mark_t m)
+{
+	return file_pos(ld, m.line, m.column);
 }
 
 /* The path of the node being read; with_key: include a pending map key. */
@@ -708,7 +723,7 @@ static void on_scalar(struct reader *r, const yaml_event_t *ev)
 {
 	const char *s = (const char *)ev->data.scalar.value;
 	size_t n = ev->data.scalar.length;
-	struct pos p = mark_pos(ev->start_mark);
+	struct pos p = mark_pos(r->ld, ev->start_mark);
 	enum tag_kind tk = tag_kind(ev->data.scalar.tag);
 	bool bigint = false;
 	char b[SHOW_MAX];
@@ -748,7 +763,7 @@ static void on_start(struct reader *r, const yaml_event_t *ev, bool is_map)
 	const yaml_char_t *anchor = is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
 	const yaml_char_t *tag = is_map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
 	enum tag_kind tk = tag_kind(tag);
-	struct pos p = mark_pos(ev->start_mark);
+	struct pos p = mark_pos(r->ld, ev->start_mark);
 	struct rframe *f;
 	char b[SHOW_MAX];
 
@@ -788,7 +803,7 @@ static void on_end(struct reader *r)
 
 static void on_alias(struct reader *r, const yaml_event_t *ev)
 {
-	struct pos p = mark_pos(ev->start_mark);
+	struct pos p = mark_pos(r->ld, ev->start_mark);
 	struct pos_entry *e = pos_find(&r->ld->tab, NULL, (const char *)ev->data.alias.anchor, 0, POS_ANCHOR);
 	size_t size, depth;
 	char b[SHOW_MAX];
@@ -817,7 +832,7 @@ static void on_alias(struct reader *r, const yaml_event_t *ev)
 }
 
 /* libyaml's reader errors carry a byte offset only. */
-static struct pos offset_pos(const char *buf, size_t len, size_t off)
+static struct pos offset_pos(const struct loader *ld, const char *buf, size_t len, size_t off)
 {
 	struct pos p = { 1, 1 };
 
@@ -828,7 +843,7 @@ static struct pos offset_pos(const char *buf, size_t len, size_t off)
 		} else if (((unsigned char)buf[i] & 0xc0) != 0x80)
 			p.col++;
 	}
-	return p;
+	return file_pos(ld, p.line - 1, p.col - 1);
 }
 
 static void parser_error(struct reader *r, const yaml_parser_t *yp, const char *buf, size_t len)
@@ -841,19 +856,19 @@ static void parser_error(struct reader *r, const yaml_parser_t *yp, const char *
 		break;
 	case YAML_READER_ERROR:
 		if (yp->problem_value >= 0)
-			err_at(r->ld, offset_pos(buf, len, yp->problem_offset), NULL,
+			err_at(r->ld, offset_pos(r->ld, buf, len, yp->problem_offset), NULL,
 			       "invalid input: %s (byte 0x%02x)", problem, (unsigned)yp->problem_value & 0xff);
 		else
-			err_at(r->ld, offset_pos(buf, len, yp->problem_offset), NULL, "invalid input: %s",
+			err_at(r->ld, offset_pos(r->ld, buf, len, yp->problem_offset), NULL, "invalid input: %s",
 			       problem);
 		break;
 	default:
 		if (yp->context)
-			err_at(r->ld, mark_pos(yp->problem_mark), NULL,
-			       "YAML syntax error: %s (%s at line %zu, column %zu)", problem, yp->context,
-			       yp->context_mark.line + 1, yp->context_mark.column + 1);
+			err_at(r->ld, mark_pos(r->ld, yp->problem_mark), NULL,
+			       "YAML syntax error: %s (%s at line %u, column %u)", problem, yp->context,
+			       mark_pos(r->ld, yp->context_mark).line, mark_pos(r->ld, yp->context_mark).col);
 		else
-			err_at(r->ld, mark_pos(yp->problem_mark), NULL, "YAML syntax error: %s", problem);
+			err_at(r->ld, mark_pos(r->ld, yp->problem_mark), NULL, "YAML syntax error: %s", problem);
 		break;
 	}
 }
@@ -889,11 +904,11 @@ static int hex4(const char *p, const char *end, uint32_t *ret)
  * rewritten copy, 0 if there was nothing to rewrite, or -ENOMEM. (Columns
  * after a pair on the same line are 2 fewer per pair.)
  */
-static int json_surrogates_to_yaml(const char *buf, size_t len, char **ret, size_t *ret_len)
+static int json_surrogates_to_yaml(struct loader *ld, const char *buf, size_t len, char **ret, size_t *ret_len)
 {
 	const char *p = buf, *end = buf + len;
 	char *out = NULL;
-	size_t o = 0;
+	size_t o = 0, line = 0, column = 0;	/* of p, in the rewritten text */
 	bool in_string = false;
 
 	while (p < end && strchr(" \t\r\n", *p))
@@ -903,14 +918,28 @@ static int json_surrogates_to_yaml(const char *buf, size_t len, char **ret, size
 	for (p = buf; p < end; p++) {
 		uint32_t hi, lo;
 
+		if (*p == '\n')
+			line++, column = 0;
+		else if (((unsigned char)*p & 0xc0) != 0x80)
+			column++;
 		if (*p == '"') {
 			in_string = !in_string;
 		} else if (in_string && *p == '\\' && p + 1 < end) {
 			if (p[1] == 'u' && hex4(p + 2, end, &hi) == 0 && hi >= 0xd800 && hi <= 0xdbff &&
 			    end - p >= 12 && p[6] == '\\' && p[7] == 'u' && hex4(p + 8, end, &lo) == 0 &&
 			    lo >= 0xdc00 && lo <= 0xdfff) {
-				if (!out && !(out = malloc(len + 1)))
+				void *grown = reallocarray(ld->shifts, ld->n_shifts + 1, sizeof(*ld->shifts));
+
+				if (grown)
+					ld->shifts = grown;
+				if (!grown || (!out && !(out = malloc(len + 1)))) {
+					free(out);
 					return -ENOMEM;
+				}
+				/* column counted the backslash already */
+				ld->shifts[ld->n_shifts].line = line;
+				ld->shifts[ld->n_shifts++].column = column - 1;
+				column += 9;	/* the rest of \UXXXXXXXX */
 				if (o == 0 && p > buf) {
 					memcpy(out, buf, (size_t)(p - buf));
 					o = (size_t)(p - buf);
@@ -923,6 +952,7 @@ static int json_surrogates_to_yaml(const char *buf, size_t len, char **ret, size
 			if (out)
 				out[o++] = *p;
 			p++;	/* the escaped character: a quote does not end the string */
+			column++;
 		}
 		if (out)
 			out[o++] = *p;
@@ -942,7 +972,7 @@ static int read_yaml(struct loader *ld, const char *buf, size_t len, json_t **re
 	int docs = 0;
 	bool done = false;
 	size_t n;
-	int k = json_surrogates_to_yaml(buf, len, &rewritten, &n);
+	int k = json_surrogates_to_yaml(ld, buf, len, &rewritten, &n);
 
 	if (k < 0) {
 		ld->oom = true;
@@ -971,7 +1001,7 @@ static int read_yaml(struct loader *ld, const char *buf, size_t len, json_t **re
 			break;
 		case YAML_DOCUMENT_START_EVENT:
 			if (++docs > 1) {
-				err_at(ld, mark_pos(ev.start_mark), NULL,
+				err_at(ld, mark_pos(ld, ev.start_mark), NULL,
 				       "only one YAML document is allowed; a second one starts here");
 				r.fatal = true;
 			}
@@ -2753,6 +2783,9 @@ static void load_buffer(struct loader *ld, const char *buf, size_t len, bool con
 	postab_free(&ld->tab);
 	json_decref(ld->skipped);
 	ld->skipped = NULL;
+	free(ld->shifts);
+	ld->shifts = NULL;
+	ld->n_shifts = 0;
 }
 
 /* Reads and validates the file path (already the current file); -errno if unreadable. */
@@ -3157,6 +3190,7 @@ static int loader_finish(struct loader *ld, int r, struct cfg **ret, struct cfg_
 	postab_free(&ld->names);
 	postab_free(&ld->tab);
 	json_decref(ld->skipped);
+	free(ld->shifts);
 	listener_done(&ld->defs);
 	*ret = c;
 	return r < 0 ? r : 0;

@@ -1685,6 +1685,32 @@ START_TEST(test_json_surrogate_pairs)
 }
 END_TEST
 
+/* Positions after a rewritten pair are the file's own columns. */
+START_TEST(test_json_surrogate_pair_positions)
+{
+	static const char text[] =
+		"{\"listeners\": [{\"name\": \"a\", \"event\": \"e\", \"base_url\": \"https://x\",\n"
+		"  \"identifiers\": {\"k\": \"\\ud83d\\ude00\\ud83d\\ude01\"}, \"bogus\": 1,\n"
+		"  \"triggers\": [{\"type\": \"echo\"}]}]}\n";
+	static const char bad_syntax[] = "{\"a\": \"\\ud83d\\ude00\", \"b\": \"\\q\"}\n";
+	struct cfg_errors e;
+	struct cfg *c;
+
+	ck_assert_int_lt(load_text(text, strlen(text), &c, &e), 0);
+	ck_assert_uint_eq(e.n, 1);
+	/* "bogus" starts at column 53 of line 2 as written */
+	ck_assert_str_eq(e.lines[0], "t.yaml:2:53: listeners[0].bogus: unknown key 'bogus'");
+	cfg_errors_clear(&e);
+
+	ck_assert_int_lt(load_text(bad_syntax, strlen(bad_syntax), &c, &e), 0);
+	ck_assert_uint_eq(e.n, 1);
+	/* the bad escape \q at column 29, its string from column 28 */
+	ck_assert_msg(strstr(e.lines[0], "t.yaml:1:29: YAML syntax error: ") == e.lines[0] &&
+			      strstr(e.lines[0], "at line 1, column 28)"), "%s", e.lines[0]);
+	cfg_errors_clear(&e);
+}
+END_TEST
+
 /* The same bytes in a YAML file that does not start like JSON are YAML's:
  * libyaml's refusal stands. */
 START_TEST(test_yaml_surrogates_untouched)
@@ -1951,6 +1977,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_inheritance);
 	tcase_add_test(tc, test_tls_keys_in_any_order);
 	tcase_add_test(tc, test_json_surrogate_pairs);
+	tcase_add_test(tc, test_json_surrogate_pair_positions);
 	tcase_add_test(tc, test_yaml_surrogates_untouched);
 	tcase_add_test(tc, test_resolved_and_redacted);
 	suite_add_tcase(s, tc);
