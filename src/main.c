@@ -61,6 +61,24 @@ static void config_message(int level, const char *line)
 		fprintf(stderr, "%s\n", line);
 }
 
+/* The second word of state and dead-letter, before the configuration is
+ * read (the commands check the rest). */
+static bool subcommand_known(const char *command, const char *word)
+{
+	static const char *const state_words[] = { "list", "show", "reset", NULL };
+	static const char *const dead_letter_words[] = { "list", "retry", "drop", NULL };
+	const char *const *words = strcmp(command, "state") == 0	  ? state_words
+				   : strcmp(command, "dead-letter") == 0 ? dead_letter_words
+									  : NULL;
+
+	if (!words)
+		return true;
+	for (; word && *words; words++)
+		if (strcmp(word, *words) == 0)
+			return true;
+	return false;
+}
+
 /* Loads the configuration, printing every problem; EX_CONFIG if any. */
 static int load_config(const char *path, unsigned flags, struct cfg **ret)
 {
@@ -665,6 +683,11 @@ int main(int argc, char **argv)
 	}
 	if ((strcmp(command, "run") == 0 || strcmp(command, "check") == 0) && optind < argc) {
 		fprintf(stderr, "ssewatchd: %s takes no arguments\n", command);
+		return EX_USAGE;
+	}
+	/* A wrong word is a usage error whatever the configuration holds. */
+	if (!subcommand_known(command, optind < argc ? argv[optind] : NULL)) {
+		usage(stderr);
 		return EX_USAGE;
 	}
 

@@ -203,6 +203,15 @@ class CliTests(unittest.TestCase):
             self.assertEqual(r.returncode, 64, "%s: %s" % (args, r.stderr))
         self.assertFalse(os.path.exists(os.path.join(d.state_dir, "l.json")))
 
+    def test_a_wrong_subcommand_is_a_usage_error_before_the_configuration(self):
+        # 64 whatever the configuration holds: here, none at all.
+        missing = self.ws.path("missing.yaml")
+        for args, want in ((["state", "frob"], 64), (["dead-letter"], 64), (["dead-letter", "show", "l"], 64),
+                           (["state"], 64), (["state", "list"], 78), (["dead-letter", "list", "l"], 78)):
+            r = subprocess.run(Daemon(self.ws, []).argv()[:-2] + ["-c", missing] + args, capture_output=True,
+                               text=True, timeout=60)
+            self.assertEqual(r.returncode, want, "%s: %s" % (args, r.stderr))
+
     def test_an_aviso_cursor_beyond_the_largest_sequence_is_refused(self):
         d = Daemon(self.ws, [{"name": "a", "base_url": "http://127.0.0.1:9", "event": "mars",
                               "identifiers": {"class": "od"}, "triggers": [record_trigger(self.out)]}])
