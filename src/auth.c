@@ -16,7 +16,11 @@
 struct auth {
 	const struct cfg_auth *cfg;
 	char *header;			/* "Bearer ..." or "Basic ...", once loaded */
-	char *fetched_token;		/* from refresh_command, replaces the configured one */
+	char *fetched_token;		/* from refresh_command */
+	/* What bearer_token_file held when the server rejected it: while the
+	 * file still holds that, a fetched token is used instead. */
+	char *rejected_file_token;
+	bool header_from_file;		/* the header's token came from bearer_token_file */
 
 	struct child *refresh;
 	auth_done_fn done;
@@ -53,6 +57,7 @@ struct auth *auth_free(struct auth *a)
 	sd_event_source_disable_unref(a->defer);
 	wipe(a->header);
 	wipe(a->fetched_token);
+	wipe(a->rejected_file_token);
 	free(a->message);
 	free(a);
 	return NULL;
@@ -157,14 +162,29 @@ static int make_header(struct auth *a, char **reterr)
 		wipe(enc);
 	} else {
 		char *token = NULL;
+		bool from_file = false;
 
-		if (a->fetched_token)
-			token = strdup(a->fetched_token);
-		else if (c->bearer_token_file) {
+		if (c->bearer_token_file) {
 			r = read_secret(c->bearer_token_file, &token, reterr);
 			if (r < 0)
 				return r;
-		} else if (c->bearer_token)
+			/* A file that changed since its token was rejected was
+			 * rotated: it is newer than anything fetched. */
+			if (!a->rejected_file_token || strcmp(token, a->rejected_file_token) != 0) {
+				wipe(a->fetched_token);
+				a->fetched_token = NULL;
+				from_file = true;
+			} else if (a->fetched_token) {
+				wipe(token);
+				token = strdup(a->fetched_token);
+			} else if (c->refresh_command) {
+				wipe(token);
+				return -ENOKEY;		/* the file is stale: fetch first */
+			} else
+				from_file = true;	/* nothing newer to offer */
+		} else if (a->fetched_token)
+			token = strdup(a->fetched_token);
+		else if (c->bearer_token)
 			token = strdup(c->bearer_token);
 		else
 			return -ENOKEY;		/* refresh_command only: fetch first */
@@ -172,6 +192,7 @@ static int make_header(struct auth *a, char **reterr)
 			return -ENOMEM;
 		h = strdupf("Bearer %s", token);
 		wipe(token);
+		a->header_from_file = from_file;
 	}
 	if (!h)
 		return -ENOMEM;
@@ -254,36 +275,62 @@ static void on_refresh_done(struct child *c, const struct child_result *res, voi
 	report(a, error, message);
 }
 
+/* The server refused the header: what it carried is not offered again while something newer may be had. */
+static int forget_rejected(struct auth *a)
+{
+	if (a->header && strncmp(a->header, "Bearer ", 7) == 0) {
+		if (a->header_from_file) {
+			wipe(a->rejected_file_token);
+			a->rejected_file_token = strdup(a->header + 7);
+			if (!a->rejected_file_token)
+				return -ENOMEM;
+		} else {
+			wipe(a->fetched_token);
+			a->fetched_token = NULL;
+		}
+	}
+	wipe(a->header);
+	a->header = NULL;
+	return 0;
+}
+
+static int spawn_refresh(struct auth *a, sd_event *e, char **base_env)
+{
+	return child_spawn(e,
+			   &(struct child_spec){
+				   .argv = a->cfg->refresh_command,
+				   .envp = base_env,
+				   .timeout_usec = a->cfg->refresh_timeout_usec,
+				   .kill_grace_usec = USEC_PER_SEC,
+				   .capture_max = AUTH_MAX_SECRET,
+			   },
+			   on_refresh_done, a, &a->refresh);
+}
+
 int auth_refresh(struct auth *a, sd_event *e, char **base_env, auth_done_fn done, void *userdata)
 {
 	int r;
 
 	if (a->done)
 		return -EBUSY;
+	r = forget_rejected(a);
+	if (r < 0)
+		return r;
 	a->done = done;
 	a->userdata = userdata;
 
-	if (a->cfg->refresh_command) {
-		r = child_spawn(e,
-				&(struct child_spec){
-					.argv = a->cfg->refresh_command,
-					.envp = base_env,
-					.timeout_usec = a->cfg->refresh_timeout_usec,
-					.kill_grace_usec = USEC_PER_SEC,
-					.capture_max = AUTH_MAX_SECRET,
-				},
-				on_refresh_done, a, &a->refresh);
+	/* The file first: a rotated file needs no command. */
+	free(a->message);
+	a->message = NULL;
+	a->result = a->cfg->refresh_command && !a->cfg->bearer_token_file ? -ENOKEY : make_header(a, &a->message);
+	if (a->result == -ENOKEY && a->cfg->refresh_command) {
+		r = spawn_refresh(a, e, base_env);
 		if (r < 0)
 			a->done = NULL;
 		return r;
 	}
 
-	/* Files: read them again now; report from the loop, like a command. */
-	wipe(a->header);
-	a->header = NULL;
-	free(a->message);
-	a->message = NULL;
-	a->result = make_header(a, &a->message);
+	/* Report from the loop, like a command. */
 	if (!a->defer) {
 		r = sd_event_add_defer(e, &a->defer, on_defer, a);
 		if (r < 0) {
@@ -301,7 +348,8 @@ void auth_rebind(struct auth *a, const struct cfg_auth *cfg)
 
 void auth_invalidate(struct auth *a)
 {
-	/* A token fetched by refresh_command stays: it is the newest we have. */
+	/* The next auth_header() reads the file again: if it changed since
+	 * the server rejected it, it wins over a fetched token. */
 	wipe(a->header);
 	a->header = NULL;
 }

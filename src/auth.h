@@ -6,7 +6,8 @@
  * (its standard output); basic credentials from username plus password or
  * password_file. Files are read at the first request and again on refresh,
  * which the daemon does on a 401 and on reload, so rotated credentials are
- * picked up without a restart.
+ * picked up without a restart. With both a file and a command, the command
+ * runs only while the file holds a token the server rejected.
  *
  * Secrets stay in this module's memory: they are never logged (messages name
  * files and commands, never values) and never put in a child's environment.

@@ -426,6 +426,40 @@ class AvisoTests(unittest.TestCase):
         self.assertEqual(d.stop(), 0)
         self.assertNotIn("cmd-", d.all_logs())
 
+    def test_a_rotated_token_file_wins_over_a_fetched_token(self):
+        # bearer_token_file with refresh_command: the command's token
+        # stands in for a rejected file, but a file rotated since is read
+        # again, on the next 401 as on a reload.
+        emu = self.emulator(on_token_revoked="fin")
+        emu.set_valid_tokens(["file-1"])
+        token = self.ws.write("token", "file-1\n")
+        src = self.ws.write("current", "cmd-1\n")
+        d = self.daemon(self.listener(emu, auth={"bearer_token_file": token,
+                                                 "refresh_command": ["/bin/cat", src]}))
+        d.wait_log(r"m: connected")
+        seqs = self.publish(emu, 1)
+        self.wait_seqs(seqs)
+        emu.set_valid_tokens(["cmd-1"])             # the file's token revoked
+        seqs += self.publish(emu, 1)
+        self.wait_seqs(seqs)
+        self.ws.write("token", "file-2\n")
+        emu.set_valid_tokens(["file-2"])            # the fetched one revoked
+        seqs += self.publish(emu, 1)
+        self.wait_seqs(seqs)
+        self.ws.write("token", "file-3\n")
+        emu.set_valid_tokens(["file-3", "file-2"])
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log(r"configuration reloaded")
+        emu.set_valid_tokens(["file-3"])            # cuts the stream
+        seqs += self.publish(emu, 1)
+        self.wait_seqs(seqs)
+        auths = [(r["authorization"], r["status"]) for r in emu.stream_requests()]
+        self.assertEqual(auths[:5], [("Bearer file-1", 200), ("Bearer file-1", 401), ("Bearer cmd-1", 200),
+                                     ("Bearer cmd-1", 401), ("Bearer file-2", 200)])
+        self.assertEqual(auths[-1], ("Bearer file-3", 200))
+        self.assertNotIn(("Bearer file-2", 401), auths)
+        self.assertEqual(d.stop(), 0)
+
     def test_a_first_token_fetch_that_fails_is_tried_again(self):
         # An identity provider down when the daemon starts: the listener
         # backs off and tries again, rather than stop until a reload.
