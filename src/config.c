@@ -266,6 +266,7 @@ struct loader {
 	json_t *skipped;	/* values dropped while reading (a duplicate key's, a key that is
 				 * not a string): kept until tab goes, whose entries name them
 				 * by address, so that no new node can reuse one */
+	json_t *resolved;	/* relative paths made absolute, until the values are copied */
 
 	struct cfg_listener defs;	/* the top-level values every listener starts from */
 	struct postab names;		/* listener names so far, across files */
@@ -1430,6 +1431,50 @@ static const char *get_abs_path(struct loader *ld, const struct node *n)
 	return s;
 }
 
+/* aviso takes a relative path from its working directory, and an aviso
+ * configuration must mean the same here. The daemon's may not be the one
+ * check runs in (/ under systemd), so each is resolved at load and shown. */
+static const char *get_path(struct loader *ld, const struct node *n)
+{
+	const char *s = get_nonempty_str(ld, n), *rel;
+	_cleanup_free_ char *cwd = NULL;
+	char b[SHOW_MAX], b2[SHOW_MAX], *abs;
+	json_t *v;
+
+	if (!s || s[0] == '/')
+		return s;
+	cwd = getcwd(NULL, 0);
+	if (!cwd) {
+		int e = errno;
+
+		err_node(ld, n, "'%s' is a relative path, and the working directory is unknown: %s", show(s, b),
+			 strerror(e));
+		return NULL;
+	}
+	for (rel = s; rel[0] == '.' && rel[1] == '/';)
+		rel += strspn(rel + 1, "/") + 1;
+	if (streq(rel, "."))
+		rel = "";
+	if (asprintf(&abs, "%s%s%s", cwd, streq(cwd, "/") || !*rel ? "" : "/", rel) < 0) {
+		ld->oom = true;
+		return NULL;
+	}
+	v = json_string_nocheck(abs);
+	free(abs);
+	if (!ld->resolved)
+		ld->resolved = json_array();
+	/* json_array_append_new() takes v even when it fails. */
+	if (!v || !ld->resolved || json_array_append_new(ld->resolved, v) < 0) {
+		if (!ld->resolved)
+			json_decref(v);
+		ld->oom = true;
+		return NULL;
+	}
+	warn_at(ld, node_pos(ld, n), "%s: relative path '%s' taken from the working directory: %s",
+		n->path ? n->path : "", show(s, b), show(json_string_value(v), b2));
+	return json_string_value(v);
+}
+
 /* Spaces inside "{{ placeholders }}" count only if !templated. */
 static bool has_space_or_ctl(const char *s, bool templated)
 {
@@ -1484,6 +1529,23 @@ static const char *url_problem(const char *s, bool templated)
 	host = port = NULL;
 	curl_url_cleanup(u);
 	return problem;
+}
+
+/* The host of a URL as curl reads it, lowercase; NULL if it has none. */
+static char *url_host(const char *s)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *copy = NULL;
+
+	if (u && curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+		copy = strdup(host);
+		for (char *c = copy; c && *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	}
+	curl_free(host);
+	curl_url_cleanup(u);
+	return copy;
 }
 
 static const char *get_http_url(struct loader *ld, const struct node *n, bool templated)
@@ -1545,10 +1607,9 @@ fail:
 	return false;
 }
 
-/* Absolute: the daemon's working directory (/ under systemd) is not check's. */
 static const char *get_readable(struct loader *ld, const struct node *n, bool want_dir)
 {
-	const char *s = get_abs_path(ld, n);
+	const char *s = get_path(ld, n);
 
 	return s && check_path(ld, n, s, want_dir) ? s : NULL;
 }
@@ -1557,7 +1618,7 @@ static const char *get_readable(struct loader *ld, const struct node *n, bool wa
 static const char *get_secret_path(struct loader *ld, const struct node *n)
 {
 	if (ld->flags & CFG_LOAD_UNCHECKED_SECRETS)
-		return get_abs_path(ld, n);
+		return get_path(ld, n);
 	return get_readable(ld, n, false);
 }
 
@@ -2199,7 +2260,7 @@ static void trigger_member(struct loader *ld, const struct node *c, const char *
 		}
 	}
 	else if (streq(key, "path"))
-		set_str(ld, &t->path, get_abs_path(ld, c));
+		set_str(ld, &t->path, get_path(ld, c));
 	else if (streq(key, "fsync"))
 		(void)get_bool(ld, c, &t->fsync);
 }
@@ -2586,6 +2647,25 @@ static struct cfg_listener *add_listener(struct loader *ld, const struct node *n
 	return &cfg->listeners[cfg->n_listeners++];
 }
 
+/* The top-level auth is meant for base_url's server above all: an sse
+ * listener elsewhere that inherits it hands that server's credentials over. */
+static void warn_inherited_auth(struct loader *ld, const struct node *n, const struct cfg_listener *l)
+{
+	const struct cfg_auth *a = &ld->defs.auth;
+	_cleanup_free_ char *host = NULL, *base_host = NULL;
+
+	if (!l->url || !(a->bearer_token || a->bearer_token_file || a->refresh_command || a->basic_username))
+		return;
+	host = url_host(l->url);
+	base_host = ld->defs.base_url ? url_host(ld->defs.base_url) : NULL;
+	if (!host || (base_host && streq(host, base_host)))
+		return;
+	warn_at(ld, node_pos(ld, n),
+		"%s: the top-level auth applies to this listener too, so its credentials are sent to %s%s%s: "
+		"give the listener 'auth: {}' if they are not meant for that server",
+		n->path ? n->path : "listener", host, base_host ? " as well as to " : "", base_host ? base_host : "");
+}
+
 static void parse_listener(struct loader *ld, const struct node *n)
 {
 	_cleanup_node_ struct node proto = {};
@@ -2624,6 +2704,8 @@ static void parse_listener(struct loader *ld, const struct node *n)
 	}
 	(void)one_of(ld, n, "from_id", "from_date", NULL);
 	if (l->protocol == CFG_PROTOCOL_SSE) {
+		if (!json_object_get(n->v, "auth"))
+			warn_inherited_auth(ld, n, l);
 		free(l->base_url);
 		l->base_url = NULL;
 	}
@@ -2783,6 +2865,8 @@ static void load_buffer(struct loader *ld, const char *buf, size_t len, bool con
 	postab_free(&ld->tab);
 	json_decref(ld->skipped);
 	ld->skipped = NULL;
+	json_decref(ld->resolved);
+	ld->resolved = NULL;
 	free(ld->shifts);
 	ld->shifts = NULL;
 	ld->n_shifts = 0;
@@ -3190,6 +3274,7 @@ static int loader_finish(struct loader *ld, int r, struct cfg **ret, struct cfg_
 	postab_free(&ld->names);
 	postab_free(&ld->tab);
 	json_decref(ld->skipped);
+	json_decref(ld->resolved);
 	free(ld->shifts);
 	listener_done(&ld->defs);
 	*ret = c;
