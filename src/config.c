@@ -2987,22 +2987,19 @@ static json_t *jstrv(char *const *v, size_t n)
 	return a;
 }
 
-static bool sensitive_header(const char *name)
-{
-	return strcasecmp(name, "Authorization") == 0 || strcasecmp(name, "Proxy-Authorization") == 0 ||
-	       strcasecmp(name, "Cookie") == 0;
-}
-
-static json_t *jkv(const struct cfg_kv *kv, size_t n, bool redact_sensitive)
+/* Values under names like Authorization, X-Api-Key or DB_PASSWORD are not shown. */
+static json_t *jkv(const struct cfg_kv *kv, size_t n, bool redact)
 {
 	json_t *o = json_object();
 
-	for (size_t i = 0; o && i < n; i++)
-		if (jset(o, kv[i].key,
-			 json_string(redact_sensitive && sensitive_header(kv[i].key) ? "(secret)" : kv[i].value)) < 0) {
+	for (size_t i = 0; o && i < n; i++) {
+		bool secret = redact && name_looks_secret(kv[i].key, strlen(kv[i].key));
+
+		if (jset(o, kv[i].key, json_string(secret ? "(secret)" : kv[i].value)) < 0) {
 			json_decref(o);
 			return NULL;
 		}
+	}
 	return o;
 }
 
@@ -3064,7 +3061,7 @@ static json_t *trigger_json(const struct cfg_trigger *t, bool redact)
 			r |= jset(o, "argv", jstrv(t->argv, t->argc));
 		else
 			r |= jset(o, "command", jstr(t->shell));
-		r |= jset(o, "env", jkv(t->env, t->n_env, false));
+		r |= jset(o, "env", jkv(t->env, t->n_env, redact));
 		r |= jset(o, "working_dir", jstr(t->working_dir));
 		r |= jset(o, "kill_grace", jduration(t->kill_grace_usec));
 		break;

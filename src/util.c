@@ -20,11 +20,10 @@ char *vstrdupf(const char *fmt, va_list ap)
 	return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
 }
 
-/* Whether a query parameter of this name likely carries a credential. */
-static bool query_name_secret(const char *name, size_t n)
+bool name_looks_secret(const char *name, size_t n)
 {
 	static const char *const words[] = { "token", "secret", "password", "passwd", "auth", "key", "sig", "jwt",
-					     "session", "credential" };
+					     "session", "credential", "cookie" };
 
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
 		size_t w = strlen(words[i]);
@@ -73,7 +72,7 @@ char *url_hide_secrets(const char *url)
 		size_t len = strcspn(p, "&#");
 		const char *eq = memchr(p, '=', len);
 
-		if (eq && query_name_secret(p, (size_t)(eq - p))) {
+		if (eq && name_looks_secret(p, (size_t)(eq - p))) {
 			o = mempcpy(o, p, (size_t)(eq - p) + 1);
 			o = stpcpy(o, "(secret)");
 		} else {

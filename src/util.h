@@ -20,6 +20,8 @@ uint64_t now_usec(clockid_t clock);
  * query parameters named like credentials (token, key, auth, sig, ...) as
  * "(secret)"; malloc()ed, NULL on OOM. What logs, status and state files may
  * carry of a configured URL. */
+/* Whether a query parameter, header or variable of this name likely carries a credential. */
+bool name_looks_secret(const char *name, size_t n);
 char *url_hide_secrets(const char *url);
 
 /* All of data to fd, through short writes and EINTR; 0 or negative errno. */

@@ -1816,7 +1816,9 @@ START_TEST(test_resolved_and_redacted)
 		"  - name: a\n    base_url: 'https://user:pw@aviso/x'\n    event: e\n    triggers: [{type: echo}]\n"
 		"  - name: b\n    base_url: https://aviso\n    event: e\n"
 		"    auth: {basic: {username: alice, password: hunter2}}\n"
-		"    triggers: [{type: post, url: 'https://hook', headers: {Authorization: Bearer xyz, X-Ok: visible}}]\n"
+		"    triggers: [{type: post, url: 'https://hook', headers: {Authorization: Bearer xyz, X-Ok: visible,"
+		" X-Api-Key: k3y-val}},\n"
+		"               {type: command, argv: [/bin/true], env: {DB_PASSWORD: pa55, PLAIN: shown}}]\n"
 		"  - name: c\n    base_url: https://aviso\n    event: e\n"
 		"    auth: {basic: {username: alice, password_file: /dev/null}}\n"
 		"    triggers: [{type: echo}]\n";
@@ -1837,6 +1839,8 @@ START_TEST(test_resolved_and_redacted)
 			{ "user:pw@", "user:pX@", 0 },
 			{ "hunter2", "hunter3", 1 },
 			{ "Bearer xyz", "Bearer xyZ", 1 },
+			{ "k3y-val", "k3y-vaL", 1 },
+			{ "pa55", "pa56", 1 },
 		};
 
 		for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
@@ -1864,6 +1868,8 @@ START_TEST(test_resolved_and_redacted)
 		ck_assert_ptr_null(strstr(dump, "s3cr3t"));
 		ck_assert_ptr_null(strstr(dump, "hunter2"));
 		ck_assert_ptr_null(strstr(dump, "xyz"));
+		ck_assert_ptr_null(strstr(dump, "k3y-val"));
+		ck_assert_ptr_null(strstr(dump, "pa55"));
 		ck_assert_ptr_null(strstr(dump, ":pw@"));
 		if (i == 0) {
 			ck_assert_ptr_nonnull(strstr(dump, "\"bearer_token\":\"(secret)\""));
@@ -1871,7 +1877,9 @@ START_TEST(test_resolved_and_redacted)
 		}
 		if (i == 1) {
 			ck_assert_ptr_nonnull(strstr(dump, "\"basic\":{\"password\":\"(secret)\",\"username\":\"alice\"}"));
-			ck_assert_ptr_nonnull(strstr(dump, "\"headers\":{\"Authorization\":\"(secret)\",\"X-Ok\":\"visible\"}"));
+			ck_assert_ptr_nonnull(strstr(dump, "\"headers\":{\"Authorization\":\"(secret)\",\"X-Api-Key\":\"(secret)\","
+							   "\"X-Ok\":\"visible\"}"));
+			ck_assert_ptr_nonnull(strstr(dump, "\"env\":{\"DB_PASSWORD\":\"(secret)\",\"PLAIN\":\"shown\"}"));
 		}
 		if (i == 2) /* a file name is not a secret */
 			ck_assert_ptr_nonnull(strstr(dump, "\"password_file\":\"/dev/null\""));
