@@ -189,8 +189,18 @@ size_t log_escape(const char *in, size_t len, bool cut, char *out, size_t size)
 
 int log_internal(int level, int error, const struct log_fields *fields, const char *fmt, ...)
 {
-	char raw[LOG_MSG_MAX], msg[4 * LOG_MSG_MAX + 8];
 	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = log_internalv(level, error, fields, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int log_internalv(int level, int error, const struct log_fields *fields, const char *fmt, va_list ap)
+{
+	char raw[LOG_MSG_MAX], msg[4 * LOG_MSG_MAX + 8];
 	int k;
 
 	if (error < 0)
@@ -200,9 +210,7 @@ int log_internal(int level, int error, const struct log_fields *fields, const ch
 
 	/* %m in the format prints errno: make it the error we were given. */
 	errno = error;
-	va_start(ap, fmt);
 	k = vsnprintf(raw, sizeof(raw), fmt, ap);
-	va_end(ap);
 	if (k < 0)
 		k = 0, raw[0] = '\0';
 	(void)log_escape(raw, MIN((size_t)k, sizeof(raw) - 1), (size_t)k >= sizeof(raw), msg, sizeof(msg));

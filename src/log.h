@@ -18,6 +18,8 @@
 #define SSEWATCHD_LOG_H
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <syslog.h>
 
@@ -77,6 +79,9 @@ size_t log_escape(const char *in, size_t len, bool cut, char *out, size_t size);
 /* Returns -abs(error) (or 0), so callers can `return log_error_errno(r, ...)`. */
 int log_internal(int level, int error, const struct log_fields *fields, const char *fmt, ...)
 	_printf_(4, 5);
+
+int log_internalv(int level, int error, const struct log_fields *fields, const char *fmt, va_list ap)
+	_printf_(4, 0);
 
 #define log_full_errno(level, error, ...) log_internal((level), (error), NULL, __VA_ARGS__)
 

@@ -41,19 +41,14 @@ static void watch_log(struct watch *w, int level, int error, const char *mid, co
 static void watch_log(struct watch *w, int level, int error, const char *mid, const char *event_id,
 		      const char *fmt, ...)
 {
-	char msg[1536];
 	va_list ap;
 
-	if (level > log_get_max_level())
-		return;
-	errno = error < 0 ? -error : error;
 	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)log_internalv(level, error,
+			    &(struct log_fields){ .listener = w->name, .event_id = event_id, .message_id = mid,
+						  .request_id = w->request_id[0] ? w->request_id : NULL },
+			    fmt, ap);
 	va_end(ap);
-	log_f(level, error,
-	      &(struct log_fields){ .listener = w->name, .event_id = event_id, .message_id = mid,
-				    .request_id = w->request_id[0] ? w->request_id : NULL },
-	      "%s", msg);
 }
 
 uint64_t watch_status_generation;
@@ -882,7 +877,7 @@ static void on_idle_timer(struct watch *w)
 		timer_set(w, TIMER_IDLE, w->last_byte_at + w->idle_budget_usec);
 		return;
 	}
-	watch_log(w, LOG_WARNING, 0, NULL, NULL, "nothing received for %.0fs: reconnecting",
+	watch_log(w, LOG_WARNING, 0, LOG_MID_DISCONNECTED, NULL, "nothing received for %.0fs: reconnecting",
 		  (double)w->idle_budget_usec / 1e6);
 	transfer_stop(w);
 	sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = SV_CLOSE_ERROR, .reason = SV_REASON_IDLE });
@@ -1824,11 +1819,12 @@ static void identity_mismatch(struct watch *w, const json_t *stored, const json_
 	_cleanup_free_ char *was = json_dumps(stored, JSON_COMPACT | JSON_SORT_KEYS);
 	_cleanup_free_ char *now = json_dumps(identity, JSON_COMPACT | JSON_SORT_KEYS);
 
+	/* The remedy first: long URLs may make the line too long to keep whole. */
 	watch_log(w, LOG_ERR, 0, LOG_MID_STATE_ERROR, NULL,
-		  "the state file was written for %s, but the configuration now says %s; its cursor does not "
-		  "apply. The listener stays stopped: restore the previous configuration, or run "
-		  "'ssewatchd state reset %s' to start afresh",
-		  was ? was : "?", now ? now : "?", w->name);
+		  "the state file is another stream's, so its cursor does not apply. The listener stays stopped: "
+		  "restore the previous configuration, or run 'ssewatchd state reset %s' to start afresh. "
+		  "The state file was written for %s, but the configuration now says %s",
+		  w->name, was ? was : "?", now ? now : "?");
 	w->st = listener_state_free(w->st);
 	sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_STATE });
 }

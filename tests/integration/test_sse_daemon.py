@@ -886,9 +886,26 @@ class StateTests(unittest.TestCase):
 
         d.write_config([sse_listener("l", new.url, self.ws.path("out.txt"))])
         d.start()
-        d.wait_log(r"state file was written for .*%s.*ssewatchd state reset l" % old.port)
+        d.wait_log(r"ssewatchd state reset l.*state file was written for .*%s" % old.port)
         self.assertEqual(new.requests, [])
         self.assertEqual(d.stop(), 0)
+
+    def test_a_message_too_long_keeps_its_start_and_says_it_was_cut(self):
+        # A 3 KB URL: the line is cut at 2 KiB, visibly, and the remedy,
+        # which comes first, survives.
+        old, new = self.server(initial_events=1), self.server(initial_events=1)
+        d = Daemon(self.ws, [sse_listener("l", old.url, self.ws.path("out.txt"))])
+        self.addCleanup(d.cleanup)
+        d.start()
+        wait_until(lambda: len(read_records(self.ws.path("out.txt"))) == 1, 10)
+        self.assertEqual(d.stop(), 0)
+        d.write_config([sse_listener("l", new.url + "?q=" + "x" * 3000, self.ws.path("out.txt"))])
+        d.start()
+        line = d.wait_log(r"ssewatchd state reset l").string
+        self.assertEqual(d.stop(), 0)
+        self.assertTrue(line.endswith("xxx\u2026"), line[-80:])
+        self.assertIn("state file was written for", line)
+        self.assertGreater(len(line.encode()), 2000)
 
     def test_url_password_and_token_reach_no_log_state_or_output(self):
         secret, token = "hunter2-%d" % os.getpid(), "tok-%d" % os.getpid()

@@ -380,6 +380,23 @@ class ServiceTest(unittest.TestCase):
                                "SSEWATCHD_LISTENER=" + self.name)
         self.assertEqual(len([l for l in r.stdout.splitlines() if l.strip()]), 1, r.stdout)
 
+    def test_an_idle_stream_is_logged_as_disconnected(self):
+        """A stream cut for its silence carries the 'disconnected'
+        MESSAGE_ID, as every other disconnection does."""
+        mids = message_ids()
+        r = self.start(self.config(self.name, listener_extra={"idle_timeout": "1s"}))
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+        def idle_cut():
+            for e in self.ns.journal("ssewatchd.service", "SSEWATCHD_LISTENER=" + self.name):
+                if "nothing received for" in e.get("MESSAGE", ""):
+                    return e
+            return None
+        e = wait_until(idle_cut, timeout=15, message="no idle-timeout entry; journal:\n%s"
+                       % self.ns.unit_log("ssewatchd.service")[-3000:])
+        self.assertEqual(e.get("MESSAGE_ID"), mids["DISCONNECTED"])
+        self.assertEqual(e["PRIORITY"], "4")
+
     def test_stop_is_clean(self):
         r = self.start()
         self.assertEqual(r.returncode, 0, r.stderr)
