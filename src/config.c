@@ -3043,7 +3043,15 @@ static json_t *auth_json(const struct cfg_auth *a, bool redact)
 	return o;
 }
 
-static json_t *trigger_json(const struct cfg_trigger *t, bool redact)
+bool cfg_trigger_fail_fast(const struct cfg_trigger *t)
+{
+	if (t->fail_fast >= 0)
+		return t->fail_fast;
+	return t->type == CFG_TRIGGER_POST || t->shell;
+}
+
+/* As it applies: defaults resolved, the listener's on_failure included. */
+static json_t *trigger_json(const struct cfg_trigger *t, enum cfg_on_failure listener_on_failure, bool redact)
 {
 	json_t *o = json_object();
 	int r = 0;
@@ -3054,7 +3062,7 @@ static json_t *trigger_json(const struct cfg_trigger *t, bool redact)
 	r |= jset(o, "retries", json_integer(t->retries));
 	r |= jset(o, "required", json_boolean(t->required));
 	r |= jset(o, "retry_delay", jduration(t->retry_delay_usec));
-	r |= jset(o, "on_failure", t->on_failure_set ? json_string(on_failure_names[t->on_failure]) : json_null());
+	r |= jset(o, "on_failure", json_string(on_failure_names[t->on_failure_set ? t->on_failure : listener_on_failure]));
 	switch (t->type) {
 	case CFG_TRIGGER_COMMAND:
 		if (t->argv)
@@ -3078,7 +3086,7 @@ static json_t *trigger_json(const struct cfg_trigger *t, bool redact)
 	}
 	if (t->type == CFG_TRIGGER_COMMAND || t->type == CFG_TRIGGER_POST) {
 		r |= jset(o, "timeout", t->timeout_usec ? jduration(t->timeout_usec) : json_null());
-		r |= jset(o, "fail_fast", t->fail_fast < 0 ? json_null() : json_boolean(t->fail_fast));
+		r |= jset(o, "fail_fast", json_boolean(cfg_trigger_fail_fast(t)));
 	}
 	if (r < 0) {
 		json_decref(o);
@@ -3125,7 +3133,7 @@ static json_t *listener_json(const struct cfg_listener *l, bool redact)
 	r |= jset(o, "max_event_size", json_integer((json_int_t)l->max_event_size));
 	r |= jset(o, "max_pending", json_integer((json_int_t)l->max_pending));
 	for (size_t i = 0; i < l->n_triggers; i++)
-		r |= json_array_append_new(triggers, trigger_json(&l->triggers[i], redact));
+		r |= json_array_append_new(triggers, trigger_json(&l->triggers[i], l->on_failure, redact));
 	r |= jset(o, "triggers", triggers);
 	if (r < 0)
 		goto fail_o;

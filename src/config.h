@@ -230,6 +230,10 @@ const struct cfg_listener *cfg_find_listener(const struct cfg *c, const char *na
 int cfg_parse_duration(const char *s, uint64_t *ret_usec);
 
 const char *cfg_protocol_to_string(enum cfg_protocol p);
+/* fail_fast as it applies: unset, true for a command string and a post
+ * (aviso's default), false for an argv (ours alone: it spends its retries). */
+bool cfg_trigger_fail_fast(const struct cfg_trigger *t);
+
 const char *cfg_trigger_type_to_string(enum cfg_trigger_type t);
 
 #endif

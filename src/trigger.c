@@ -38,15 +38,6 @@ struct trigger_run {
 	sd_event_source *cancelled;	/* reports a cancelled request from the loop */
 };
 
-/* Whether a non-zero exit is final: fail_fast, aviso's option. Unset, it
- * is aviso's default (true) for a command string, which is what aviso
- * has, so an aviso configuration means the same here; an argv, ours
- * alone, spends its retries (CONTRACT: dead-lettered once they are). */
-static bool command_failure_permanent(const struct cfg_trigger *t)
-{
-	return t->fail_fast == 1 || (t->fail_fast < 0 && t->shell);
-}
-
 static const char aviso_text_start[] = "{\"cloudevent\":";
 
 /* An aviso notification's text as our writer makes it: the raw CloudEvent first. */
@@ -510,7 +501,7 @@ static void on_child_done(struct child *c, const struct child_result *res, void 
 		error = strdup("failed");
 	/* Only a real exit status is the program's verdict; a timeout, a
 	 * signal or a failed start may go away. */
-	run->done(run, error, error && res->exited && res->exit_code != 0 && command_failure_permanent(run->trigger),
+	run->done(run, error, error && res->exited && res->exit_code != 0 && cfg_trigger_fail_fast(run->trigger),
 		  run->userdata);
 }
 
@@ -708,7 +699,7 @@ static void on_post_done(CURL *easy, CURLcode result, void *userdata)
 		/* Worth retrying: 408, 425, 429 and 5xx; the rest will not change,
 		 * unless fail_fast: false asks to retry anyway. */
 		permanent = status != 408 && status != 425 && status != 429 && status < 500 &&
-			    run->trigger->fail_fast != 0;
+			    cfg_trigger_fail_fast(run->trigger);
 	}
 	if (result != CURLE_OK && !error)
 		error = strdup("POST failed");

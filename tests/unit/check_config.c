@@ -1335,6 +1335,49 @@ START_TEST(test_inherited_auth_warning)
 }
 END_TEST
 
+/* check prints fail_fast and on_failure as they apply, not as unset. */
+START_TEST(test_check_shows_resolved_trigger_defaults)
+{
+	static const char text[] = "listeners:\n"
+				   "  - name: a\n"
+				   "    protocol: sse\n"
+				   "    url: http://127.0.0.1:9/\n"
+				   "    on_failure: stop\n"
+				   "    triggers:\n"
+				   "      - {type: command, argv: [/bin/true]}\n"
+				   "      - {type: command, command: 'true'}\n"
+				   "      - {type: post, url: 'https://h/'}\n"
+				   "      - {type: post, url: 'https://h/', fail_fast: false, on_failure: dead_letter}\n";
+	static const char *const want[] = {
+		"{\"fail_fast\":false,\"on_failure\":\"stop\"}",
+		"{\"fail_fast\":true,\"on_failure\":\"stop\"}",
+		"{\"fail_fast\":true,\"on_failure\":\"stop\"}",
+		"{\"fail_fast\":false,\"on_failure\":\"dead_letter\"}",
+	};
+	struct cfg_errors e = {};
+	struct cfg *c = NULL;
+	json_t *j, *t;
+
+	ck_assert_int_eq(load_text(text, strlen(text), &c, &e), 0);
+	j = cfg_listener_to_json(&c->listeners[0]);
+	ck_assert_ptr_nonnull(j);
+	for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+		_cleanup_free_ char *got = NULL;
+		json_t *pair;
+
+		t = json_array_get(json_object_get(j, "triggers"), i);
+		pair = json_pack("{s:O, s:O}", "fail_fast", json_object_get(t, "fail_fast"), "on_failure",
+				 json_object_get(t, "on_failure"));
+		ck_assert_ptr_nonnull(pair);
+		got = json_dumps(pair, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(pair);
+		ck_assert_str_eq(got, want[i]);
+	}
+	json_decref(j);
+	cfg_free(c);
+}
+END_TEST
+
 /* ------------------------------------------------------ aviso CLI config */
 
 START_TEST(test_aviso_cli_file)
@@ -2040,6 +2083,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_aviso_cli_file);
 	tcase_add_test(tc, test_relative_paths);
 	tcase_add_test(tc, test_inherited_auth_warning);
+	tcase_add_test(tc, test_check_shows_resolved_trigger_defaults);
 	tcase_add_test(tc, test_confd);
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_state_directory);
