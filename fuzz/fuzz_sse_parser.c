@@ -34,14 +34,6 @@ static void run_bytewise(struct dbuf *o, const struct sse_parser_limits *limits,
 	sse_parser_done(&p);
 }
 
-static void same_or_die(const struct dbuf *a, const struct dbuf *b, const char *what)
-{
-	if (a->len == b->len && memcmp(dbuf_str(a), dbuf_str(b), a->len) == 0)
-		return;
-	fprintf(stderr, "transcripts differ (%s)\n--- whole\n%s--- other\n%s", what, dbuf_str(a), dbuf_str(b));
-	abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sse_parser_limits limits;
@@ -64,9 +56,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (transcript_run(&split, &limits, in, len, cuts, 2) < 0)
 		abort();
-	same_or_die(&whole, &split, "3-way split");
+	transcript_same_or_die(&whole, &split, "3-way split");
 	run_bytewise(&bytewise, &limits, in, len);
-	same_or_die(&whole, &bytewise, "byte by byte");
+	transcript_same_or_die(&whole, &bytewise, "byte by byte");
 
 	dbuf_free(&whole);
 	dbuf_free(&split);

@@ -8,8 +8,8 @@
  *   "bootstrap") the configured from_id / from_date;
  * - the first frame must be connection_established or replay_started, within
  *   AVISO_OPENING_USEC of the response;
- * - dispatch on the event name, then on data.specversion (a CloudEvent) or
- *   data.type (a control frame); unknown names and types are ignored;
+ * - each frame's meaning is aviso_frame's verdict (unknown names and types
+ *   are ignored); what it means for this stream is decided here;
  * - the sequence is the number after the last '@' of the CloudEvent id; a
  *   malformed id stops the listener; sequences at or below the cursor are
  *   duplicates (aviso 0.7.1 repeats items at the replay->live boundary) and
@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aviso_frame.h"
 #include "cleanup.h"
 #include "daemon.h"
 #include "log.h"
@@ -225,23 +226,6 @@ static void opened(struct watch *w)
 	watch_opened(w);
 }
 
-/* "<event_type>@<sequence>": the sequence after the last '@', digits only. */
-static int parse_id(const char *id, uint64_t *ret_seq)
-{
-	const char *at = id ? strrchr(id, '@') : NULL;
-	uint64_t v = 0;
-
-	if (!at || at == id || !at[1])
-		return -EINVAL;
-	for (const char *p = at + 1; *p; p++) {
-		if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	*ret_seq = v;
-	return 0;
-}
-
 static int gap(struct watch *w, const char *event_id, const char *fmt, ...) _printf_(3, 4);
 static int gap(struct watch *w, const char *event_id, const char *fmt, ...)
 {
@@ -259,18 +243,34 @@ static int gap(struct watch *w, const char *event_id, const char *fmt, ...)
 	return 0;
 }
 
-static int notification(struct watch *w, const char *event, json_t *ce)
+/* A CloudEvent that could be committed but not read back: a dead letter of its id alone. */
+static int too_deep(struct watch *w, const struct aviso_frame *f, uint64_t seq)
+{
+	_cleanup_(json_decrefp) json_t *n = NULL;
+	char why[80];
+	int r;
+
+	n = json_pack("{s:s%, s:s, s:I}", "event_type", f->id, (size_t)(strrchr(f->id, '@') - f->id), "id", f->id,
+		      "sequence", (json_int_t)seq);
+	if (!n)
+		return -ENOMEM;
+	(void)snprintf(why, sizeof(why), "the CloudEvent is nested deeper than %d levels", AVISO_FRAME_MAX_DEPTH);
+	r = watch_dead_letter_unkept(w, n, f->id, why);
+	return r < 0 ? r : watch_set_cursor(w, json_integer((json_int_t)seq));
+}
+
+static int notification(struct watch *w, const char *event, const struct aviso_frame *f)
 {
 	struct aviso *a = A(w);
-	const char *id = json_string_value(json_object_get(ce, "id"));
+	const char *id = f->id;
 	struct dbuf *text = &w->daemon->text_scratch;
-	uint64_t seq, last = 0;
+	uint64_t seq = f->sequence, last = 0;
 	bool have_last = cursor_seq(w, &last);
 	int r;
 
 	if (!a->opened)
 		return watch_abort(w, SV_REASON_PROTOCOL, false, "a notification came before the opening frame");
-	if (parse_id(id, &seq) < 0)
+	if (!f->id_ok)
 		return watch_abort(w, SV_REASON_PROTOCOL, true,
 				   "malformed CloudEvent id %s%s%s (expected <event_type>@<sequence>): listener stopped",
 				   id ? "'" : "", id ? id : "(missing)", id ? "'" : "");
@@ -294,8 +294,10 @@ static int notification(struct watch *w, const char *event, json_t *ce)
 
 	if (seq > INT64_MAX)
 		return watch_abort(w, SV_REASON_PROTOCOL, true, "sequence %" PRIu64 " is too large", seq);
+	if (f->too_deep)
+		return too_deep(w, f, seq);
 	/* Straight to the text the state file keeps: no tree is built. */
-	r = notif_aviso_format(ce, event, seq, text);
+	r = notif_aviso_format(f->data, event, seq, text);
 	if (r < 0)
 		r = watch_abort(w, SV_REASON_STATE, true, "cannot record a notification: %s", strerror(-r));
 	else
@@ -309,15 +311,12 @@ static int notification(struct watch *w, const char *event, json_t *ce)
 	return r;
 }
 
-static int control(struct watch *w, const char *event, json_t *data)
+static int control(struct watch *w, const struct aviso_frame *f)
 {
 	struct aviso *a = A(w);
-	const char *type = json_string_value(json_object_get(data, "type"));
 
-	if (!type)
-		return 0;
-	if (strcmp(type, "connection_established") == 0 || strcmp(type, "replay_started") == 0) {
-		bool live_only = !a->opened && a->replay_asked && strcmp(type, "connection_established") == 0;
+	if (f->kind == AVISO_FRAME_OPENED) {
+		bool live_only = !a->opened && a->replay_asked && f->live;
 
 		opened(w);
 		/* Asked to replay, the server went live: whatever came between
@@ -329,43 +328,56 @@ static int control(struct watch *w, const char *event, json_t *data)
 	}
 	if (!a->opened)
 		return 0;	/* wait for the opening frame */
-	if (strcmp(type, "replay_completed") == 0) {
+	if (f->kind == AVISO_FRAME_REPLAY_COMPLETED) {
 		log_f(LOG_DEBUG, 0, &(struct log_fields){ .listener = w->name }, "replay completed; live now");
 		return 0;
 	}
-	if (strcmp(type, "notification_replay_limit_reached") == 0) {
-		json_int_t max = json_integer_value(json_object_get(data, "max_allowed"));
-
-		return gap(w, NULL, "the server truncated the history it replays (at most %" JSON_INTEGER_FORMAT
-			   " notifications): older notifications were skipped", max);
-	}
-	(void)event;
-	return 0;	/* unknown control types are for newer servers */
+	return gap(w, NULL, "the server truncated the history it replays (at most %" JSON_INTEGER_FORMAT
+		   " notifications): older notifications were skipped", f->max_allowed);
 }
 
-static int closing(struct watch *w, json_t *data)
+static int closing(struct watch *w, const struct aviso_frame *f)
 {
 	struct aviso *a = A(w);
-	const char *reason = json_string_value(json_object_get(data, "reason"));
+	static const enum sv_close close[] = {
+		[AVISO_CLOSE_AT_ONCE] = SV_CLOSE_IMMEDIATE,
+		[AVISO_CLOSE_SHUTDOWN] = SV_CLOSE_SHUTDOWN,
+		[AVISO_CLOSE_ERROR] = SV_CLOSE_ERROR,
+	};
 
 	a->close_frame = true;
-	if (reason && (strcmp(reason, "max_duration_reached") == 0 || strcmp(reason, "end_of_stream") == 0))
-		a->close = SV_CLOSE_IMMEDIATE;
-	else if (reason && strcmp(reason, "server_shutdown") == 0)
-		a->close = SV_CLOSE_SHUTDOWN;
-	else
-		a->close = SV_CLOSE_ERROR;
-	if (w->replay && reason && strcmp(reason, "end_of_stream") == 0)
+	a->close = close[f->close];
+	if (w->replay && f->end_of_stream)
 		w->replay_done = true;
-	aviso_log(w, LOG_INFO, NULL, NULL, "the server closes the stream: %s", reason ? reason : "(no reason)");
+	aviso_log(w, LOG_INFO, NULL, NULL, "the server closes the stream: %s", f->reason ? f->reason : "(no reason)");
 	return 0;
+}
+
+static int server_error(struct watch *w, const struct aviso_frame *f)
+{
+	const char *kind = f->error_kind ? f->error_kind : "error", *msg = f->message;
+
+	/* One notification the server cannot render, and never will: it comes
+	 * back at every replay, so ending the stream for it would loop there.
+	 * It is a gap; the stream goes on. */
+	if (f->has_sequence) {
+		struct aviso *a = A(w);
+		char id[128];
+
+		/* Reported here, once: not again as a hole before the next. */
+		if (a->expected == f->sequence)
+			a->expected++;
+		(void)snprintf(id, sizeof(id), "%s@%" PRIu64, w->cfg->event ? w->cfg->event : "", f->sequence);
+		return gap(w, id, "the server could not send notification %s (%s%s%s); skipped", id, kind,
+			   msg ? ": " : "", msg ? msg : "");
+	}
+	return watch_abort(w, SV_REASON_PROTOCOL, false, "the server reported an error: %s%s%s", kind,
+			   msg ? ": " : "", msg ? msg : "");
 }
 
 static int aviso_note(struct watch *w, const struct sse_note *note)
 {
-	_cleanup_(json_decrefp) json_t *data = NULL;
-	json_error_t err;
-	const char *event = note->type;
+	_cleanup_(aviso_frame_done) struct aviso_frame f = {};
 
 	switch (note->kind) {
 	case SSE_NOTE_EVENT:
@@ -379,52 +391,24 @@ static int aviso_note(struct watch *w, const struct sse_note *note)
 		return 0;	/* aviso uses neither */
 	}
 
-	if (strcmp(event, "heartbeat") == 0)
+	aviso_frame_parse(note->type, note->type_len, note->data, note->data_len, &f);
+	switch (f.kind) {
+	case AVISO_FRAME_IGNORED:
 		return 0;
-	data = json_loadb(note->data, note->data_len, JSON_REJECT_DUPLICATES, &err);
-	if (!json_is_object(data)) {
-		if (strcmp(event, "live-notification") == 0 || strcmp(event, "replay") == 0 ||
-		    strcmp(event, "replay-control") == 0 || strcmp(event, "connection-closing") == 0 ||
-		    strcmp(event, "error") == 0)
-			return watch_abort(w, SV_REASON_PROTOCOL, false, "a %s frame whose data is not a JSON object%s%s",
-					   event, data ? "" : ": ", data ? "" : err.text);
-		return 0;
+	case AVISO_FRAME_MALFORMED:
+		return watch_abort(w, SV_REASON_PROTOCOL, false, "%s", f.problem);
+	case AVISO_FRAME_NOTIFICATION:
+		return notification(w, note->type, &f);
+	case AVISO_FRAME_OPENED:
+	case AVISO_FRAME_REPLAY_COMPLETED:
+	case AVISO_FRAME_REPLAY_LIMIT:
+		return control(w, &f);
+	case AVISO_FRAME_CLOSING:
+		return closing(w, &f);
+	case AVISO_FRAME_ERROR:
+		return server_error(w, &f);
 	}
-
-	if (strcmp(event, "live-notification") == 0 || strcmp(event, "replay") == 0) {
-		if (json_object_get(data, "specversion"))
-			return notification(w, event, data);
-		return control(w, event, data);
-	}
-	if (strcmp(event, "replay-control") == 0)
-		return control(w, event, data);
-	if (strcmp(event, "connection-closing") == 0)
-		return closing(w, data);
-	if (strcmp(event, "error") == 0) {
-		const char *msg = json_string_value(json_object_get(data, "message"));
-		const char *kind = json_string_value(json_object_get(data, "error"));
-		json_t *seq = json_object_get(data, "sequence");
-
-		/* One notification the server cannot render, and never will:
-		 * it comes back at every replay, so ending the stream for it
-		 * would loop there. It is a gap; the stream goes on. */
-		if (json_is_integer(seq) && json_integer_value(seq) > 0) {
-			struct aviso *a = A(w);
-			char id[128];
-
-			/* Reported here, once: not again as a hole before the next. */
-			if (a->expected == (uint64_t)json_integer_value(seq))
-				a->expected++;
-
-			(void)snprintf(id, sizeof(id), "%s@%" JSON_INTEGER_FORMAT, w->cfg->event ? w->cfg->event : "",
-				       json_integer_value(seq));
-			return gap(w, id, "the server could not send notification %s (%s%s%s); skipped", id,
-				   kind ? kind : "error", msg ? ": " : "", msg ? msg : "");
-		}
-		return watch_abort(w, SV_REASON_PROTOCOL, false, "the server reported an error: %s%s%s",
-				   kind ? kind : "error", msg ? ": " : "", msg ? msg : "");
-	}
-	return 0;	/* unknown event names are for newer servers */
+	return 0;
 }
 
 static enum sv_close aviso_ended(struct watch *w, enum sv_reason *ret_reason)

@@ -58,34 +58,20 @@ static int cursor_follow(struct watch *w, const struct sse_note *n)
 	return watch_set_cursor(w, json_stringn(n->id, n->id_len));
 }
 
-/* An event too large to keep: recorded as a dead letter without its data, so
- * the operator sees it, and the cursor moves past it so it is not fetched again. */
+/* An event too large to keep: a dead letter without its data, and the
+ * cursor moves past it so that it is not fetched again. */
 static int sse_oversize(struct watch *w, const struct sse_note *n)
 {
-	_cleanup_(json_decrefp) json_t *rec = NULL, *ev = NULL;
-	uint64_t seq = w->st->next_seq;
+	_cleanup_(json_decrefp) json_t *ev = NULL;
+	_cleanup_free_ char *why = NULL;
 	int r;
 
-	w->stats.oversize++;
 	ev = notif_sse_new(n->type, n->type_len, "", 0, n->id_set, n->id, n->id_len);
-	if (!ev || json_object_set_new(ev, "data_bytes", json_integer((json_int_t)n->size)) < 0)
+	why = strdupf("an event of %zu bytes exceeds max_event_size (%zu)", n->size, w->cfg->max_event_size);
+	if (!ev || !why || json_object_set_new(ev, "data_bytes", json_integer((json_int_t)n->size)) < 0)
 		return -ENOMEM;
-	rec = json_pack("{s:s, s:I, s:O, s:s, s:s, s:i}", "listener", w->name, "seq", (json_int_t)seq,
-			"notification", ev, "trigger", "(none)", "error", "event larger than max_event_size",
-			"attempts", 0);
-	if (!rec)
-		return -ENOMEM;
-	r = deadletter_write(w->daemon->statedir, w->name, seq, rec);
-	if (r < 0)
-		return watch_abort(w, SV_REASON_COMMIT, false, "cannot record an oversize event: %s", strerror(-r));
-	w->st->next_seq++;
-	w->stats.dead_letters++;
-	log_f(LOG_WARNING, 0,
-	      &(struct log_fields){ .listener = w->name, .event_id = json_string_value(json_object_get(ev, "id")),
-				    .message_id = LOG_MID_OVERSIZE },
-	      "an event of %zu bytes exceeds max_event_size (%zu): skipped, recorded as dead letter %" PRIu64,
-	      n->size, w->cfg->max_event_size, seq);
-	return cursor_follow(w, n);
+	r = watch_dead_letter_unkept(w, ev, json_string_value(json_object_get(ev, "id")), why);
+	return r < 0 ? r : cursor_follow(w, n);
 }
 
 static int sse_note(struct watch *w, const struct sse_note *n)

@@ -1128,6 +1128,30 @@ int watch_deliver_copy(struct watch *w, const char *text, size_t len, const char
 	return deliver(w, text, len, NULL, cursor, cursor_len);
 }
 
+int watch_dead_letter_unkept(struct watch *w, const json_t *notification, const char *event_id, const char *why)
+{
+	_cleanup_(json_decrefp) json_t *rec = NULL;
+	uint64_t seq = w->st->next_seq;
+	int r;
+
+	w->stats.oversize++;
+	rec = json_pack("{s:s, s:I, s:O, s:s, s:s, s:i, s:I}", "listener", w->name, "seq", (json_int_t)seq,
+			"notification", notification, "trigger", "(none)", "error", why, "attempts", 0, "failed_usec",
+			(json_int_t)now_usec(CLOCK_REALTIME));
+	if (!rec)
+		return -ENOMEM;
+	r = deadletter_write(w->daemon->statedir, w->name, seq, rec);
+	if (r < 0)
+		return watch_abort(w, SV_REASON_COMMIT, false, "cannot record dead letter %" PRIu64 " (%s): %s", seq, why,
+				   strerror(-r));
+	w->st->next_seq++;
+	w->stats.dead_letters++;
+	log_f(LOG_WARNING, 0,
+	      &(struct log_fields){ .listener = w->name, .event_id = event_id, .message_id = LOG_MID_OVERSIZE },
+	      "%s: skipped, recorded as dead letter %" PRIu64 " (its content was not kept)", why, seq);
+	return 0;
+}
+
 int watch_set_cursor(struct watch *w, json_t *cursor)
 {
 	int r;

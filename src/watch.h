@@ -235,6 +235,14 @@ int watch_deliver_text(struct watch *w, const char *text, size_t len, json_t *cu
  */
 int watch_deliver_copy(struct watch *w, const char *text, size_t len, const char *cursor, size_t cursor_len);
 
+/*
+ * A notification that cannot be kept (too large, nested too deep): recorded
+ * at once as a dead letter of what is known of it (notification, borrowed),
+ * with why, so the operator sees it; it cannot be retried. Logged with the
+ * oversize MESSAGE_ID. The caller then moves the cursor past it.
+ */
+int watch_dead_letter_unkept(struct watch *w, const json_t *notification, const char *event_id, const char *why);
+
 /* Moves the cursor without a notification (an sse id-only block). Stolen. */
 int watch_set_cursor(struct watch *w, json_t *cursor);
 

@@ -163,4 +163,13 @@ static inline int transcript_run(struct dbuf *o, const struct sse_parser_limits 
 	return r;
 }
 
+/* For the fuzz targets: two transcripts of the same input must be equal. */
+static inline void transcript_same_or_die(const struct dbuf *a, const struct dbuf *b, const char *what)
+{
+	if (a->len == b->len && memcmp(dbuf_str(a), dbuf_str(b), a->len) == 0)
+		return;
+	fprintf(stderr, "transcripts differ (%s)\n--- whole\n%s--- other\n%s", what, dbuf_str(a), dbuf_str(b));
+	abort();
+}
+
 #endif

@@ -253,6 +253,36 @@ class AvisoTests(unittest.TestCase):
         self.wait_seqs(first + [big])
         self.assertEqual(d.stop(), 0)
 
+    def test_a_notification_nested_too_deep_is_a_dead_letter_and_the_state_stays_readable(self):
+        # Deeper than the state file could be read back: recorded by its
+        # id alone, and the stream goes on; a restart reads the state.
+        emu = self.emulator()
+        first = self.publish(emu, 1)
+        d = self.daemon(self.listener(emu, from_id=str(first[0])))
+        self.wait_seqs(first)
+        deep = "0"
+        for _ in range(2040):
+            deep = [deep]
+        # The emulator's threads write it out with json too.
+        self.addCleanup(sys.setrecursionlimit, sys.getrecursionlimit())
+        sys.setrecursionlimit(20000)
+        seq = emu.notify("mars", dict(MARS, step=1), payload=deep, fill=True)
+        after = self.publish(emu, 1)
+        d.wait_log(r"m: the CloudEvent is nested deeper than 1024 levels: skipped, recorded as dead letter \d+")
+        self.wait_seqs(first + after)
+        self.assertEqual(d.stop(), 0)
+        listing = d.run_command("dead-letter", "list", "m")
+        self.assertEqual(listing.returncode, 0, listing.stderr)
+        self.assertIn("mars@%d" % seq, listing.stdout)
+        self.assertIn("nested deeper than 1024 levels", listing.stdout)
+        show = d.run_command("state", "show", "m")
+        self.assertEqual(show.returncode, 0, show.stderr)
+        self.assertEqual(json.loads(show.stdout)["cursor"], after[0])
+        d.start()
+        d.wait_log(r"m: connected")
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(seqs_of(self.log), first + after)
+
     def test_a_server_that_goes_live_instead_of_replaying_is_a_gap(self):
         # With identifiers the sequence numbers skip anyway, so only the
         # opening frame can tell that the asked-for replay did not happen.
