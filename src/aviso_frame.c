@@ -110,7 +110,8 @@ void aviso_frame_parse(const char *event, size_t event_len, const char *data, si
 	*ret = (struct aviso_frame){ .kind = AVISO_FRAME_IGNORED };
 	if (!known)
 		return;		/* heartbeat, or a name for newer servers: the data is not read */
-	v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
+	/* "\u0000" is valid JSON, and aviso passes payloads through as they are. */
+	v = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
 	if (!json_is_object(v)) {
 		ret->kind = AVISO_FRAME_MALFORMED;
 		(void)snprintf(ret->problem, sizeof(ret->problem), "a %.*s frame whose data is not a JSON object%s%s",
@@ -120,9 +121,13 @@ void aviso_frame_parse(const char *event, size_t event_len, const char *data, si
 	}
 	ret->data = v;
 	if (notifying && json_object_get(v, "specversion")) {
+		const json_t *id = json_object_get(v, "id");
+
 		ret->kind = AVISO_FRAME_NOTIFICATION;
-		ret->id = member_string(v, "id");
-		ret->id_ok = aviso_parse_id(ret->id, &ret->sequence) == 0;
+		ret->id = json_string_value(id);
+		/* An id with a NUL inside is not the one its C string shows. */
+		ret->id_ok = ret->id && strlen(ret->id) == json_string_length(id) &&
+			     aviso_parse_id(ret->id, &ret->sequence) == 0;
 		ret->too_deep = deeper_than(v, AVISO_FRAME_MAX_DEPTH);
 	} else if (notifying || name_is(event, event_len, "replay-control"))
 		control(ret);

@@ -253,6 +253,19 @@ class AvisoTests(unittest.TestCase):
         self.wait_seqs(first + [big])
         self.assertEqual(d.stop(), 0)
 
+    def test_a_payload_holding_a_nul_is_delivered(self):
+        # "\u0000" is valid JSON; aviso passes payloads through as they are.
+        emu = self.emulator()
+        first = self.publish(emu, 1)
+        d = self.daemon(self.listener(emu, from_id=str(first[0])))
+        nul = emu.notify("mars", dict(MARS, step=1), payload={"s": "a\x00b"}, fill=True)
+        after = self.publish(emu, 1)
+        self.wait_seqs(first + [nul] + after)
+        self.assertEqual(d.stop(), 0)
+        recs = [json.loads(l) for l in read_text(self.log).splitlines()]
+        self.assertEqual(recs[1]["payload"], {"s": "a\x00b"})
+        self.assertNotIn("not a JSON object", d.all_logs())
+
     def test_a_notification_nested_too_deep_is_a_dead_letter_and_the_state_stays_readable(self):
         # Deeper than the state file could be read back: recorded by its
         # id alone, and the stream goes on; a restart reads the state.
