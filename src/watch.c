@@ -191,9 +191,18 @@ static void save_done_enable(struct watch *w, int mode)
 		(void)sd_event_source_set_enabled(w->save_done, mode);
 }
 
-/* Drops a begun commit (a full one is written instead, or none is wanted). */
+/*
+ * Drops a begun commit (a full one is written instead, or none is wanted).
+ * One already renamed into place is finished instead: its file has replaced
+ * the previous one, and what it holds must not be dropped from memory while
+ * it is on disk (the next commit would write an older state over it).
+ */
 static void saving_drop(struct watch *w)
 {
+	_cleanup_free_ char *err = NULL;
+
+	if (w->saving.phase == STATE_SAVE_PLACED && state_save_finish(w->daemon->statedir, &w->saving, &err) >= 0)
+		remember_commit_at(w, w->saving_next_seq, w->saving_cursor);
 	if (state_save_active(&w->saving)) {
 		state_save_abandon(w->daemon->statedir, &w->saving);
 		w->dirty = true;	/* the completions it held are not on disk */
@@ -583,8 +592,13 @@ static int consume(struct watch *w, const char *buf, size_t len)
 	 * notifications again: they are kept (its commit writes nothing). */
 	if ((r < 0 || w->abort_now) && w->replay && w->replay_done && has_uncommitted(w))
 		(void)commit(w);
+	/* The frame that ended the stream was not queued; what came before it
+	 * was received whole and is kept, unless keeping it is what failed. A
+	 * server that cut its history would not send it again. */
 	if (r < 0 || w->abort_now) {
-		if (has_uncommitted(w))
+		bool keep = w->abort_now && w->abort_reason != SV_REASON_COMMIT && w->abort_reason != SV_REASON_STATE;
+
+		if (has_uncommitted(w) && (!keep || commit(w) < 0))
 			rollback(w);
 		return r < 0 ? r : -EPROTO;
 	}

@@ -253,6 +253,21 @@ class AvisoTests(unittest.TestCase):
         self.wait_seqs(first + [big])
         self.assertEqual(d.stop(), 0)
 
+    def test_batch_keeps_what_came_before_an_error_frame(self):
+        # The notifications before the frame that ends the stream were
+        # received whole: committed, not left for the server to send again
+        # (a server that has cut its history would not).
+        emu = self.emulator()
+        seqs = self.publish(emu, 5)
+        emu.script(["error_replay:5"])
+        d = self.daemon(self.listener(emu, from_id=str(seqs[0]), commit="batch"))
+        d.wait_log(r"m: .*the server reported an error")
+        wait_until(lambda: len(emu.stream_requests()) >= 2, 15)
+        self.assertEqual(emu.stream_requests()[1]["from_id"], str(seqs[-1] + 1))
+        self.wait_seqs(seqs)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(seqs_of(self.log), seqs)
+
     def test_a_payload_holding_a_nul_is_delivered(self):
         # "\u0000" is valid JSON; aviso passes payloads through as they are.
         emu = self.emulator()
