@@ -94,6 +94,29 @@ def read_records(path):
     return out
 
 
+def trigger_groups(pid):
+    """The process groups of pid's children other than the caller's own
+    (a trigger runs in a group of its own)."""
+    groups = set()
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except FileNotFoundError:
+        return groups
+    for tid in tasks:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                children = [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            continue
+        for c in children:
+            try:
+                groups.add(os.getpgid(c))
+            except ProcessLookupError:
+                pass
+    groups.discard(os.getpgid(0))
+    return groups
+
+
 class Daemon:
     def __init__(self, ws, listeners, name="daemon", **top):
         self.ws = ws
@@ -155,11 +178,23 @@ class Daemon:
             raise AssertionError("ssewatchd did not stop within %ss after SIGTERM" % timeout)
 
     def kill(self):
-        """SIGKILL, as a crash."""
+        """SIGKILL, as a crash; then, as systemd would (KillMode=mixed),
+        SIGKILL the triggers it left running, each in its own process
+        group, so that none outlives the test."""
         if self.proc:
             p, self.proc = self.proc, None
+            try:
+                p.popen.send_signal(signal.SIGSTOP)     # no new trigger from now on
+                groups = trigger_groups(p.popen.pid)
+            except ProcessLookupError:
+                groups = set()
             p.popen.send_signal(signal.SIGKILL)
             p.popen.wait()
+            for g in groups:
+                try:
+                    os.killpg(g, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def alive(self):
         return self.proc is not None and self.proc.popen.poll() is None
