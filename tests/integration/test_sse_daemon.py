@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from daemon import RECORD, Daemon, read_records, record_trigger, under_valgrind  # noqa: E402
 from nchan import Nchan  # noqa: E402
-from procs import Workspace, wait_until  # noqa: E402
+from procs import MAY_SKIP, Workspace, wait_until  # noqa: E402
 from post_sink import PostSink  # noqa: E402
 from sse_fault_server import FaultServer  # noqa: E402
 
@@ -797,7 +797,7 @@ class TemplateTests(unittest.TestCase):
         if under_valgrind():
             # valgrind keeps the process's limits to itself (it answers
             # setrlimit without the kernel): a program sees valgrind's own.
-            self.skipTest("the daemon runs under valgrind")
+            self.skipTest(MAY_SKIP + "the daemon runs under valgrind")
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if hard < 2048:
             self.skipTest("hard RLIMIT_NOFILE %d leaves no room to raise" % hard)

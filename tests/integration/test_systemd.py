@@ -25,7 +25,7 @@ import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
 from daemon import binary, under_valgrind, yaml_dump  # noqa: E402
-from procs import Workspace, wait_until  # noqa: E402
+from procs import MAY_SKIP, Workspace, wait_until  # noqa: E402
 from sse_fault_server import FaultServer  # noqa: E402
 from systemd_ns import SystemdNamespace, Unavailable  # noqa: E402
 
@@ -215,7 +215,7 @@ class ServiceTest(unittest.TestCase):
     @classmethod
     def _boot(cls):
         if under_valgrind():
-            raise unittest.SkipTest("the unit's MemoryDenyWriteExecute=yes forbids valgrind's JIT; "
+            raise unittest.SkipTest(MAY_SKIP + "the unit's MemoryDenyWriteExecute=yes forbids valgrind's JIT; "
                                     "the other integration tests run the daemon under valgrind")
         bin_path = binary()
         if not os.access(bin_path, os.X_OK):

@@ -28,6 +28,7 @@
 #include "macro.h"
 #include "state.h"
 #include "suites.h"
+#include "testlib.h"
 #include "uring.h"
 #include "util.h"
 
@@ -59,7 +60,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path) < 0 ? -1 : 0;
 }
 
-static void rm_rf(const char *path)
+static void rm_tree(const char *path)
 {
 	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -193,8 +194,7 @@ static bool mount_tmpfs(const char *dir, const char *opts, const char *test)
 {
 	if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
-		fprintf(stderr, "state: SKIPPED %s: cannot mount a tmpfs in a private mount namespace: %s\n", test,
-			strerror(errno));
+		unit_skip("state", test, "cannot mount a tmpfs in a private mount namespace: %s", strerror(errno));
 		return false;
 	}
 	return true;
@@ -885,7 +885,7 @@ START_TEST(test_atomic_write)
 	ck_assert_int_eq(atomic_write_at(-1, "c", "x", 1, true, 0600), -EBADF);
 	ls = list_dir(dir);
 	ck_assert_str_eq(ls, "a.json b");
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -927,7 +927,7 @@ START_TEST(test_atomic_write_in_pieces)
 	text = read_file(dir, "s.json", &len);
 	ck_assert_str_eq(text, "{\"a\":1}\n");
 	ck_assert_int_eq(atomic_write_open(dfd, "a/b", 0644, &tmp), -EINVAL);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -983,7 +983,7 @@ START_TEST(test_open_create_and_list)
 	ck_assert_ptr_null(names[3]);
 	strv_free(names);
 	statedir_free(d);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1079,7 +1079,7 @@ START_TEST(test_save_load_remove)
 	json_decref(j);
 	listener_state_free(s);
 	statedir_free(d);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1195,7 +1195,7 @@ START_TEST(test_save_in_two_halves)
 	listener_state_free(s);
 	statedir_free(d);
 	uring_free(q);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1218,7 +1218,7 @@ static char *fresh_text(const struct listener_state *s, size_t *ret_len)
 	ck_assert_msg(state_save(d, s, &err) == 0, "%s", err);
 	text = read_file(dir, "wiki.json", ret_len);
 	statedir_free(d);
-	rm_rf(dir);
+	rm_tree(dir);
 	return text;
 }
 
@@ -1380,7 +1380,7 @@ START_TEST(test_commits_recycle)
 
 	listener_state_free(s);
 	statedir_free(d);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1436,7 +1436,7 @@ START_TEST(test_save_with_a_ring)
 	if (!q) {
 		listener_state_free(s);
 		statedir_free(d);
-		rm_rf(dir);
+		rm_tree(dir);
 		return;
 	}
 	op.sync.done = count_save_done;
@@ -1523,7 +1523,7 @@ START_TEST(test_save_with_a_ring)
 	listener_state_free(s);
 	statedir_free(d);
 	uring_free(q);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1545,7 +1545,7 @@ START_TEST(test_ring_save_short_write)
 	if (!q) {
 		listener_state_free(s);
 		statedir_free(d);
-		rm_rf(dir);
+		rm_tree(dir);
 		return;
 	}
 	ck_assert_msg(state_save(d, s, &err) == 0, "%s", err);
@@ -1583,7 +1583,7 @@ START_TEST(test_ring_save_short_write)
 	listener_state_free(s);
 	statedir_free(d);
 	uring_free(q);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1641,12 +1641,12 @@ START_TEST(test_commit_without_exchange)
 		close(fds[0]);
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		if (res == 'S') {
-			fprintf(stderr, "state: SKIPPED test_commit_without_exchange: cannot install a seccomp filter\n");
-			rm_rf(dir);
+			rm_tree(dir);
+			unit_skip("state", "test_commit_without_exchange", "cannot install a seccomp filter");
 			return;
 		}
 		ck_assert_msg(res == '0', "refused with %s: failure %c", strerror(refused[k]), res);
-		rm_rf(dir);
+		rm_tree(dir);
 	}
 }
 END_TEST
@@ -1729,7 +1729,7 @@ START_TEST(test_load_waits_for_a_writer_and_rereads)
 	statedir_free(d);
 	close(go[0]);
 	close(go[1]);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1760,7 +1760,7 @@ START_TEST(test_load_refuses_odd_files)
 	assert_load_error(d, "bad", -EBADMSG, "bad.json:2:13: invalid token near 'x'");
 
 	statedir_free(d);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1787,7 +1787,7 @@ START_TEST(test_saved_file_truncated_at_every_point)
 	listener_state_free(t);
 	listener_state_free(s);
 	statedir_free(d);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1823,7 +1823,7 @@ START_TEST(test_lock_in_process)
 	statedir_free(b);
 	ls = list_dir(dir);
 	ck_assert_str_eq(ls, ".lock");
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1869,7 +1869,7 @@ START_TEST(test_lock_other_process)
 	err = NULL;
 	ck_assert_int_eq(statedir_open(dir, STATEDIR_LOCK, &b, &err), 0);
 	statedir_free(b);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1887,7 +1887,7 @@ START_TEST(test_lock_holder_without_pid)
 	ck_assert_int_eq(statedir_open(dir, STATEDIR_LOCK, &d, &err), -EBUSY);
 	ck_assert_int_ge(asprintf(&want, "state directory %s is locked by another ssewatchd (pid unknown)", dir), 0);
 	ck_assert_str_eq(err, want);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1927,7 +1927,7 @@ START_TEST(test_leftover_temp_files)
 	ls = list_dir(dl);
 	ck_assert_str_eq(ls, "5.json");
 	statedir_free(d);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1942,7 +1942,7 @@ START_TEST(test_probe_read_only)
 
 	if (!mount_tmpfs(dir, "size=1m,mode=0700", "test_probe_read_only")) {
 		listener_state_free(s);
-		rm_rf(dir);
+		rm_tree(dir);
 		return;
 	}
 	state = path_join(dir, "state");
@@ -1982,7 +1982,7 @@ START_TEST(test_probe_read_only)
 	statedir_free(d);
 	listener_state_free(s);
 	ck_assert_int_eq(umount2(dir, MNT_DETACH), 0);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -1995,7 +1995,7 @@ START_TEST(test_enospc)
 	ssize_t n;
 
 	if (!mount_tmpfs(dir, "size=64k,mode=0700", "test_enospc")) {
-		rm_rf(dir);
+		rm_tree(dir);
 		return;
 	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -2037,7 +2037,7 @@ START_TEST(test_enospc)
 	ck_assert_int_eq(statedir_open(dir, STATEDIR_LOCK, &d, &err), 0);
 	statedir_free(d);
 	ck_assert_int_eq(umount2(dir, MNT_DETACH), 0);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -2134,7 +2134,7 @@ START_TEST(test_dead_letters)
 	json_decref(rec);
 
 	statedir_free(d);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -2159,7 +2159,7 @@ START_TEST(test_dead_letter_next_seq)
 	json_decref(rec);
 
 	statedir_free(d);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -2203,7 +2203,7 @@ START_TEST(test_saved_numbers_equal_the_json_dump)
 	ck_assert_int_eq(strncmp(got, want, strlen(want)), 0);
 	listener_state_free(st);
 	statedir_free(d);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -2237,7 +2237,7 @@ START_TEST(test_bootstrap_member)
 	}
 	listener_state_free(st);
 	statedir_free(d);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 
@@ -2300,7 +2300,7 @@ START_TEST(test_saved_text_equals_the_json_dump)
 		json_decref(cursors[i]);
 	listener_state_free(st);
 	statedir_free(d);
-	rm_rf(dir);
+	rm_tree(dir);
 }
 END_TEST
 

@@ -25,7 +25,7 @@ static struct uring *ring_or_skip(unsigned entries)
 	int r = uring_new(entries, &q);
 
 	if (r == -ENOSYS || r == -EPERM) {
-		fprintf(stderr, "uring: io_uring refused here (%s), test skipped\n", strerror(-r));
+		unit_skip("uring", "a ring test", "io_uring refused: %s", strerror(-r));
 		return NULL;
 	}
 	ck_assert_msg(r == 0, "uring_new: %s", strerror(-r));

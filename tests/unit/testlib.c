@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,4 +104,18 @@ int loop_run_bounded(sd_event *e, uint64_t usec)
 	r = sd_event_loop(e);
 	sd_event_source_unref(timer);
 	return r;
+}
+
+void unit_skip(const char *suite, const char *test, const char *fmt, ...)
+{
+	const char *no_skip = getenv("SSEWATCHD_NO_SKIP");
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (no_skip && *no_skip)
+		ck_abort_msg("%s: %s cannot run here (%s), and SSEWATCHD_NO_SKIP forbids skipping it", suite, test, why);
+	fprintf(stderr, "%s: SKIPPED %s: %s\n", suite, test, why);
 }
