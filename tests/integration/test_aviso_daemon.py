@@ -409,9 +409,11 @@ class AvisoTests(unittest.TestCase):
         r = emu.stream_requests()
         gaps = [r[i + 1]["time"] - r[i]["time"] for i in range(3)]
         # max_duration_reached and end_of_stream: at once; server_shutdown: ~5 s.
-        self.assertLess(gaps[0], 1.5)
+        # (The upper bounds only tell "at once" from those 5 s, with room
+        # for a slow machine or valgrind.)
+        self.assertLess(gaps[0], 4)
         self.assertGreaterEqual(gaps[1], 4.9)
-        self.assertLess(gaps[2], 1.5)
+        self.assertLess(gaps[2], 4)
         self.assertEqual(d.stop(), 0)
 
     # ------------------------------------------------------------ gaps

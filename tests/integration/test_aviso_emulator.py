@@ -589,19 +589,21 @@ class StreamFormatTest(EmuCase):
         self.assertEqual(ev[2][1]["time"], "2026-01-01T00:00:00Z")
 
     def test_heartbeat_timing_and_order(self):
-        self.emu.configure(heartbeat=0.2)
+        # Bounds with room for a loaded machine: the first heartbeat comes
+        # before a full interval, then about one an interval.
+        self.emu.configure(heartbeat=0.5)
         r = self.stream()
-        r.wait_frames(7, timeout=5)
+        r.wait_frames(7, timeout=15)
         names = r.names()
         self.assertEqual(names[0], "live-notification/connection_established")
         self.assertEqual(names[1:7], ["heartbeat"] * 6)
         t = [f[2] for f in r.frames[:7]]
-        self.assertLess(t[1] - t[0], 0.15, "first heartbeat right after the opening frame")
+        self.assertLess(t[1] - t[0], 0.4, "first heartbeat right after the opening frame")
         gaps = [b - a for a, b in zip(t[1:], t[2:])]
         for g in gaps:
-            self.assertGreater(g, 0.04, gaps)
-            self.assertLess(g, 0.6, gaps)
-        self.assertGreater(t[6] - t[1], 0.85)
+            self.assertGreater(g, 0.1, gaps)
+            self.assertLess(g, 2.0, gaps)
+        self.assertGreater(t[6] - t[1], 2.0)
 
     def test_replay_endpoint(self):
         self.emu.configure(heartbeat=0.05, replay_batch_delay=0.1, batch_size=2)

@@ -449,12 +449,17 @@ class BatchTests(unittest.TestCase):
                          "triggers": [record_trigger(out)]}])
         self.addCleanup(d.cleanup)
         d.start()
-        for at in sorted(random.sample(range(1, total), kills)):
-            wait_until(lambda: len(read_records(out)) >= at, 120)
+        # SSEWATCHD_TEST_SEED repeats a run; the messages name the seed.
+        rng = random.Random(int(os.environ.get("SSEWATCHD_TEST_SEED", "0")) or None)
+        seed = rng.randrange(1 << 30)
+        rng.seed(seed)
+        for at in sorted(rng.sample(range(1, total), kills)):
+            wait_until(lambda: len(read_records(out)) >= at, 120, message="stuck before %d (seed %d)" % (at, seed))
             d.kill()
             d.start()
         want = ["event %d" % i for i in range(1, total + 1)]
-        wait_until(lambda: set(data_of(read_records(out))) >= set(want), 120)
+        wait_until(lambda: set(data_of(read_records(out))) >= set(want), 120,
+                   message="not every event was triggered (seed %d)" % seed)
         self.assertEqual(d.stop(), 0)
         # batch leaves completions to a later commit; a clean stop makes
         # them durable, so a restart repeats nothing.
@@ -468,7 +473,7 @@ class BatchTests(unittest.TestCase):
             if x not in seen:
                 seen.add(x)
                 first.append(x)
-        self.assertEqual(first, want)
+        self.assertEqual(first, want, "first runs out of order (seed %d)" % seed)
 
 
 if __name__ == "__main__":

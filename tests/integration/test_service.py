@@ -201,8 +201,21 @@ class ServiceTests(unittest.TestCase):
         self.hup(d, r"1 changed")
         return a, out, d
 
+    def gated(self, done):
+        """A trigger list factory: record_trigger(out), run once the file
+        done exists."""
+        def triggers(out):
+            rec = record_trigger(out)["argv"]
+            return [{"type": "command",
+                     "argv": ["sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.05; done; exec "$@"', done] + rec}]
+        return triggers
+
     def test_changed_listener_waits_for_its_running_trigger(self):
-        a, out, d = self.change_while_busy(lambda out: [record_trigger(out, env={"RECORD_SLEEP": "1.5"})])
+        done = self.ws.path("DONE")
+        a, out, d = self.change_while_busy(self.gated(done))
+        # The old watch's trigger is held running: the new watch waits.
+        self.assertEqual(len(a.requests), 1)
+        open(done, "w").close()
         # The old watch's trigger finishes, then the new one resumes after it.
         wait_until(lambda: len(a.requests) == 2, 15)
         self.assertEqual(len(read_records(out)), 1)
@@ -214,13 +227,7 @@ class ServiceTests(unittest.TestCase):
 
     def test_a_waiting_listener_removed_by_a_second_reload_never_starts(self):
         done = self.ws.path("DONE")
-
-        def gated(out):                                   # records once DONE exists
-            rec = record_trigger(out)["argv"]
-            return [{"type": "command",
-                     "argv": ["sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.05; done; exec "$@"', done] + rec}]
-
-        a, out, d = self.change_while_busy(gated)
+        a, out, d = self.change_while_busy(self.gated(done))
         # The new watch is removed before it ever started.
         b = self.server("b", initial_events=1)
         d.write_config([listener("b", b.url, self.ws.path("b.txt"))], runtime_dir=self.ws.path("run"))

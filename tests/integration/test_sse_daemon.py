@@ -373,7 +373,7 @@ class FaultTests(unittest.TestCase):
         srv.drop("fin")
         srv.wait_requests(2, timeout=15)
         self.assertEqual(srv.requests[1]["last_event_id"], "a1")
-        srv.wait_live(1, timeout=10)
+        srv.wait_stream(1, timeout=10)       # the new stream, not the one dropped
         srv.push_raw(b"id: b1\ndata: three\n\nid: \xfe\ndata: " + b"x" * 2000 + b"\n\ndata: four\n\n")  # oversize
         self.wait_data(["one", "two", "three", "four"])
         srv.drop("fin")
@@ -395,7 +395,7 @@ class FaultTests(unittest.TestCase):
         srv.drop("fin")
         srv.wait_requests(2, timeout=15)
         self.assertEqual(srv.requests[1]["last_event_id"], "a3")
-        srv.wait_live(1, timeout=10)
+        srv.wait_stream(1, timeout=10)       # the new stream, not the one dropped
         srv.push_raw(b"id: b1\n\nid: b2\ndata: five\n\nid: b3\n\n")
         self.wait_data(["one", "three", "four", "five"])
         srv.drop("fin")

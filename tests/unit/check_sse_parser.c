@@ -138,7 +138,7 @@ START_TEST(test_vector_stop_after_events)
 
 		dbuf_reset(&got);
 		sse_parser_init(&p, NULL, stop_every, &st);
-		/* Also cut where the vector is cut: 2-way splits of the input. */
+		/* Fed whole: each stop hands back the rest, which is fed next. */
 		do {
 			ck_assert_int_eq(sse_parser_feed_some(&p, v->input + at, v->input_len - at, &consumed), 0);
 			ck_assert_uint_le(consumed, v->input_len - at);
