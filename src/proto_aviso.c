@@ -40,6 +40,9 @@ struct aviso {
 	bool bootstrap;			/* this stream started from the configured position */
 	bool replay_asked;		/* the request has a from_id or from_date */
 	uint64_t expected;		/* next sequence expected on this stream, 0 = unknown */
+	bool delivered;			/* this stream brought a new notification */
+	bool limited;			/* the server stopped replaying at its limit */
+	json_int_t limit_max;
 	char *request_body;
 };
 
@@ -201,6 +204,8 @@ static int aviso_prepare(struct watch *w, CURL *easy, struct curl_slist **header
 
 	a->opened = false;
 	a->close_frame = false;
+	a->delivered = false;
+	a->limited = false;
 	if (log_get_max_level() >= LOG_DEBUG) {
 		_cleanup_free_ char *shown = url_hide_secrets(url);
 
@@ -302,6 +307,7 @@ static int notification(struct watch *w, const char *event, const struct aviso_f
 		r = watch_abort(w, SV_REASON_STATE, true, "cannot record a notification: %s", strerror(-r));
 	else
 		r = watch_deliver_text(w, text->buf, text->len, json_integer((json_int_t)seq));
+	a->delivered = true;
 	dbuf_reset_trim(text, NOTIF_SCRATCH_KEEP);
 	if (w->replay && w->replay_to && seq == w->replay_to) {
 		w->replay_done = true;
@@ -328,12 +334,23 @@ static int control(struct watch *w, const struct aviso_frame *f)
 	}
 	if (!a->opened)
 		return 0;	/* wait for the opening frame */
-	if (f->kind == AVISO_FRAME_REPLAY_COMPLETED) {
-		log_f(LOG_DEBUG, 0, &(struct log_fields){ .listener = w->name }, "replay completed; live now");
+	if (f->kind == AVISO_FRAME_REPLAY_LIMIT) {
+		/* What comes next decides: the end of the stream (newer servers),
+		 * and the next request resumes after the last one received; or
+		 * live notifications (0.7.1), and those in between are skipped. */
+		a->limited = true;
+		a->limit_max = f->max_allowed;
+		aviso_log(w, LOG_INFO, NULL, NULL,
+			  "the server stopped replaying at its limit (%" JSON_INTEGER_FORMAT " notifications a request)",
+			  f->max_allowed);
 		return 0;
 	}
-	return gap(w, NULL, "the server truncated the history it replays (at most %" JSON_INTEGER_FORMAT
-		   " notifications): older notifications were skipped", f->max_allowed);
+	if (a->limited && !w->replay)
+		return gap(w, NULL, "the server stopped replaying at its limit (%" JSON_INTEGER_FORMAT
+			   " notifications a request) and went live: the notifications between the last one "
+			   "replayed and the first live one were not sent", a->limit_max);
+	log_f(LOG_DEBUG, 0, &(struct log_fields){ .listener = w->name }, "replay completed; live now");
+	return 0;
 }
 
 static int closing(struct watch *w, const struct aviso_frame *f)
@@ -347,7 +364,13 @@ static int closing(struct watch *w, const struct aviso_frame *f)
 
 	a->close_frame = true;
 	a->close = close[f->close];
-	if (w->replay && f->end_of_stream)
+	/* At the server's replay limit, the next request goes on from the
+	 * last one received, as long as each brings something. */
+	if (f->end_of_stream && a->limited && !a->delivered)
+		(void)gap(w, NULL, "the server stopped replaying at its limit (%" JSON_INTEGER_FORMAT
+			  " notifications a request) before sending any: notifications after the cursor were not sent",
+			  a->limit_max);
+	if (w->replay && f->end_of_stream && !(a->limited && a->delivered))
 		w->replay_done = true;
 	aviso_log(w, LOG_INFO, NULL, NULL, "the server closes the stream: %s", f->reason ? f->reason : "(no reason)");
 	return 0;

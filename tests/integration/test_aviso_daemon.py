@@ -441,12 +441,41 @@ class AvisoTests(unittest.TestCase):
         self.assertEqual(d.stop(), 0)
         self.assertEqual(seqs_of(self.log), [1])
 
-    def test_replay_limit_is_a_gap(self):
+    def test_a_replay_limit_then_the_streams_end_resumes_after_the_last_one(self):
+        # Newer servers end the stream at their limit: each next request
+        # goes on from the cursor, so nothing is missing, even with
+        # on_gap: stop.
         emu = self.emulator(max_historical=2, limit_form="new")
+        seqs = self.publish(emu, 5)
+        d = self.daemon(self.listener(emu, from_id="1", on_gap="stop"))
+        self.wait_seqs(seqs)
+        self.assertEqual([r["from_id"] for r in emu.stream_requests()[:3]], ["1", "3", "5"])
+        self.assertEqual(d.stop(), 0)
+        self.assertIn("stopped replaying at its limit (2 notifications a request)", d.all_logs())
+        self.assertNotIn("gap", d.all_logs())
+
+    def test_a_replay_limit_then_live_is_a_gap(self):
+        # aviso 0.7.1 goes live after its limit: what lay between is not sent.
+        emu = self.emulator(max_historical=2, limit_form="0.7.1")
         self.publish(emu, 4)
         d = self.daemon(self.listener(emu, from_id="1"))
-        d.wait_log(r"truncated the history")
+        d.wait_log(r"m: the server stopped replaying at its limit \(2 notifications a request\) and went live: "
+                   r"the notifications between the last one replayed and the first live one were not sent")
         self.assertEqual(d.stop(), 0)
+        self.assertEqual(seqs_of(self.log), [1, 2])
+
+    def test_one_shot_replay_goes_past_the_servers_limit(self):
+        for form in ("new", "0.7.1"):
+            with self.subTest(form=form):
+                emu = self.emulator(max_historical=3, limit_form=form)
+                self.publish(emu, 10)
+                log = self.ws.path("replay-%s.ndjson" % form)
+                d = Daemon(self.ws, [self.listener(emu, triggers=[{"type": "log", "path": log}])])
+                self.addCleanup(d.cleanup)
+                r = d.run_command("replay", "m", "--from", "2", "--to", "9")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(seqs_of(log), list(range(2, 10)))
+                self.assertNotIn("gap", r.stderr)
 
     # ------------------------------------------------------------ auth
 
