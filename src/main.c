@@ -395,7 +395,8 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 			/* Whatever it holds, even nothing readable. */
 			r = deadletter_remove(d, l->name, seqs[i]);
 			if (r < 0) {
-				fprintf(stderr, "ssewatchd: cannot drop %" PRIu64 ": %s\n", seqs[i], strerror(-r));
+				fprintf(stderr, "ssewatchd: cannot drop %s/" DEADLETTER_DIR "/%s/%" PRIu64 ".json: %s\n",
+					statedir_path(d), l->name, seqs[i], strerror(-r));
 				goto out;
 			}
 			done++;
@@ -431,11 +432,24 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 	if (!list && strcmp(argv[0], "retry") == 0 && done > 0) {
 		/* Durable in the queue first, then forgotten as dead letters: a
 		 * crash in between repeats one, never loses one. */
+		bool removed = true;
+
 		r = save_or_report(d, st);
 		if (r < 0)
 			goto out;
-		for (size_t i = 0; i < n_queued; i++)
-			(void)deadletter_remove(d, l->name, seqs[i]);
+		for (size_t i = 0; i < n_queued; i++) {
+			r = deadletter_remove(d, l->name, seqs[i]);
+			if (r < 0 && r != -ENOENT) {
+				/* Queued, and still a dead letter: another retry would run it twice. */
+				fprintf(stderr, "ssewatchd: %s: dead letter %" PRIu64 " is queued again, but %s/" DEADLETTER_DIR
+					"/%s/%" PRIu64 ".json cannot be removed (%s): remove it before the next retry, "
+					"or it runs twice\n", l->name, seqs[i], statedir_path(d), l->name, seqs[i],
+					strerror(-r));
+				removed = false;
+			}
+		}
+		if (!removed)
+			goto out;
 	}
 	if (only && !found) {
 		fprintf(stderr, "ssewatchd: %s has no dead letter %" PRIu64 "\n", l->name, only);

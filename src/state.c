@@ -36,7 +36,6 @@
 #define STATE_SPARE_BUSY_USEC	USEC_PER_SEC	/* so is any, if the commit before came this soon */
 #define LOCK_FILE		".lock"
 #define PROBE_NAME		"probe"
-#define DEADLETTER_DIR		"dead-letters"
 #define READ_CHUNK		(64 * 1024)
 #define QUOTE_MAX		64	/* bytes of a file's string quoted in a message */
 #define QUOTE_BUF		(QUOTE_MAX * 4 + 8)
@@ -1428,7 +1427,7 @@ int listener_state_from_json(const json_t *j, const char *expected_name, const c
 	json_t *m = NULL, *identity = NULL, *pending = NULL, *cursor;
 	json_int_t version = 0, next_seq = 0, delivered = 0, retry_ms = 0;
 	char q[QUOTE_BUF], q2[QUOTE_BUF];
-	const char *name;
+	const char *name, *protocol;
 	size_t n;
 	int r;
 
@@ -1480,6 +1479,13 @@ int listener_state_from_json(const json_t *j, const char *expected_name, const c
 			return bad(&v, "cursor", "contains a NUL, CR or LF character");
 	} else if (!json_is_null(cursor))
 		return bad(&v, "cursor", "expected null, a string or a non-negative integer");
+	/* aviso resumes from a sequence number, sse from an event id: the
+	 * other kind would be sent as nothing, and the stream start afresh. */
+	protocol = json_string_value(json_object_get(identity, "protocol"));
+	if (protocol && strcmp(protocol, "aviso") == 0 && json_is_string(cursor))
+		return bad(&v, "cursor", "is a string, but an aviso listener's cursor is a sequence number");
+	if (protocol && strcmp(protocol, "sse") == 0 && json_is_integer(cursor))
+		return bad(&v, "cursor", "is a number, but an sse listener's cursor is an event id (a string)");
 
 	r = get_int(&v, j, "next_seq", "next_seq", 1, INT64_MAX, &next_seq);
 	if (r < 0)

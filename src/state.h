@@ -303,6 +303,9 @@ int state_remove(struct statedir *d, const char *name);
 
 /* ------------------------------------------------------------ dead letters */
 
+/* Under the state directory: DEADLETTER_DIR/NAME/SEQ.json. */
+#define DEADLETTER_DIR "dead-letters"
+
 /*
  * A dead letter is a JSON object, written as dead-letters/NAME/SEQ.json:
  *   {"listener":NAME,"seq":SEQ,"notification":{...},"trigger":"triggers[1]",

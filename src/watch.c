@@ -1156,7 +1156,8 @@ int watch_dead_letter_unkept(struct watch *w, const json_t *notification, const 
 		return -ENOMEM;
 	r = deadletter_write(w->daemon->statedir, w->name, seq, rec);
 	if (r < 0)
-		return watch_abort(w, SV_REASON_COMMIT, false, "cannot record dead letter %" PRIu64 " (%s): %s", seq, why,
+		return watch_abort(w, SV_REASON_COMMIT, false, "cannot write the dead letter %s/" DEADLETTER_DIR
+				   "/%s/%" PRIu64 ".json (%s): %s", statedir_path(w->daemon->statedir), w->name, seq, why,
 				   strerror(-r));
 	w->st->next_seq++;
 	w->stats.dead_letters++;
@@ -1389,7 +1390,8 @@ static void dead_letter_or_retry(struct watch *w, struct state_pending *p, const
 
 	if (r < 0) {
 		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, notif_event_id(state_pending_notification(p)),
-			  "cannot write the dead letter: %m; retrying the write");
+			  "cannot write the dead letter %s/" DEADLETTER_DIR "/%s/%" PRIu64 ".json: %m; retrying the write",
+			  statedir_path(w->daemon->statedir), w->name, p->seq);
 		/* Kept once (error may be this very copy); without memory the
 		 * trigger runs again, as after a crash. */
 		if (!w->dead_letter_error)
@@ -1914,7 +1916,8 @@ int watch_start(struct watch *w)
 	r = w->replay ? 0 : deadletter_next_seq(w->daemon->statedir, w->name, &first_seq);
 	if (r < 0) {
 		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL,
-			  "cannot read the numbers of the dead letters: %s; the listener stays stopped", strerror(-r));
+			  "cannot read the numbers of the dead letters in %s/" DEADLETTER_DIR "/%s: %s; the listener "
+			  "stays stopped", statedir_path(w->daemon->statedir), w->name, strerror(-r));
 		w->st = listener_state_free(w->st);
 		sv_event(w, (struct sv_event){ .type = SV_EV_FATAL, .reason = SV_REASON_STATE });
 		return 0;

@@ -106,6 +106,25 @@ class CliTests(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("no dead letter 99", r.stderr)
 
+    def test_a_retried_dead_letter_that_cannot_be_removed_is_an_error(self):
+        # Queued again but still there, it would be queued twice by the
+        # next retry: the command says so, names the file, and exits 1.
+        d = self.daemon(env={"RECORD_FAIL_MATCH": "event 2"})
+        d.start()
+        d.wait_log(r"dead-lettered after 1 attempt")
+        wait_until(lambda: len(read_records(self.out)) == 2, 10)
+        self.assertEqual(d.stop(), 0)
+        dl = os.path.join(d.state_dir, "dead-letters", "l")
+        os.chmod(dl, 0o500)
+        self.addCleanup(os.chmod, dl, 0o700)
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+        r = subprocess.run(prefix + d.argv("dead-letter", "retry", "l", "2"), capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("l: dead letter 2 is queued again, but %s/2.json cannot be removed (Permission denied)" % dl,
+                      r.stderr)
+        self.assertEqual(json.loads(self.run_ok(d, "state", "show", "l").stdout)["pending"], 1)
+
     def four_dead_letters(self):
         """Dead letters 1 to 3 (a failing trigger) and 4 (too large: kept
         without its data). Returns the stopped daemon and their directory."""

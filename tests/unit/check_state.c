@@ -207,6 +207,7 @@ static bool mount_tmpfs(const char *dir, const char *opts, const char *test)
 #define VER "\"version\":1,"
 #define LIS "\"listener\":\"wiki\","
 #define IDN "\"identity\":{\"protocol\":\"sse\",\"url\":\"https://stream.example.org/x\"},"
+#define IDN_AVISO "\"identity\":{\"protocol\":\"aviso\",\"base_url\":\"https://a\",\"event\":\"mars\"},"
 #define CUR "\"cursor\":\"abc\","
 #define NXT "\"next_seq\":4,"
 #define DLV "\"delivered\":1,"
@@ -226,7 +227,11 @@ static const struct vector {
 	const char *msg;	/* after SRC */
 } vectors[] = {
 	{ "valid", BASE, 0, NULL },
-	{ "valid, integer cursor", DOC(FMT, VER, LIS, IDN, "\"cursor\":42,", NXT, DLV, RTY, PND), 0, NULL },
+	{ "valid, integer cursor", DOC(FMT, VER, LIS, IDN_AVISO, "\"cursor\":42,", NXT, DLV, RTY, PND), 0, NULL },
+	{ "sse listener, integer cursor", DOC(FMT, VER, LIS, IDN, "\"cursor\":42,", NXT, DLV, RTY, PND), -EBADMSG,
+	  ": cursor: is a number, but an sse listener's cursor is an event id (a string)" },
+	{ "aviso listener, string cursor", DOC(FMT, VER, LIS, IDN_AVISO, CUR, NXT, DLV, RTY, PND), -EBADMSG,
+	  ": cursor: is a string, but an aviso listener's cursor is a sequence number" },
 	{ "valid, null cursor, no pending",
 	  DOC(FMT, VER, LIS, IDN, "\"cursor\":null,", "\"next_seq\":1,", "\"delivered\":0,", RTY, "\"pending\":[]"),
 	  0, NULL },
@@ -416,7 +421,7 @@ START_TEST(test_identity_without_secrets)
 	json_t *hidden, *original;
 	static const char doc[] =
 		DOC(FMT, VER, LIS, "\"identity\":{\"protocol\":\"aviso\",\"base_url\":\"https://u:pw@h\",\"url\":1},",
-		    CUR, NXT, DLV, RTY, PND);
+		    "\"cursor\":7,", NXT, DLV, RTY, PND);
 
 	ck_assert_int_eq(listener_state_from_bytes(doc, strlen(doc), "wiki", SRC, &s, &err), 0);
 	dump = json_dumps(s->identity, JSON_COMPACT | JSON_SORT_KEYS);
