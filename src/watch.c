@@ -13,6 +13,7 @@
 #include "cleanup.h"
 #include "curl_glue.h"
 #include "daemon.h"
+#include "http_header.h"
 #include "log.h"
 #include "notif.h"
 #include "trigger.h"
@@ -399,57 +400,6 @@ static void on_reconnect_timer(struct watch *w)
 
 /* ------------------------------------------------------------ the transfer */
 
-static bool header_is(const char *line, size_t len, const char *name, const char **ret_value, size_t *ret_len)
-{
-	size_t n = strlen(name);
-	const char *v, *end = line + len;
-
-	if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
-		return false;
-	v = line + n + 1;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	*ret_value = v;
-	*ret_len = (size_t)(end - v);
-	return true;
-}
-
-static bool media_type_is_event_stream(const char *v, size_t len)
-{
-	static const char want[] = "text/event-stream";
-	size_t n = 0;
-
-	while (n < len && v[n] != ';' && v[n] != ' ' && v[n] != '\t')
-		n++;
-	return n == STRLEN(want) && strncasecmp(v, want, n) == 0;
-}
-
-static uint64_t parse_retry_after(const char *v, size_t len)
-{
-	char buf[64];
-	uint64_t secs = 0;
-	time_t when;
-	size_t i;
-
-	if (len == 0 || len >= sizeof(buf))
-		return 0;
-	for (i = 0; i < len && isdigit((unsigned char)v[i]); i++)
-		secs = secs > UINT32_MAX ? secs : secs * 10 + (uint64_t)(v[i] - '0');
-	if (i == len)
-		return secs * USEC_PER_SEC;
-	/* The HTTP-date form. */
-	memcpy(buf, v, len);
-	buf[len] = '\0';
-	when = curl_getdate(buf, NULL);
-	if (when <= 0)
-		return 0;
-	return (uint64_t)when * USEC_PER_SEC > now_usec(CLOCK_REALTIME)
-		       ? (uint64_t)when * USEC_PER_SEC - now_usec(CLOCK_REALTIME)
-		       : 0;
-}
-
 static void response_reset(struct watch *w)
 {
 	w->status = 0;
@@ -487,31 +437,23 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
 	w->in_callback = true;
 	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
 		/* A new response: a redirect or an interim one came before. */
-		const char *sp = memchr(buf, ' ', len);
-
 		response_reset(w);
-		if (sp && (size_t)(buf + len - sp) > 3)
-			w->status = strtol(sp + 1, NULL, 10);
+		w->status = http_status_line(buf, len);
 	} else if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n')) {
 		bool interim = w->status >= 100 && w->status < 200;
 		bool redirect = w->status >= 300 && w->status < 400 && w->has_location;
 
 		if (!interim && !redirect)
 			response_complete(w);
-	} else if (header_is(buf, len, "Content-Type", &v, &vlen)) {
-		w->content_type_ok = media_type_is_event_stream(v, vlen);
-	} else if (header_is(buf, len, "Retry-After", &v, &vlen)) {
-		w->retry_after_usec = parse_retry_after(v, vlen);
-	} else if (header_is(buf, len, "Location", &v, &vlen)) {
+	} else if (http_header_value(buf, len, "Content-Type", &v, &vlen)) {
+		w->content_type_ok = http_media_type_is_event_stream(v, vlen);
+	} else if (http_header_value(buf, len, "Retry-After", &v, &vlen)) {
+		w->retry_after_usec = http_retry_after_usec(v, vlen, now_usec(CLOCK_REALTIME));
+	} else if (http_header_value(buf, len, "Location", &v, &vlen)) {
 		w->has_location = vlen > 0;
-	} else if (header_is(buf, len, "X-Request-ID", &v, &vlen)) {
-		size_t n = 0;
-
-		/* Logged, so keep it short and printable. */
-		for (size_t i = 0; i < vlen && n + 1 < sizeof(w->request_id); i++)
-			if (isgraph((unsigned char)v[i]))
-				w->request_id[n++] = v[i];
-		w->request_id[n] = '\0';
+	} else if (http_header_value(buf, len, "X-Request-ID", &v, &vlen)) {
+		/* Logged, so kept short and printable. */
+		http_request_id(v, vlen, w->request_id, sizeof(w->request_id));
 	}
 	w->in_callback = false;
 	return w->abort_now ? 0 : len;

@@ -12,6 +12,7 @@
 	X(curl_glue) \
 	X(dbuf)     \
 	X(flow) \
+	X(http_header) \
 	X(deadline) \
 	X(jsonw)    \
 	X(log) \
