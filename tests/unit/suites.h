@@ -6,6 +6,7 @@
 #include <check.h>
 
 #define UNIT_SUITES \
+	X(auth) \
 	X(aviso_frame) \
 	X(child) \
 	X(config) \
