@@ -37,7 +37,9 @@
 #define CFG_MAX_DURATION_USEC (7 * 24 * 3600 * USEC_PER_SEC)
 #define CFG_MAX_RETRIES      1000
 #define CFG_MIN_EVENT_SIZE   1024
-#define CFG_MAX_EVENT_SIZE   (256 * 1024 * 1024)
+/* An event's data escaped in the state file may take 6 times its size (\u00XX):
+ * with the queue's 16 MiB besides, the largest still fits a state file's 1 GiB. */
+#define CFG_MAX_EVENT_SIZE   (128 * 1024 * 1024)
 #define CFG_MAX_PENDING      100000
 #define SHOW_MAX             80
 

@@ -1738,7 +1738,7 @@ static int state_text(const struct listener_state *s, struct dbuf *out)
 #undef PUT
 #undef PUTS
 #undef PUTF
-	return r == -E2BIG ? -EINVAL : r;
+	return r;
 }
 
 void statedir_set_uring(struct statedir *d, struct uring *q)
@@ -1820,6 +1820,9 @@ static int save_begin(struct statedir *d, const struct listener_state *s, struct
 	r = state_text(s, &d->text);
 	if (r == -EINVAL)
 		r = errmsg(reterr, r, "%s/%s: refusing to write an inconsistent state", d->path, op->file);
+	else if (r == -E2BIG)
+		r = errmsg(reterr, r, "%s/%s: the state would be larger than %u bytes, more than it may be read back",
+			   d->path, op->file, STATE_MAX_FILE_SIZE);
 	else if (r >= 0) {
 		op->fd = atomic_write_begin(d->fd, op->file, d->text.buf, d->text.len, 0600,
 					    async ? AW_SIZE_ONLY : pipelined ? AW_WRITEBACK : 0, &op->spare, &op->tmp);

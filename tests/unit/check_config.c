@@ -577,19 +577,19 @@ static const struct vector vectors[] = {
 	  "t.yaml:1:14: max_pending: out of range (1 to 100000)\n" },
 	{ "max_event_size_small",
 	  "max_event_size: 1023\n" LISTENER_A,
-	  "t.yaml:1:17: max_event_size: out of range (1KiB to 256MiB)\n" },
+	  "t.yaml:1:17: max_event_size: out of range (1KiB to 128MiB)\n" },
 	{ "max_event_size_big",
-	  "max_event_size: 257MiB\n" LISTENER_A,
-	  "t.yaml:1:17: max_event_size: out of range (1KiB to 256MiB)\n" },
+	  "max_event_size: 129MiB\n" LISTENER_A,
+	  "t.yaml:1:17: max_event_size: out of range (1KiB to 128MiB)\n" },
 	{ "max_event_size_mb",
 	  "max_event_size: 1MB\n" LISTENER_A,
 	  "t.yaml:1:17: max_event_size: invalid size '1MB' (bytes, or a number with k, K, KiB, M, MiB, G or GiB)\n" },
 	{ "max_event_size_neg",
 	  "max_event_size: -5\n" LISTENER_A,
-	  "t.yaml:1:17: max_event_size: out of range (1KiB to 256MiB)\n" },
+	  "t.yaml:1:17: max_event_size: out of range (1KiB to 128MiB)\n" },
 	{ "max_event_size_overflow",
 	  "max_event_size: 99999999999999999999G\n" LISTENER_A,
-	  "t.yaml:1:17: max_event_size: out of range (1KiB to 256MiB)\n" },
+	  "t.yaml:1:17: max_event_size: out of range (1KiB to 128MiB)\n" },
 	{ "max_event_size_bool",
 	  "max_event_size: true\n" LISTENER_A,
 	  "t.yaml:1:17: max_event_size: expected a size (e.g. 64KiB), got a boolean\n" },
@@ -1012,7 +1012,7 @@ START_TEST(test_sizes)
 {
 	static const struct { const char *text; size_t bytes; } ok[] = {
 		{ "1024", 1024 }, { "'1024'", 1024 }, { "1k", 1024 }, { "1K", 1024 }, { "64KiB", 65536 },
-		{ "512k", 524288 }, { "1M", 1048576 }, { "1MiB", 1048576 }, { "256MiB", 268435456 },
+		{ "512k", 524288 }, { "1M", 1048576 }, { "1MiB", 1048576 }, { "128MiB", 134217728 },
 		{ "2048B", 2048 },
 	};
 
