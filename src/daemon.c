@@ -740,22 +740,21 @@ fail:
 	return EXIT_FAILURE;
 }
 
-int daemon_replay(struct cfg *cfg, const char *name, const char *from, uint64_t to)
+int daemon_replay(struct cfg *cfg, const char *name, const char *from, uint64_t to, const char *to_id)
 {
 	struct daemon d = { .cfg = cfg, .stop_grace_usec = STOP_GRACE_USEC, .exit_code = EXIT_SUCCESS,
 			    .replay = true, .runtime_fd = -1 };
 	const struct cfg_listener *l = cfg_find_listener(cfg, name);
 	int r;
 
-	if (!l || l->protocol != CFG_PROTOCOL_AVISO) {
-		log_error("%s: %s", name, l ? "replay is for aviso listeners (sse servers have no replay endpoint)"
-					  : "no such listener in the configuration");
+	if (!l) {
+		log_error("%s: no such listener in the configuration", name);
 		cfg_free(cfg);
-		return 64;	/* a usage error either way */
+		return 64;
 	}
 	if (daemon_setup(&d, false) < 0)
 		goto fail;
-	r = watch_new_replay(&d, l, from, to, &d.watches[0]);
+	r = watch_new_replay(&d, l, from, to, to_id, &d.watches[0]);
 	if (r < 0) {
 		log_error_errno(r, "%s: cannot set up the replay: %m", name);
 		goto fail;

@@ -64,11 +64,12 @@ struct daemon {
 int daemon_run(struct cfg *cfg);
 
 /*
- * Replays listener name's notifications from `from` (a sequence or a date) to
- * `to` (0: the end) through its triggers, writing no state. Exit status 0 if
- * every trigger succeeded. Takes ownership of cfg.
+ * Replays listener name's notifications through its triggers, writing no
+ * state: aviso from `from` (a sequence or a date) to `to` (0: the end); sse
+ * after the event id `from` to the event whose id is `to_id`. Exit status 0
+ * if every trigger succeeded. Takes ownership of cfg.
  */
-int daemon_replay(struct cfg *cfg, const char *name, const char *from, uint64_t to);
+int daemon_replay(struct cfg *cfg, const char *name, const char *from, uint64_t to, const char *to_id);
 
 uint64_t daemon_random(struct daemon *d);
 

@@ -606,6 +606,7 @@ static int cmd_status(struct cfg *c, int argc, char **argv)
 static int cmd_replay(struct cfg *c, int argc, char **argv)
 {
 	const char *name = NULL, *from = NULL, *to = NULL;
+	const struct cfg_listener *l;
 	uint64_t to_seq = 0;
 
 	for (int i = 0; i < argc; i++) {
@@ -626,9 +627,21 @@ static int cmd_replay(struct cfg *c, int argc, char **argv)
 		}
 	}
 	if (!name || !from || !from[0]) {
-		fprintf(stderr, "ssewatchd: replay needs a listener name and --from CURSOR (a sequence or a date)\n");
+		fprintf(stderr, "ssewatchd: replay needs a listener name and --from CURSOR (aviso: a sequence or a "
+			"date; sse: an event id)\n");
 		cfg_free(c);
 		return EX_USAGE;
+	}
+	l = cfg_find_listener(c, name);
+	if (l && l->protocol == CFG_PROTOCOL_SSE) {
+		/* Event ids are opaque: the stream has no end to stop at but the one named. */
+		if (!to || !to[0] || strpbrk(from, "\r\n") || strpbrk(to, "\r\n")) {
+			fprintf(stderr, "ssewatchd: replay of an sse listener needs --from and --to event ids (one "
+				"line each): it runs the events after --from, up to the one whose id is --to\n");
+			cfg_free(c);
+			return EX_USAGE;
+		}
+		return daemon_replay(c, name, from, 0, to);
 	}
 	if (to && !parse_decimal(to, 1, INT64_MAX, &to_seq)) {
 		fprintf(stderr, "ssewatchd: replay: --to takes a sequence number, not '%s'\n", to);
@@ -650,7 +663,7 @@ static int cmd_replay(struct cfg *c, int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	return daemon_replay(c, name, from, to_seq);
+	return daemon_replay(c, name, from, to_seq, NULL);
 }
 
 int main(int argc, char **argv)

@@ -88,6 +88,11 @@ static int sse_note(struct watch *w, const struct sse_note *n)
 			r = watch_deliver_copy(w, text->buf, text->len,
 					       n->id_set && utf8_valid(n->id, n->id_len) ? n->id : NULL, n->id_len);
 		dbuf_reset_trim(text, NOTIF_SCRATCH_KEEP);
+		if (r >= 0 && w->replay && w->replay_to_id && n->id_set && n->id_len == strlen(w->replay_to_id) &&
+		    memcmp(n->id, w->replay_to_id, n->id_len) == 0) {
+			w->replay_done = true;
+			r = watch_abort(w, SV_REASON_SERVER_CLOSE, false, "replay reached --to %s", w->replay_to_id);
+		}
 		return r;
 	case SSE_NOTE_ID:
 		return cursor_follow(w, n);

@@ -1828,6 +1828,10 @@ int watch_start(struct watch *w)
 		w->st = listener_state_new(w->name, identity);
 		if (!w->st)
 			return -ENOMEM;
+		/* An sse replay resumes after the event it starts from, as after a reconnect. */
+		if (w->replay && w->proto == &proto_sse &&
+		    listener_state_set_cursor_string(w->st, w->replay_from, strlen(w->replay_from)) < 0)
+			return -ENOMEM;
 	} else if (r < 0) {
 		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL,
 			  "%s; the listener stays stopped (other listeners go on). Repair or move the file away, "
@@ -1883,7 +1887,7 @@ int watch_start(struct watch *w)
 }
 
 int watch_new_replay(struct daemon *d, const struct cfg_listener *cfg, const char *from, uint64_t to,
-		     struct watch **ret)
+		     const char *to_id, struct watch **ret)
 {
 	int r = watch_new(d, cfg, ret);
 
@@ -1893,6 +1897,7 @@ int watch_new_replay(struct daemon *d, const struct cfg_listener *cfg, const cha
 	(*ret)->replay_from = from;
 	(*ret)->replay_from_is_id = from[0] && strspn(from, "0123456789") == strlen(from);
 	(*ret)->replay_to = to;
+	(*ret)->replay_to_id = to_id;
 	return 0;
 }
 

@@ -148,7 +148,8 @@ struct watch {
 	bool replay;
 	const char *replay_from;	/* from_id (digits) or from_date */
 	bool replay_from_is_id;
-	uint64_t replay_to;		/* 0: to the end */
+	uint64_t replay_to;		/* aviso; 0: to the end */
+	const char *replay_to_id;	/* sse: the event id it ends with */
 	bool replay_done;
 
 	/* the trigger pump */
@@ -175,9 +176,14 @@ struct watch {
 
 int watch_new(struct daemon *d, const struct cfg_listener *cfg, struct watch **ret);
 
-/* A one-shot replay watch (aviso): no state is read or written. */
+/*
+ * A one-shot replay watch: no state is read or written. aviso: from a
+ * sequence number or a date, to the sequence to (0: the end of the
+ * history). sse: after the event id from (Last-Event-ID), to the event
+ * whose id is to_id.
+ */
 int watch_new_replay(struct daemon *d, const struct cfg_listener *cfg, const char *from, uint64_t to,
-		     struct watch **ret);
+		     const char *to_id, struct watch **ret);
 
 /* Whether a replay watch reached its end and ran every trigger. */
 bool watch_replay_finished(const struct watch *w);

@@ -647,13 +647,13 @@ class AvisoTests(unittest.TestCase):
         self.assertRegex(err, r"replay m: \d notification\(s\), 0 trigger run\(s\) failed\n")
         self.assertLess(len(read_text(out).split()), 5)
 
-    def test_replay_of_an_sse_listener_is_a_usage_error(self):
+    def test_replay_of_an_sse_listener_needs_to(self):
         d = Daemon(self.ws, [{"name": "s", "protocol": "sse", "url": "http://127.0.0.1:9/",
                               "triggers": [{"type": "echo"}]}])
         self.addCleanup(d.cleanup)
         r = d.run_command("replay", "s", "--from", "1")
         self.assertEqual(r.returncode, 64, r.stderr)
-        self.assertIn("replay is for aviso listeners", r.stderr)
+        self.assertIn("replay of an sse listener needs --from and --to event ids", r.stderr)
 
     # ------------------------------------------------------------ aviso's own configuration
 

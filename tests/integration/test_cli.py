@@ -216,8 +216,8 @@ class CliTests(unittest.TestCase):
                      ["dead-letter", "list", "l", "-1"], ["dead-letter", "drop", "l", "99999999999999999999999"],
                      ["dead-letter", "retry", "l", "+3"], ["dead-letter", "list", "l", "0"],
                      ["state", "reset", "l", "--to", "\udcff\udcfe"],          # not UTF-8: no cursor can hold it
-                     ["replay", "l", "--from", "99999999999999999999999"], ["replay", "l", "--from", "5", "--to", "3"],
-                     ["replay", "l", "--from", "1", "--to", "-2"]):
+                     ["replay", "l", "--from", "1"],                       # sse: --to is needed
+                     ["replay", "l", "--from", "1", "--to", "a\nb"]):
             r = d.run_command(*args)
             self.assertEqual(r.returncode, 64, "%s: %s" % (args, r.stderr))
         self.assertFalse(os.path.exists(os.path.join(d.state_dir, "l.json")))
@@ -238,6 +238,10 @@ class CliTests(unittest.TestCase):
         r = d.run_command("state", "reset", "a", "--to", "99999999999999999999")
         self.assertEqual(r.returncode, 64, r.stderr)
         self.assertIn("sequence number", r.stderr)
+        for args in (["--from", "99999999999999999999999"], ["--from", "5", "--to", "3"],
+                     ["--from", "1", "--to", "-2"]):
+            r = d.run_command("replay", "a", *args)
+            self.assertEqual(r.returncode, 64, "%s: %s" % (args, r.stderr))
         self.run_ok(d, "state", "reset", "a", "--to", "9223372036854775807")
         self.assertEqual(json.loads(self.run_ok(d, "state", "show", "a").stdout)["cursor"], 9223372036854775807)
 

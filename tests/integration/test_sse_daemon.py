@@ -119,6 +119,16 @@ class NchanTests(unittest.TestCase):
         self.assertEqual(d.stop(), 0)
         self.assertEqual(len(read_records(self.out)), 20)
 
+    def test_replay_runs_the_events_after_from_up_to_to_and_leaves_the_state_alone(self):
+        ids = [self.nchan.publish(self.channel, "m%d" % i) for i in range(6)]
+        d = self.daemon()
+        r = d.run_command("replay", "nchan", "--from", ids[1], "--to", ids[4])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        recs = read_records(self.out)
+        self.assertEqual(recs, [(ids[i], "m%d" % i) for i in (2, 3, 4)])
+        self.assertIn("replay nchan: 3 notification(s), 0 trigger run(s) failed", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d.state_dir, "nchan.json")))
+
     def test_resume_with_last_event_id_across_a_daemon_restart(self):
         d = self.daemon()
         pub = Publisher(self.nchan, self.channel)
