@@ -166,8 +166,22 @@ static int make_header(struct auth *a, char **reterr)
 
 		if (c->bearer_token_file) {
 			r = read_secret(c->bearer_token_file, &token, reterr);
-			if (r < 0)
+			if (r == -ENOMEM || (r < 0 && !c->refresh_command))
 				return r;
+			if (r < 0) {
+				/* An unreadable file: the command stands in for it. */
+				free(*reterr);
+				*reterr = NULL;
+				if (!a->fetched_token)
+					return -ENOKEY;
+				token = strdup(a->fetched_token);
+				if (!token)
+					return -ENOMEM;
+				h = strdupf("Bearer %s", token);
+				wipe(token);
+				a->header_from_file = false;
+				goto done;
+			}
 			/* A file that changed since its token was rejected was
 			 * rotated: it is newer than anything fetched. */
 			if (!a->rejected_file_token || strcmp(token, a->rejected_file_token) != 0) {
@@ -194,6 +208,7 @@ static int make_header(struct auth *a, char **reterr)
 		wipe(token);
 		a->header_from_file = from_file;
 	}
+done:
 	if (!h)
 		return -ENOMEM;
 	wipe(a->header);

@@ -114,8 +114,12 @@ void aviso_frame_parse(const char *event, size_t event_len, const char *data, si
 	v = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
 	if (!json_is_object(v)) {
 		ret->kind = AVISO_FRAME_MALFORMED;
-		(void)snprintf(ret->problem, sizeof(ret->problem), "a %.*s frame whose data is not a JSON object%s%s",
-			       (int)event_len, event, v ? "" : ": ", v ? "" : err.text);
+		if (v)
+			(void)snprintf(ret->problem, sizeof(ret->problem), "a %.*s frame whose data is not a JSON object",
+				       (int)event_len, event);
+		else
+			(void)snprintf(ret->problem, sizeof(ret->problem), "a %.*s frame whose data cannot be read: %s",
+				       (int)event_len, event, err.text);
 		json_decref(v);
 		return;
 	}

@@ -417,9 +417,12 @@ static int cmd_dead_letter(struct cfg *c, int argc, char **argv)
 			       json_string_value(json_object_get(rec, "error")) ?: "-",
 			       format_rfc3339((uint64_t)json_integer_value(json_object_get(rec, "failed_usec")), when));
 		} else {
-			if (!json_is_object(notification) || json_object_get(notification, "data_bytes")) {
-				fprintf(stderr, "%s: dead letter %" PRIu64 " cannot be retried: its data was not kept "
-					"(the event was too large)\n", l->name, seqs[i]);
+			/* data_bytes: an oversize event recorded before "kept" existed. */
+			if (!json_is_object(notification) || json_is_false(json_object_get(rec, "kept")) ||
+			    json_object_get(notification, "data_bytes")) {
+				fprintf(stderr, "%s: dead letter %" PRIu64 " cannot be retried: its content was not kept "
+					"(%s)\n", l->name, seqs[i],
+					json_string_value(json_object_get(rec, "error")) ?: "the event was too large");
 				continue;
 			}
 			r = listener_state_push(st, json_incref(notification), now_usec(CLOCK_REALTIME), NULL);

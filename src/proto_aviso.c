@@ -32,6 +32,7 @@
 #include "watch.h"
 
 #define AVISO_OPENING_USEC (10 * USEC_PER_SEC)
+#define AVISO_UNREADABLE_TRIES 5
 
 struct aviso {
 	bool opened;
@@ -41,6 +42,8 @@ struct aviso {
 	bool replay_asked;		/* the request has a from_id or from_date */
 	uint64_t expected;		/* next sequence expected on this stream, 0 = unknown */
 	bool delivered;			/* this stream brought a new notification */
+	unsigned bad_frames;		/* unreadable frames in a row at the same cursor... */
+	uint64_t bad_at;		/* ...this one (0: none yet) */
 	bool limited;			/* the server stopped replaying at its limit */
 	json_int_t limit_max;
 	char *request_body;
@@ -264,6 +267,17 @@ static int too_deep(struct watch *w, const struct aviso_frame *f, uint64_t seq)
 	return r < 0 ? r : watch_set_cursor(w, json_integer((json_int_t)seq));
 }
 
+/* After a notification, delivered or recorded: a replay may have reached its end. */
+static int replay_check_to(struct watch *w, uint64_t seq, int r)
+{
+	if (w->replay && w->replay_to && seq == w->replay_to) {
+		w->replay_done = true;
+		if (r >= 0)
+			r = watch_abort(w, SV_REASON_SERVER_CLOSE, false, "replay reached --to %" PRIu64, seq);
+	}
+	return r;
+}
+
 static int notification(struct watch *w, const char *event, const struct aviso_frame *f)
 {
 	struct aviso *a = A(w);
@@ -299,22 +313,18 @@ static int notification(struct watch *w, const char *event, const struct aviso_f
 
 	if (seq > INT64_MAX)
 		return watch_abort(w, SV_REASON_PROTOCOL, true, "sequence %" PRIu64 " is too large", seq);
+	a->delivered = true;
+	a->bad_frames = 0;
 	if (f->too_deep)
-		return too_deep(w, f, seq);
+		return replay_check_to(w, seq, too_deep(w, f, seq));
 	/* Straight to the text the state file keeps: no tree is built. */
 	r = notif_aviso_format(f->data, event, seq, text);
 	if (r < 0)
 		r = watch_abort(w, SV_REASON_STATE, true, "cannot record a notification: %s", strerror(-r));
 	else
 		r = watch_deliver_text(w, text->buf, text->len, json_integer((json_int_t)seq));
-	a->delivered = true;
 	dbuf_reset_trim(text, NOTIF_SCRATCH_KEEP);
-	if (w->replay && w->replay_to && seq == w->replay_to) {
-		w->replay_done = true;
-		if (r >= 0)
-			r = watch_abort(w, SV_REASON_SERVER_CLOSE, false, "replay reached --to %" PRIu64, seq);
-	}
-	return r;
+	return replay_check_to(w, seq, r);
 }
 
 static int control(struct watch *w, const struct aviso_frame *f)
@@ -345,10 +355,12 @@ static int control(struct watch *w, const struct aviso_frame *f)
 			  f->max_allowed);
 		return 0;
 	}
-	if (a->limited && !w->replay)
+	if (a->limited && !w->replay) {
+		a->expected = 0;	/* the hole is this one: not reported again at the next notification */
 		return gap(w, NULL, "the server stopped replaying at its limit (%" JSON_INTEGER_FORMAT
 			   " notifications a request) and went live: the notifications between the last one "
 			   "replayed and the first live one were not sent", a->limit_max);
+	}
 	log_f(LOG_DEBUG, 0, &(struct log_fields){ .listener = w->name }, "replay completed; live now");
 	return 0;
 }
@@ -398,6 +410,33 @@ static int server_error(struct watch *w, const struct aviso_frame *f)
 			   msg ? ": " : "", msg ? msg : "");
 }
 
+/*
+ * A frame that cannot be read: the stream is cut and asked for again from
+ * the cursor. A server that sends the same unreadable notification each
+ * time (valid JSON that jansson refuses, say) would be asked for ever, and
+ * nothing after it delivered: after a few tries at the same place, the
+ * listener stops, saying how to go past it.
+ */
+static int unreadable(struct watch *w, const struct aviso_frame *f)
+{
+	struct aviso *a = A(w);
+	uint64_t at = 0;
+
+	(void)cursor_seq(w, &at);
+	if (a->bad_frames > 0 && a->bad_at == at)
+		a->bad_frames++;
+	else {
+		a->bad_at = at;
+		a->bad_frames = 1;
+	}
+	if (a->bad_frames < AVISO_UNREADABLE_TRIES)
+		return watch_abort(w, SV_REASON_PROTOCOL, false, "%s", f->problem);
+	return watch_abort(w, SV_REASON_PROTOCOL, true,
+			   "%s, %u times in a row after sequence %" PRIu64 ": listener stopped. If it is a "
+			   "notification, 'ssewatchd state reset %s --to N', where N is its sequence number, goes "
+			   "past it", f->problem, a->bad_frames, at, w->name);
+}
+
 static int aviso_note(struct watch *w, const struct sse_note *note)
 {
 	_cleanup_(aviso_frame_done) struct aviso_frame f = {};
@@ -419,7 +458,7 @@ static int aviso_note(struct watch *w, const struct sse_note *note)
 	case AVISO_FRAME_IGNORED:
 		return 0;
 	case AVISO_FRAME_MALFORMED:
-		return watch_abort(w, SV_REASON_PROTOCOL, false, "%s", f.problem);
+		return unreadable(w, &f);
 	case AVISO_FRAME_NOTIFICATION:
 		return notification(w, note->type, &f);
 	case AVISO_FRAME_OPENED:

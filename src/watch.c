@@ -202,8 +202,14 @@ static void saving_drop(struct watch *w)
 {
 	_cleanup_free_ char *err = NULL;
 
-	if (w->saving.phase == STATE_SAVE_PLACED && state_save_finish(w->daemon->statedir, &w->saving, &err) >= 0)
-		remember_commit_at(w, w->saving_next_seq, w->saving_cursor);
+	if (w->saving.phase == STATE_SAVE_PLACED) {
+		if (state_save_finish(w->daemon->statedir, &w->saving, &err) >= 0)
+			remember_commit_at(w, w->saving_next_seq, w->saving_cursor);
+		else {
+			watch_log(w, LOG_ERR, 0, LOG_MID_STATE_ERROR, NULL, "cannot commit state: %s", err ? err : "?");
+			w->dirty = true;	/* the completions it held may not be on disk */
+		}
+	}
 	if (state_save_active(&w->saving)) {
 		state_save_abandon(w->daemon->statedir, &w->saving);
 		w->dirty = true;	/* the completions it held are not on disk */
@@ -1091,9 +1097,17 @@ int watch_dead_letter_unkept(struct watch *w, const json_t *notification, const 
 	int r;
 
 	w->stats.oversize++;
-	rec = json_pack("{s:s, s:I, s:O, s:s, s:s, s:i, s:I}", "listener", w->name, "seq", (json_int_t)seq,
+	if (w->replay) {
+		/* A replay writes nothing, dead letters included: report and go on. */
+		log_f(LOG_WARNING, 0,
+		      &(struct log_fields){ .listener = w->name, .event_id = event_id, .message_id = LOG_MID_OVERSIZE },
+		      "%s: skipped", why);
+		return 0;
+	}
+	/* "kept": false: dead-letter retry has nothing to run it with. */
+	rec = json_pack("{s:s, s:I, s:O, s:s, s:s, s:i, s:I, s:b}", "listener", w->name, "seq", (json_int_t)seq,
 			"notification", notification, "trigger", "(none)", "error", why, "attempts", 0, "failed_usec",
-			(json_int_t)now_usec(CLOCK_REALTIME));
+			(json_int_t)now_usec(CLOCK_REALTIME), "kept", 0);
 	if (!rec)
 		return -ENOMEM;
 	r = deadletter_write(w->daemon->statedir, w->name, seq, rec);

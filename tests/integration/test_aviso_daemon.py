@@ -279,7 +279,7 @@ class AvisoTests(unittest.TestCase):
         self.assertEqual(d.stop(), 0)
         recs = [json.loads(l) for l in read_text(self.log).splitlines()]
         self.assertEqual(recs[1]["payload"], {"s": "a\x00b"})
-        self.assertNotIn("not a JSON object", d.all_logs())
+        self.assertNotIn("cannot be read", d.all_logs())
 
     def test_a_notification_nested_too_deep_is_a_dead_letter_and_the_state_stays_readable(self):
         # Deeper than the state file could be read back: recorded by its
@@ -310,6 +310,40 @@ class AvisoTests(unittest.TestCase):
         d.wait_log(r"m: connected")
         self.assertEqual(d.stop(), 0)
         self.assertEqual(seqs_of(self.log), first + after)
+        # Its content was not kept: nothing to run it with.
+        retry = d.run_command("dead-letter", "retry", "m")
+        self.assertIn("cannot be retried: its content was not kept (the CloudEvent is nested deeper than 1024 "
+                      "levels)", retry.stderr)
+        self.assertEqual(json.loads(d.run_command("state", "show", "m").stdout)["pending"], 0)
+        # A replay skips it too, and writes no dead letter.
+        replay_log = self.ws.path("replay.ndjson")
+        d.write_config([self.listener(emu, triggers=[{"type": "log", "path": replay_log}])])
+        before = sorted(os.listdir(os.path.join(d.state_dir, "dead-letters", "m")))
+        r = d.run_command("replay", "m", "--from", str(first[0]), "--to", str(after[0]))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(seqs_of(replay_log), first + after)
+        self.assertIn("nested deeper than 1024 levels: skipped", r.stderr)
+        self.assertEqual(sorted(os.listdir(os.path.join(d.state_dir, "dead-letters", "m"))), before)
+
+    def test_a_notification_jansson_cannot_read_stops_the_listener_with_a_remedy(self):
+        # Valid JSON, but beyond jansson's integers: asked for again and
+        # again it would hold everything after it back. After a few tries,
+        # the listener stops and says how to go past it.
+        emu = self.emulator()
+        first = self.publish(emu, 1)
+        bad = emu.notify("mars", dict(MARS, step=1), payload={"n": 18446744073709551615}, fill=True)
+        after = self.publish(emu, 1)
+        d = self.daemon(self.listener(emu, from_id=str(first[0])))
+        d.wait_log(r"m: a replay frame whose data cannot be read: too big integer.*, 5 times in a row after "
+                   r"sequence %d: listener stopped\. If it is a notification, 'ssewatchd state reset m --to N'"
+                   % first[0], timeout=30)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(seqs_of(self.log), first)
+        r = d.run_command("state", "reset", "m", "--to", str(bad))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d.start()
+        self.wait_seqs(first + after)
+        self.assertEqual(d.stop(), 0)
 
     def test_a_server_that_goes_live_instead_of_replaying_is_a_gap(self):
         # With identifiers the sequence numbers skip anyway, so only the

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -213,11 +214,13 @@ class ServiceTests(unittest.TestCase):
     def test_changed_listener_waits_for_its_running_trigger(self):
         done = self.ws.path("DONE")
         a, out, d = self.change_while_busy(self.gated(done))
-        # The old watch's trigger is held running: the new watch waits.
+        # The old watch's trigger is held running: the new watch waits,
+        # and asks only after the gate let the old one finish.
         self.assertEqual(len(a.requests), 1)
+        released = time.monotonic()
         open(done, "w").close()
-        # The old watch's trigger finishes, then the new one resumes after it.
         wait_until(lambda: len(a.requests) == 2, 15)
+        self.assertGreater(a.requests[1]["time"], released)
         self.assertEqual(len(read_records(out)), 1)
         self.assertEqual(a.requests[1]["last_event_id"], "1")
         a.push("next")

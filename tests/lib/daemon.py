@@ -94,6 +94,15 @@ def read_records(path):
     return out
 
 
+def stopped(pid):
+    """Whether pid is stopped by a signal (or gone: nothing more to wait for)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t", "Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
 def trigger_groups(pid):
     """The process groups of pid's children other than the caller's own
     (a trigger runs in a group of its own)."""
@@ -184,7 +193,8 @@ class Daemon:
         if self.proc:
             p, self.proc = self.proc, None
             try:
-                p.popen.send_signal(signal.SIGSTOP)     # no new trigger from now on
+                p.popen.send_signal(signal.SIGSTOP)     # no new trigger from now on...
+                wait_until(lambda: stopped(p.popen.pid), 10)   # ...once it has taken effect
                 groups = trigger_groups(p.popen.pid)
             except ProcessLookupError:
                 groups = set()

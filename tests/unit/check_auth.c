@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "cleanup.h"
@@ -222,6 +223,12 @@ START_TEST(test_file_wins_once_rotated)
 	auth_invalidate(a);
 	ck_assert_int_eq(auth_header(a, &h, &err), 0);
 	ck_assert_str_eq(h, "Bearer file-3");
+	/* The file gone: the command stands in for it. */
+	ck_assert_int_eq(unlink(file), 0);
+	auth_invalidate(a);
+	ck_assert_int_eq(auth_header(a, &h, &err), -ENOKEY);
+	ck_assert_ptr_null(err);
+	ck_assert_str_eq(refresh(a, e), "Bearer cmd-2");
 
 	auth_free(a);
 	sd_event_unref(e);

@@ -73,13 +73,13 @@ static const struct {
 	{ "error_seq_string", "error", "{\"sequence\":\"12\"}", "error kind=- message=- seq=-" },
 	{ "error_seq_real", "error", "{\"sequence\":12.0}", "error kind=- message=- seq=-" },
 	/* data that is not a JSON object */
-	{ "not_json", "replay", "nope", "malformed a replay frame whose data is not a JSON object: '[' or '{' expected near 'nope'" },
+	{ "not_json", "replay", "nope", "malformed a replay frame whose data cannot be read: '[' or '{' expected near 'nope'" },
 	{ "array", "live-notification", "[1]", "malformed a live-notification frame whose data is not a JSON object" },
-	{ "empty", "connection-closing", "", "malformed a connection-closing frame whose data is not a JSON object: '[' or '{' expected near end of file" },
-	{ "trailing", "error", "{} x", "malformed a error frame whose data is not a JSON object: end of file expected near 'x'" },
+	{ "empty", "connection-closing", "", "malformed a connection-closing frame whose data cannot be read: '[' or '{' expected near end of file" },
+	{ "trailing", "error", "{} x", "malformed a error frame whose data cannot be read: end of file expected near 'x'" },
 	{ "duplicate_key", "replay", "{\"id\":\"a@1\",\"id\":\"a@2\",\"specversion\":\"1.0\"}",
-	  "malformed a replay frame whose data is not a JSON object: duplicate object key near '\"id\"'" },
-	{ "truncated", "replay-control", "{\"type\":", "malformed a replay-control frame whose data is not a JSON object: unexpected token near end of file" },
+	  "malformed a replay frame whose data cannot be read: duplicate object key near '\"id\"'" },
+	{ "truncated", "replay-control", "{\"type\":", "malformed a replay-control frame whose data cannot be read: unexpected token near end of file" },
 	/* names */
 	{ "heartbeat", "heartbeat", "not even json", "ignored" },
 	{ "unknown_name", "something-new", "{\"specversion\":\"1.0\",\"id\":\"m@1\"}", "ignored" },
