@@ -353,6 +353,11 @@ static int control(struct watch *w, const struct aviso_frame *f)
 		aviso_log(w, LOG_INFO, NULL, NULL,
 			  "the server stopped replaying at its limit (%" JSON_INTEGER_FORMAT " notifications a request)",
 			  f->max_allowed);
+		/* 0.7.1 would go live now, and never send what lies between:
+		 * asked again from the last one received, it sends the next. */
+		if (!w->replay && a->delivered)
+			return watch_abort(w, SV_REASON_SERVER_CLOSE, false,
+					   "asking again from the last notification received");
 		return 0;
 	}
 	if (a->limited && !w->replay) {

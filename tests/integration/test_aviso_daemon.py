@@ -488,15 +488,26 @@ class AvisoTests(unittest.TestCase):
         self.assertIn("stopped replaying at its limit (2 notifications a request)", d.all_logs())
         self.assertNotIn("gap", d.all_logs())
 
-    def test_a_replay_limit_then_live_is_a_gap(self):
-        # aviso 0.7.1 goes live after its limit: what lay between is not sent.
+    def test_a_replay_limit_before_live_is_paged_through(self):
+        # aviso 0.7.1 would go live after its limit, and never send what
+        # lies between: the stream is ended at the limit and asked again.
         emu = self.emulator(max_historical=2, limit_form="0.7.1")
-        self.publish(emu, 4)
+        seqs = self.publish(emu, 5)
+        d = self.daemon(self.listener(emu, from_id="1", on_gap="stop"))
+        self.wait_seqs(seqs)
+        self.assertEqual([r["from_id"] for r in emu.stream_requests()[:3]], ["1", "3", "5"])
+        live = self.publish(emu, 1)
+        self.wait_seqs(seqs + live)
+        self.assertEqual(d.stop(), 0)
+        self.assertNotIn("gap", d.all_logs())
+
+    def test_a_replay_limit_with_nothing_before_it_then_live_is_a_gap(self):
+        emu = self.emulator(max_historical=0, limit_form="0.7.1")
+        self.publish(emu, 3)
         d = self.daemon(self.listener(emu, from_id="1"))
-        d.wait_log(r"m: the server stopped replaying at its limit \(2 notifications a request\) and went live: "
+        d.wait_log(r"m: the server stopped replaying at its limit \(0 notifications a request\) and went live: "
                    r"the notifications between the last one replayed and the first live one were not sent")
         self.assertEqual(d.stop(), 0)
-        self.assertEqual(seqs_of(self.log), [1, 2])
 
     def test_one_shot_replay_goes_past_the_servers_limit(self):
         for form in ("new", "0.7.1"):
