@@ -310,6 +310,8 @@ int state_remove(struct statedir *d, const char *name);
  * A dead letter is a JSON object, written as dead-letters/NAME/SEQ.json:
  *   {"listener":NAME,"seq":SEQ,"notification":{...},"trigger":"triggers[1]",
  *    "error":"exit status 3","attempts":4,"failed_usec":...}
+ * and "kept":false when the notification's content could not be kept
+ * (too large, nested too deep): such a one cannot be retried.
  */
 int deadletter_write(struct statedir *d, const char *name, uint64_t seq, const json_t *record);
 
