@@ -33,6 +33,9 @@
 #define PUMP_BATCH       512		/* in-process triggers run per loop iteration */
 #define TRIGGER_RETRY_CAP (5 * 60 * USEC_PER_SEC)
 #define COMMIT_RETRY_USEC (1 * USEC_PER_SEC)
+/* A failed commit is tried again after this, doubling up to the cap. */
+#define COMMIT_HELD_FIRST_USEC (250 * USEC_PER_MSEC)
+#define COMMIT_HELD_CAP_USEC   (10 * USEC_PER_SEC)
 #define SAVE_FINISH_USEC  (5 * USEC_PER_MSEC)	/* a begun commit waits at most this for a busy loop */
 #define CURSOR_LATER_KEEP 4096		/* a longer id's buffer is freed after its read */
 
@@ -63,6 +66,7 @@ enum {
 	TIMER_FLUSH,		/* commits progress soon after the queue drained */
 	TIMER_SAVE,		/* finishes a begun commit when the loop stays busy */
 	TIMER_PROTO,		/* the protocol's, in a transfer (aviso: the opening frame) */
+	TIMER_COMMIT,		/* the next attempt of a commit that failed */
 	_TIMER_MAX
 };
 
@@ -74,6 +78,7 @@ static const uint64_t timer_slack[_TIMER_MAX] = {
 	[TIMER_FLUSH] = 10 * USEC_PER_MSEC,
 	[TIMER_SAVE] = USEC_PER_MSEC,
 	[TIMER_PROTO] = 10 * USEC_PER_MSEC,
+	[TIMER_COMMIT] = 10 * USEC_PER_MSEC,
 };
 
 /* The loop timer follows the earliest deadline. */
@@ -221,6 +226,7 @@ static void saving_drop(struct watch *w)
 }
 
 static void log_lines_flush(struct watch *w);
+static void pump_schedule(struct watch *w);
 
 static int commit(struct watch *w)
 {
@@ -244,6 +250,15 @@ static int commit(struct watch *w)
 		return r;
 	}
 	remember_commit(w);
+	if (w->commit_held) {
+		w->commit_held = false;
+		timer_clear(w, TIMER_COMMIT);
+		watch_log(w, LOG_NOTICE, 0, NULL, NULL, "the state is written again: reading resumes");
+		watch_status_generation++;
+		/* What was held may run now. */
+		if (!w->stopping)
+			pump_schedule(w);
+	}
 	return 0;
 }
 
@@ -254,7 +269,28 @@ static bool has_uncommitted(const struct watch *w)
 }
 
 static bool commit_pipelined(const struct watch *w);
-static void pump_schedule(struct watch *w);
+
+/*
+ * A commit failed (commit() logged why). What it would have made durable
+ * stays in memory, where no trigger runs for it, and reading stops, so
+ * that nothing more piles up behind it; the commit is tried again with a
+ * backoff. Nothing is dropped: an sse stream without ids, or a server whose
+ * history moved on, would not send it again.
+ */
+static void commit_hold(struct watch *w)
+{
+	if (!w->commit_held) {
+		w->commit_held = true;
+		w->commit_backoff_usec = COMMIT_HELD_FIRST_USEC;
+		watch_log(w, LOG_WARNING, 0, NULL, NULL,
+			  "%" PRIu64 " notification(s) not yet on disk are kept in memory; reading stops and the "
+			  "commit is tried again until it succeeds", w->st->next_seq - w->committed_next_seq);
+		watch_status_generation++;
+	} else {
+		w->commit_backoff_usec = MIN(2 * w->commit_backoff_usec, COMMIT_HELD_CAP_USEC);
+	}
+	timer_set_in(w, TIMER_COMMIT, w->commit_backoff_usec);
+}
 
 /*
  * batch: whether the notifications received since the last begun (or
@@ -271,8 +307,9 @@ static bool batch_waits(const struct watch *w)
 	return w->st->next_seq - since >= MAX(w->window / 2, 1u);
 }
 
-/* A commit failed: forget what it would have made durable. The server sends
- * it again after the reconnect, which resumes from the committed cursor. */
+/* The state cannot take what was received (the listener fails): forget it.
+ * The server sends it again to a listener that resumes from the committed
+ * cursor. */
 static void rollback(struct watch *w)
 {
 	const char *id = NULL;
@@ -531,23 +568,21 @@ static int consume(struct watch *w, const char *buf, size_t len)
 	 * arrives meanwhile (curl hands a socket read over in 16 KiB pieces)
 	 * shares one commit, up to half a queue (batch_waits()). per_event
 	 * committed each notification already. */
-	if (r >= 0 && has_uncommitted(w) && w->cfg->commit == CFG_COMMIT_PER_EVENT) {
-		r = commit(w);
-		if (r < 0)
-			(void)watch_abort(w, SV_REASON_COMMIT, false, "commit failed: %s", strerror(-r));
-	}
+	if (r >= 0 && has_uncommitted(w) && w->cfg->commit == CFG_COMMIT_PER_EVENT && !w->commit_held &&
+	    commit(w) < 0)
+		commit_hold(w);
 	/* A replay that reached --to ends here, and nothing sends its last
 	 * notifications again: they are kept (its commit writes nothing). */
 	if ((r < 0 || w->abort_now) && w->replay && w->replay_done && has_uncommitted(w))
 		(void)commit(w);
 	/* The frame that ended the stream was not queued; what came before it
-	 * was received whole and is kept, unless keeping it is what failed. A
-	 * server that cut its history would not send it again. */
+	 * was received whole and is kept (a server that cut its history would
+	 * not send it again), unless the state cannot take it. */
 	if (r < 0 || w->abort_now) {
-		bool keep = w->abort_now && w->abort_reason != SV_REASON_COMMIT && w->abort_reason != SV_REASON_STATE;
-
-		if (has_uncommitted(w) && (!keep || commit(w) < 0))
+		if (has_uncommitted(w) && w->abort_now && w->abort_reason == SV_REASON_STATE)
 			rollback(w);
+		else if (has_uncommitted(w) && !w->commit_held && commit(w) < 0)
+			commit_hold(w);
 		return r < 0 ? r : -EPROTO;
 	}
 	if (used < len) {
@@ -566,20 +601,12 @@ static int consume(struct watch *w, const char *buf, size_t len)
 	return 0;
 }
 
-/* From the loop: make what was received durable, or forget it (the server
- * sends it again after the reconnect). Negative if it was forgotten. */
-static int commit_received(struct watch *w)
+/* From the loop: make what was received durable, or hold it (commit_hold()).
+ * While a hold lasts, only its own timer tries again. */
+static void commit_received(struct watch *w)
 {
-	int r;
-
-	if (!w->st || !has_uncommitted(w))
-		return 0;
-	r = commit(w);
-	if (r < 0) {
-		rollback(w);
-		watch_end_stream(w, SV_REASON_COMMIT, "commit failed: %s", strerror(-r));
-	}
-	return r;
+	if (w->st && has_uncommitted(w) && !w->commit_held && commit(w) < 0)
+		commit_hold(w);
 }
 
 /*
@@ -603,8 +630,7 @@ static int saving_begin(struct watch *w)
 	r = state_save_begin(w->daemon->statedir, w->st, &w->saving, &err);
 	if (r < 0) {
 		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL, "cannot commit state: %s", err ? err : strerror(-r));
-		rollback(w);
-		watch_end_stream(w, SV_REASON_COMMIT, "commit failed: %s", strerror(-r));
+		commit_hold(w);
 		return r;
 	}
 	w->saving_next_seq = w->st->next_seq;
@@ -620,7 +646,7 @@ static int saving_begin(struct watch *w)
 
 /* Moves a begun commit on, without waiting for a sync in flight (the
  * sync's end schedules the pump again). Negative if it failed: what it held
- * is forgotten (the server sends it again after the reconnect). */
+ * stays in memory (commit_hold()). */
 static int saving_finish(struct watch *w)
 {
 	_cleanup_free_ char *err = NULL;
@@ -639,8 +665,7 @@ static int saving_finish(struct watch *w)
 		json_decref(cursor);
 		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL, "cannot commit state: %s", err ? err : strerror(-r));
 		w->dirty = true;	/* the completions it held are not on disk either */
-		rollback(w);
-		watch_end_stream(w, SV_REASON_COMMIT, "commit failed: %s", strerror(-r));
+		commit_hold(w);
 		return r;
 	}
 	remember_commit_at(w, w->saving_next_seq, cursor);
@@ -694,7 +719,7 @@ static size_t on_write(char *buf, size_t size, size_t nmemb, void *userdata)
 		(void)dbuf_append(&w->error_body, buf, MIN(len, ERROR_BODY_MAX - w->error_body.len));
 		return w->error_body.len >= ERROR_BODY_MAX ? 0 : len;
 	}
-	if (w->stash.len > 0 || queue_full(w) || (commit_pipelined(w) && batch_waits(w))) {
+	if (w->stash.len > 0 || w->commit_held || queue_full(w) || (commit_pipelined(w) && batch_waits(w))) {
 		/* Backpressure: curl keeps these bytes and offers them again
 		 * after the pump drained the queue (or began the commit of the
 		 * last read) and unpaused us. */
@@ -926,8 +951,9 @@ static int transfer_start(struct watch *w)
 	CURL *e;
 	int r;
 
-	/* The request resumes from the cursor: it must be the durable one. */
-	(void)commit_received(w);
+	/* The request resumes from the cursor in memory: what came before it is
+	 * on disk, or held there until a commit succeeds (commit_hold()). */
+	commit_received(w);
 
 	e = curl_easy_init();
 	if (!e)
@@ -1072,11 +1098,8 @@ static int deliver(struct watch *w, const char *text, size_t text_len, json_t *c
 	w->uncommitted_notifications = true;
 
 	/* Draining: one commit at the end of the stash (consume()). */
-	if (w->cfg->commit == CFG_COMMIT_PER_EVENT && !w->draining) {
-		r = commit(w);
-		if (r < 0)
-			return watch_abort(w, SV_REASON_COMMIT, false, "commit failed: %s", strerror(-r));
-	}
+	if (w->cfg->commit == CFG_COMMIT_PER_EVENT && !w->draining && !w->commit_held && commit(w) < 0)
+		commit_hold(w);	/* and on_note() stops the parser */
 	return 0;
 }
 
@@ -1200,7 +1223,7 @@ static void maybe_unpause(struct watch *w)
 	 * disk writes the commit of the last (commit_pipelined()). */
 	size_t low = w->window / 2;
 
-	if (!w->paused || !w->easy || w->st->n_pending > low || w->st->pending_bytes >= PENDING_BYTES_MAX / 2 ||
+	if (!w->paused || !w->easy || w->commit_held || w->st->n_pending > low || w->st->pending_bytes >= PENDING_BYTES_MAX / 2 ||
 	    (commit_pipelined(w) && batch_waits(w)))
 		return;
 	if (w->stash.len > 0 && consume(w, w->stash.buf, w->stash.len) < 0) {
@@ -1374,17 +1397,28 @@ static void on_trigger_done(struct trigger_run *run, const char *error, bool per
 
 static void on_flush_timer(struct watch *w)
 {
-	/* A begun commit's end runs the pump, which sees to the rest. */
-	if (state_save_active(&w->saving))
+	/* A begun commit's end runs the pump, which sees to the rest; a held
+	 * commit's retry takes the completions along. */
+	if (state_save_active(&w->saving) || w->commit_held)
 		return;
 	if (w->dirty && commit(w) < 0) {
-		timer_set_in(w, TIMER_FLUSH, COMMIT_RETRY_USEC);
+		commit_hold(w);
 		return;
 	}
 	/* It took along what came since the last commit: that may run now,
 	 * and a read that waited for its commit may come. */
 	maybe_unpause(w);
 	pump_schedule(w);
+}
+
+static void on_commit_timer(struct watch *w)
+{
+	if (!w->commit_held)
+		return;
+	if (commit(w) < 0)
+		commit_hold(w);
+	else
+		maybe_unpause(w);	/* the rest of the read, then the transfer */
 }
 
 static void on_retry_timer(struct watch *w)
@@ -1518,10 +1552,9 @@ static void pump_run(struct watch *w)
 		 * (current() sees to that): a begun commit is moved on (and
 		 * finished once its syncs have ended), else the received
 		 * notifications are committed now. */
-		if (saving_finish(w) < 0)
-			return;
-		if (!commit_pipelined(w) && commit_received(w) < 0)
-			return;
+		(void)saving_finish(w);
+		if (!commit_pipelined(w))
+			commit_received(w);
 		/* A failed write of gathered lines (here inside the commit) is
 		 * reported first, while the notifications it put back are at
 		 * the head and nothing new is gathered. */
@@ -1539,11 +1572,8 @@ static void pump_run(struct watch *w)
 		/* Asked once: nothing below arms the retry timer before its use. */
 		retrying = timer_is_set(w, TIMER_RETRY);
 		if (commit_pipelined(w) && (!p || w->run || retrying) && has_uncommitted(w) &&
-		    !state_save_active(&w->saving)) {
-			if (saving_begin(w) < 0)
-				return;
+		    !state_save_active(&w->saving) && !w->commit_held && saving_begin(w) >= 0)
 			maybe_unpause(w);	/* the next read may come */
-		}
 		/* A listener stopped by on_failure: stop keeps its notification pending. */
 		if (w->run || w->stopping || (w->sv.phase == SV_FAILED && w->sv.reason == SV_REASON_TRIGGER))
 			return;
@@ -1608,8 +1638,8 @@ static void pump_run(struct watch *w)
 		if (trigger_is_external(t) && w->dirty && w->cfg->commit == CFG_COMMIT_BATCH) {
 			if (!timer_is_set(w, TIMER_FLUSH))
 				timer_set_in(w, TIMER_FLUSH, FLUSH_DELAY_USEC);
-		} else if (trigger_is_external(t) && w->dirty && commit(w) < 0) {
-			retry_arm(w, COMMIT_RETRY_USEC);
+		} else if (trigger_is_external(t) && w->dirty && (w->commit_held || commit(w) < 0)) {
+			commit_hold(w);	/* its success runs the pump */
 			return;
 		}
 
@@ -1666,7 +1696,7 @@ static int on_note(void *userdata, const struct sse_note *note)
 	int r = w->proto->note(w, note);
 
 	/* The queue is full: parse no further; the rest of the read waits. */
-	if (r >= 0 && note->kind == SSE_NOTE_EVENT && queue_full(w) && !w->draining)
+	if (r >= 0 && note->kind == SSE_NOTE_EVENT && (queue_full(w) || w->commit_held) && !w->draining)
 		return SSE_PARSER_STOP;
 	return r;
 }
@@ -1676,6 +1706,7 @@ static void on_idle_timer(struct watch *w);
 static void on_retry_timer(struct watch *w);
 static void on_flush_timer(struct watch *w);
 static void on_save_timer(struct watch *w);
+static void on_commit_timer(struct watch *w);
 
 /* One deadline per wake-up, as separate timers would be dispatched; the
  * timer is set for the rest before the handler runs, which may set it
@@ -1706,6 +1737,9 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		break;
 	case TIMER_SAVE:
 		on_save_timer(w);
+		break;
+	case TIMER_COMMIT:
+		on_commit_timer(w);
 		break;
 	case TIMER_PROTO:
 		if (w->proto->on_timer)
@@ -1948,9 +1982,16 @@ bool watch_busy(const struct watch *w)
 
 int watch_flush(struct watch *w)
 {
+	int r;
+
 	if (!w->st || !(w->dirty || has_uncommitted(w)))
 		return 0;
-	return commit(w);
+	r = commit(w);
+	if (r < 0 && w->st->next_seq != w->committed_next_seq)
+		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL,
+			  "%" PRIu64 " notification(s) received since the last commit are not on disk: only a server "
+			  "that resends from the cursor on disk delivers them again", w->st->next_seq - w->committed_next_seq);
+	return r;
 }
 
 void watch_set_config(struct watch *w, const struct cfg_listener *cfg)
@@ -1989,6 +2030,9 @@ json_t *watch_status(const struct watch *w)
 		      (json_int_t)w->sv.reconnects, "oversize", (json_int_t)w->stats.oversize, "commits",
 		      (json_int_t)w->commits, "trigger_running",
 		      w->run != NULL, "read_ahead", (json_int_t)w->window);
+	if (j && w->commit_held)
+		(void)json_object_set_new(j, "commit_held",
+					  json_integer((json_int_t)(w->st->next_seq - w->committed_next_seq)));
 	if (j && w->sv.phase == SV_WAITING) {
 		uint64_t now = now_usec(CLOCK_MONOTONIC);
 

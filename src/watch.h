@@ -10,9 +10,10 @@
  * - a notification and the cursor after it are committed (state_save) before
  *   any of its triggers starts; with commit: per_event each notification is
  *   its own commit, with batch everything parsed from one read shares one;
- * - if a commit fails, the notifications it held are dropped from memory and
- *   the stream is aborted; the reconnect resumes from the committed cursor,
- *   so the server sends them again: no trigger runs for an uncommitted one;
+ * - if a commit fails, the notifications it held stay in memory, where no
+ *   trigger runs for them, reading stops, and the commit is tried again with
+ *   a backoff (250 ms doubling to 10 s) until it succeeds; nothing is
+ *   dropped, so a stream without ids loses nothing either;
  * - a listener runs one trigger at a time, in order; with per_event, before
  *   an external trigger (command, post) starts, the progress so far is
  *   committed, so a crash leaves at most that one trigger in doubt; batch
@@ -93,6 +94,8 @@ struct watch {
 	json_t *committed_cursor;	/* st->cursor at the last commit */
 	bool dirty;			/* progress not yet committed */
 	bool uncommitted_notifications;	/* received since the last commit */
+	bool commit_held;		/* a commit failed: reading stops until one succeeds */
+	uint64_t commit_backoff_usec;	/* the wait before its next attempt */
 	uint64_t commits;
 
 	struct sv_params svp;

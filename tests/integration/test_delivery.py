@@ -145,6 +145,61 @@ class DiskTests(unittest.TestCase):
         self.check_blocked_then_resumed(block, unblock, "Is a directory", state_readable=False)
         self.assertEqual(data_of(read_records(self.out))[:3], ["event 1", "event 2", "event 3"])
 
+    def test_stream_without_ids_loses_nothing_while_the_disk_is_full(self):
+        # Nothing sends these again: what a failed commit held stays in
+        # memory, reading stops (the rest waits in the socket), and the
+        # commit is retried until the disk has room.
+        d = self.d
+        d.start()
+        wait_until(lambda: len(read_records(self.out)) == 3, 10)
+        wait_until(lambda: self.state_file()["cursor"] == "3" and not self.state_file()["pending"], 10)
+        blocked = ["no id %d %s" % (i, "x" * 16384) for i in (1, 2, 3)]
+        # As a server without ids: a new stream gets only later pushes.
+        self.srv.set_default({"resume": 6})
+        self.tiny.fill()
+        for data in blocked:
+            self.srv.push(data, id=False)
+        d.wait_log(r"l: [123] notification\(s\) not yet on disk are kept in memory; reading stops", timeout=15)
+        wait_until(lambda: d.log().count("cannot commit state") >= 3, 15)
+        status = {}
+
+        def held():
+            status.update(d.listener_status("l") or {})
+            return status.get("commit_held", 0) >= 1
+        wait_until(held, 15, interval=0.1)
+        self.assertEqual(status["state"], "open", status)
+        self.assertEqual(len(read_records(self.out)), 3)
+        self.assertEqual(d.run_command("status").stdout.count("reading stopped"), 1)
+
+        self.tiny.free()
+        d.wait_log(r"l: the state is written again: reading resumes", timeout=30)
+        wait_until(lambda: len(read_records(self.out)) == 6, 20,
+                   message="the held notifications did not run after the disk recovered")
+        self.assertEqual(data_of(read_records(self.out))[3:], blocked)
+        # The stream was held, not dropped and asked for again.
+        self.assertEqual(len(self.srv.requests), 1, self.srv.requests)
+        self.assertNotIn("disconnected", d.log())
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(self.state_file()["pending"], [])
+
+    def test_stop_while_the_disk_is_full_says_what_is_not_on_disk(self):
+        d = self.d
+        d.start()
+        wait_until(lambda: len(read_records(self.out)) == 3, 10)
+        wait_until(lambda: self.state_file()["cursor"] == "3" and not self.state_file()["pending"], 10)
+        self.tiny.fill()
+        self.srv.push("held %s" % ("x" * 16384))
+        d.wait_log(r"l: 1 notification\(s\) not yet on disk are kept in memory", timeout=15)
+        self.assertEqual(d.stop(), 0)
+        self.assertRegex(d.all_logs(), r"l: 1 notification\(s\) received since the last commit are not on disk")
+        self.assertEqual(len(read_records(self.out)), 3)
+        self.assertEqual(self.state_file()["cursor"], "3")
+        # The server resends it from the cursor on disk.
+        self.tiny.free()
+        d.start()
+        wait_until(lambda: len(read_records(self.out)) == 4, 15)
+        self.assertEqual(data_of(read_records(self.out))[3], "held %s" % ("x" * 16384))
+
     def test_read_only_state_disk_at_start_is_a_clear_error(self):
         self.tiny.remount("ro")
         p = self.d.start()
