@@ -337,6 +337,7 @@ class AvisoTests(unittest.TestCase):
         d.wait_log(r"m: a replay frame whose data cannot be read: too big integer.*, 5 times in a row after "
                    r"sequence %d: listener stopped\. If it is a notification, 'ssewatchd state reset m --to N'"
                    % first[0], timeout=30)
+        d.wait_listener_final("m")
         self.assertEqual(d.stop(), 0)
         self.assertEqual(seqs_of(self.log), first)
         r = d.run_command("state", "reset", "m", "--to", str(bad))
@@ -428,6 +429,7 @@ class AvisoTests(unittest.TestCase):
                                       triggers=[{"type": "log", "path": self.ws.path("o")}]))
         d.wait_log(r"m: malformed CloudEvent id 'mars@x'")
         d.wait_log(r"m: listener failed: protocol error")
+        d.wait_listener_final("m")
         d.wait_log(r"other: connected")
         self.publish(other_emu, 1)
         wait_until(lambda: seqs_of(self.ws.path("o")) == [1], 10)
@@ -469,6 +471,7 @@ class AvisoTests(unittest.TestCase):
         d = self.daemon(self.listener(emu, event="plain", identifiers={}, from_id="1", on_gap="stop"))
         d.wait_log(r"on_gap is stop: listener stopped")
         d.wait_log(r"listener failed: gap")
+        d.wait_listener_final("m")
         # Notification 1 came before the gap: it is still delivered (the
         # pump may run after the failure is logged), and nothing after it.
         wait_until(lambda: seqs_of(self.log) == [1], 10)
@@ -616,6 +619,7 @@ class AvisoTests(unittest.TestCase):
         token = self.ws.write("token", "stale\n")
         d = self.daemon(self.listener(emu, auth={"bearer_token_file": token}))
         d.wait_log(r"listener failed: authentication rejected")
+        d.wait_listener_final("m")
         self.assertEqual([r["status"] for r in emu.stream_requests()], [401, 401])
         self.assertEqual(d.stop(), 0)
 
@@ -639,6 +643,7 @@ class AvisoTests(unittest.TestCase):
         d = self.daemon(self.listener(emu, auth={"bearer_token": "t"}))
         d.wait_log(r"listener failed: HTTP status")
         self.assertIn("HTTP 403", d.log())
+        d.wait_listener_final("m")
         self.assertEqual(len(emu.stream_requests()), 1)
         self.assertEqual(d.stop(), 0)
 

@@ -346,6 +346,7 @@ class FaultTests(unittest.TestCase):
         srv = self.server(["204"], initial_events=1)
         d = self.daemon(srv.url)
         d.wait_log(r"204 No Content: listener stopped")
+        d.wait_listener_final("faulty", "stopped")
         self.assertEqual(len(srv.requests), 1)
         self.assertEqual(d.stop(), 0)
 
@@ -359,6 +360,7 @@ class FaultTests(unittest.TestCase):
         self.addCleanup(d.cleanup)
         d.start()
         d.wait_log(r"bad: listener failed: wrong Content-Type")
+        d.wait_listener_final("bad")
         self.wait_data(["event 1", "event 2"])
         good.push("live one")
         self.wait_data(["event 1", "event 2", "live one"])
@@ -371,6 +373,7 @@ class FaultTests(unittest.TestCase):
         d = self.daemon(srv.url)
         d.wait_log(r"listener failed: HTTP status")
         self.assertIn("HTTP 404", d.log())
+        d.wait_listener_final("faulty")
         self.assertEqual(len(srv.requests), 1)
         self.assertEqual(d.stop(), 0)
 
@@ -458,6 +461,7 @@ class FaultTests(unittest.TestCase):
         d = self.daemon(srv.url, on_failure="stop", triggers=two)
         self.wait_data(["event 1", "event 2"])
         d.wait_log(r"on_failure is stop: listener stopped")
+        d.wait_listener_final("faulty")
         self.assertEqual(d.stop(), 0)
         self.assertRegex(d.run_command("state", "list").stdout, r"faulty .*pending=1 ")
 

@@ -132,6 +132,8 @@ class Daemon:
         self.name = name
         self.config = ws.path(name + ".yaml")
         self.state_dir = top.pop("state_dir", ws.path(name + "-state"))
+        # Its own status file: tests running side by side share no /run/ssewatchd.
+        top.setdefault("runtime_dir", ws.path(name + "-run"))
         self.top = top
         self.proc = None
         self.runs = 0
@@ -220,6 +222,25 @@ class Daemon:
         if r.returncode != 0:
             return None
         return {l["name"]: l for l in json.loads(r.stdout)["listeners"]}.get(name)
+
+    def wait_listener_final(self, name, state="failed", timeout=15.0):
+        """Waits until the daemon reports listener NAME in STATE (failed
+        or stopped), a state only a reload or a restart leaves, and with no
+        reconnection scheduled; returns that report. A test of a listener
+        that stays stopped asserts this, not a request count taken right
+        after the log line."""
+        seen = {}
+
+        def final():
+            st = self.listener_status(name)
+            if st:
+                seen.clear()
+                seen.update(st)
+            return seen.get("state") == state
+        wait_until(final, timeout, interval=0.1, message="listener %s never reported %s: %r" % (name, state, seen))
+        if "reconnect_in_sec" in seen:
+            raise AssertionError("listener %s is %s but a reconnection is scheduled: %r" % (name, state, seen))
+        return dict(seen)
 
     def cleanup(self):
         if self.proc:
