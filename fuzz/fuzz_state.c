@@ -25,12 +25,34 @@ static void fail(const char *what)
 	abort();
 }
 
+/* The values jansson built: what state_json_values() must never undercount. */
+static size_t tree_values(json_t *j)
+{
+	size_t n = 1, i;
+	const char *key;
+	json_t *m;
+
+	if (json_is_object(j)) {
+		json_object_foreach(j, key, m)
+			n += tree_values(m);
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, m)
+			n += tree_values(m);
+	}
+	return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct listener_state *s = NULL, *t = NULL;
-	json_t *orig, *j1, *j2;
+	json_t *orig, *j1, *j2, *any;
 	char *err = NULL, *text;
 	int r;
+
+	any = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	if (any && tree_values(any) > state_json_values((const char *)data, size, SIZE_MAX))
+		fail("state_json_values() counted fewer values than jansson built");
+	json_decref(any);
 
 	/* NULL accepts any valid listener name, so the fuzzer need not guess one. */
 	r = listener_state_from_bytes((const char *)data, size, NULL, SOURCE, &s, &err);

@@ -38,12 +38,22 @@
 #define CFG_MAX_RETRIES      1000
 #define CFG_MIN_EVENT_SIZE   1024
 /* An event's data escaped in the state file may take 6 times its size (\u00XX):
- * with the queue's 16 MiB besides, the largest still fits a state file's 1 GiB. */
+ * with the queue's 16 MiB besides, the largest still fits a state file's 1 GiB
+ * (STATE_EVENT_SIZE_MAX says the same). */
 #define CFG_MAX_EVENT_SIZE   (128 * 1024 * 1024)
 #define CFG_MAX_PENDING      100000
 #define SHOW_MAX             80
 
 /* ------------------------------------------------------------ small helpers */
+
+size_t cfg_largest_event_size(const struct cfg *c)
+{
+	size_t max = CFG_DEFAULT_MAX_EVENT_SIZE;
+
+	for (size_t i = 0; i < c->n_listeners; i++)
+		max = MAX(max, c->listeners[i].max_event_size);
+	return max;
+}
 
 static bool streq(const char *a, const char *b)
 {

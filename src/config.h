@@ -214,6 +214,9 @@ const char *cfg_default_path(const char *explicit_path);
  */
 json_t *cfg_listener_to_json(const struct cfg_listener *l);
 
+/* The largest max_event_size of any listener (at least the default). */
+size_t cfg_largest_event_size(const struct cfg *c);
+
 /*
  * Whether two listeners are the same once resolved, secrets included: what
  * a reload asks before it keeps a listener's connection. False if memory

@@ -21,6 +21,9 @@
 #include "dbuf.h"
 #include "log.h"
 #include "state.h"
+
+/* The state reader's bounds follow what a configuration may set. */
+_Static_assert(CFG_DEFAULT_MAX_EVENT_SIZE == STATE_EVENT_SIZE_DEFAULT, "max_event_size's default");
 #include "strv.h"
 #include "uring.h"
 #include "util.h"
@@ -362,6 +365,8 @@ static void reload(struct daemon *d)
 	/* The old configuration lives until no retiring watch uses it. */
 	d->old_cfgs[d->n_old_cfgs++] = d->cfg;
 	d->cfg = c;
+	if (d->statedir)
+		statedir_allow_event_size(d->statedir, cfg_largest_event_size(c));
 	free(d->watches);
 	d->watches = next;
 	d->n_watches = 0;
@@ -663,6 +668,7 @@ static int daemon_setup(struct daemon *d, bool lock)
 		if (r < 0)
 			return log_f(LOG_ERR, r, &(struct log_fields){ .message_id = LOG_MID_STATE_ERROR }, "%s",
 				     err ? err : strerror(-r));
+		statedir_allow_event_size(d->statedir, cfg_largest_event_size(d->cfg));
 		uring_setup(d);
 	}
 	d->tenv.event = d->event;

@@ -130,6 +130,8 @@ static int open_statedir(const struct cfg *c, struct statedir **ret)
 	}
 	if (r < 0)
 		fprintf(stderr, "ssewatchd: %s\n", err ? err : strerror(-r));
+	else
+		statedir_allow_event_size(*ret, cfg_largest_event_size(c));
 	return r;
 }
 
@@ -157,6 +159,8 @@ static int open_statedir_locked(const struct cfg *c, struct statedir **ret)
 		fprintf(stderr, "ssewatchd: refusing: %s; stop it first (systemctl stop ssewatchd)\n", err);
 	else if (r < 0)
 		fprintf(stderr, "ssewatchd: %s\n", err ? err : strerror(-r));
+	else
+		statedir_allow_event_size(*ret, cfg_largest_event_size(c));
 	return r;
 }
 

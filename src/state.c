@@ -46,6 +46,7 @@ struct statedir {
 	char *path;
 	int fd;
 	int lock_fd;	/* >= 0 while we hold the lock */
+	size_t max_values;	/* in a file read: state_max_values() */
 	struct dbuf text;	/* state file text, reused from commit to commit */
 	struct uring *uring;	/* begun saves' writes and syncs; not ours; NULL: none */
 };
@@ -727,6 +728,7 @@ int statedir_open(const char *path, unsigned flags, struct statedir **ret, char 
 	if (!d)
 		return -ENOMEM;
 	d->fd = d->lock_fd = -1;
+	d->max_values = state_max_values(STATE_EVENT_SIZE_DEFAULT);
 	dbuf_init(&d->text, STATE_MAX_FILE_SIZE);
 	d->path = strdup(path);
 	if (!d->path) {
@@ -763,6 +765,11 @@ int statedir_open(const char *path, unsigned flags, struct statedir **ret, char 
 fail:
 	statedir_free(d);
 	return r;
+}
+
+void statedir_allow_event_size(struct statedir *d, size_t max_event_size)
+{
+	d->max_values = MAX(d->max_values, state_max_values(max_event_size));
 }
 
 struct statedir *statedir_free(struct statedir *d)
@@ -1540,8 +1547,59 @@ fail:
 	return r;
 }
 
+size_t state_max_values(size_t max_event_size)
+{
+	/* Entries: the queue's max_pending (100,000 at most) and what a stream's
+	 * last read adds when it ends, about ten values each. */
+	return (STATE_PENDING_BYTES_MAX + MIN(max_event_size, (size_t)STATE_EVENT_SIZE_MAX)) / 2 +
+	       4u * 1024 * 1024;
+}
+
+size_t state_json_values(const char *text, size_t len, size_t stop)
+{
+	/* Every value but the first opens a container or follows a comma. */
+	size_t values = 1;
+	const char *p = text, *end = text + len;
+
+	while (p < end && values <= stop) {
+		switch (*p++) {
+		case '"':
+			/* A string: to its closing quote, skipping escaped characters. */
+			while (p < end && *p != '"')
+				p += *p == '\\' ? 2 : 1;
+			p++;
+			break;
+		case ',':
+		case '[':
+		case '{':
+			values++;
+			break;
+		default:
+			break;
+		}
+	}
+	return values;
+}
+
+/* A file with more values than the daemon writes is refused before jansson builds them. */
+static int check_values(const char *data, size_t len, size_t max_values, const char *source, char **reterr)
+{
+	if (state_json_values(data, len, max_values) > max_values)
+		return errmsg(reterr, -EBADMSG,
+			      "%s: more than %zu JSON values, more than this daemon writes with the largest "
+			      "max_event_size configured: not read", source, max_values);
+	return 0;
+}
+
 int listener_state_from_bytes(const char *data, size_t len, const char *expected_name,
 			      const char *source, struct listener_state **ret, char **reterr)
+{
+	return listener_state_from_bytes_max(data, len, state_max_values(STATE_EVENT_SIZE_MAX), expected_name,
+					     source, ret, reterr);
+}
+
+int listener_state_from_bytes_max(const char *data, size_t len, size_t max_values, const char *expected_name,
+				  const char *source, struct listener_state **ret, char **reterr)
 {
 	json_error_t err;
 	json_t *j;
@@ -1552,6 +1610,9 @@ int listener_state_from_bytes(const char *data, size_t len, const char *expected
 	if (len > STATE_MAX_FILE_SIZE)
 		return errmsg(reterr, -EBADMSG, "%s: too large (%zu bytes, the limit is %u)", source, len,
 			      STATE_MAX_FILE_SIZE);
+	r = check_values(data, len, max_values, source, reterr);
+	if (r < 0)
+		return r;
 	j = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
 	if (!j) {
 		if (json_error_code(&err) == json_error_out_of_memory)
@@ -1590,7 +1651,7 @@ int state_load(struct statedir *d, const char *name, struct listener_state **ret
 		dbuf_reset(&buf);
 	}
 	if (r >= 0)
-		r = listener_state_from_bytes(dbuf_str(&buf), buf.len, name, path, ret, reterr);
+		r = listener_state_from_bytes_max(dbuf_str(&buf), buf.len, d->max_values, name, path, ret, reterr);
 	dbuf_free(&buf);
 	return r;
 }
@@ -2159,6 +2220,8 @@ int deadletter_read(struct statedir *d, const char *name, uint64_t seq, json_t *
 
 	dbuf_init(&buf, STATE_MAX_FILE_SIZE);
 	r = read_file_at(fd, file, path, false, &buf, reterr);
+	if (r >= 0)
+		r = check_values(dbuf_str(&buf), buf.len, d->max_values, path, reterr);
 	if (r < 0) {
 		dbuf_free(&buf);
 		return r;

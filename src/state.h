@@ -58,6 +58,28 @@
 #define STATE_FORMAT        "ssewatchd-state"
 #define STATE_VERSION       1
 #define STATE_MAX_FILE_SIZE (1024u * 1024 * 1024)	/* refuse to load anything larger */
+/* A listener stops reading once its queue holds this much notification text. */
+#define STATE_PENDING_BYTES_MAX (16u * 1024 * 1024)
+/* The largest max_event_size a configuration may set: an event's data escaped
+ * in the state file may take 6 times its size (\u00XX), and with the queue
+ * besides, the largest still fits STATE_MAX_FILE_SIZE. */
+#define STATE_EVENT_SIZE_MAX (128u * 1024 * 1024)
+#define STATE_EVENT_SIZE_DEFAULT (1024u * 1024)	/* max_event_size when not set */
+
+/*
+ * jansson builds every JSON value of a file it reads, at tens of bytes each:
+ * a file of the allowed size made of tiny values (corrupt, or not ours)
+ * would take it tens of gigabytes. What a listener writes holds its queue
+ * (at most STATE_PENDING_BYTES_MAX of notification text, a value taking two
+ * bytes at least), one more notification of max_event_size, and a few
+ * values per entry; a state or dead letter with more values than this is
+ * refused before it is parsed.
+ */
+size_t state_max_values(size_t max_event_size);
+
+/* An upper bound of the JSON values in text (exact for valid JSON without
+ * empty containers), counting no further than stop + 1. */
+size_t state_json_values(const char *text, size_t len, size_t stop);
 
 /* ------------------------------------------------------------ the directory */
 
@@ -78,6 +100,10 @@ enum {
  */
 int statedir_open(const char *path, unsigned flags, struct statedir **ret, char **reterr);
 struct statedir *statedir_free(struct statedir *d);	/* releases the lock */
+/* Files read from now on may hold notifications of this size (the largest
+ * max_event_size of the configuration; never lowered). Until the first
+ * call, the default max_event_size. */
+void statedir_allow_event_size(struct statedir *d, size_t max_event_size);
 const char *statedir_path(const struct statedir *d);
 bool statedir_locked(const struct statedir *d);
 
@@ -218,9 +244,13 @@ json_t *listener_state_to_json(const struct listener_state *s);
 int listener_state_from_json(const json_t *j, const char *expected_name, const char *source,
 			     struct listener_state **ret, char **reterr);
 
-/* Parses bytes (bounded by STATE_MAX_FILE_SIZE) then listener_state_from_json(). */
+/* Parses bytes (bounded by STATE_MAX_FILE_SIZE and state_max_values() of the
+ * largest max_event_size) then listener_state_from_json(). */
 int listener_state_from_bytes(const char *data, size_t len, const char *expected_name,
 			      const char *source, struct listener_state **ret, char **reterr);
+/* The same, with at most max_values JSON values. */
+int listener_state_from_bytes_max(const char *data, size_t len, size_t max_values, const char *expected_name,
+				  const char *source, struct listener_state **ret, char **reterr);
 
 /*
  * Loads NAME.json. -ENOENT if there is none (a new listener). -EBADMSG with

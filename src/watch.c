@@ -25,7 +25,7 @@
 #define READ_SIZE_BATCH  (1024 * 1024)	/* batch: one read is one commit's worth */
 /* Parsing also stops at this many bytes of pending JSON, whatever max_pending
  * says: what a listener holds in memory stays bounded. */
-#define PENDING_BYTES_MAX (16 * 1024 * 1024)
+#define PENDING_BYTES_MAX STATE_PENDING_BYTES_MAX
 #define LOG_LINES_FLUSH  (256 * 1024)	/* gathered log lines written at this size */
 #define LOG_LINES_MAX    (64 * 1024 * 1024)
 #define FLUSH_DELAY_USEC (100 * USEC_PER_MSEC)

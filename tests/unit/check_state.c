@@ -458,6 +458,112 @@ START_TEST(test_from_bytes_size_bound)
 }
 END_TEST
 
+/* text, the values state_json_values() counts (an upper bound, exact without
+ * empty containers), and the values jansson builds (-1: not JSON). */
+static const struct {
+	const char *text;
+	size_t counted;
+	int built;
+} value_vectors[] = {
+	{ "1", 1, 1 },
+	{ "\"a\"", 1, 1 },
+	{ "[]", 2, 1 },
+	{ "{}", 2, 1 },
+	{ "[1,2,3]", 4, 4 },
+	{ "{\"a\":1,\"b\":[true,null]}", 5, 5 },
+	{ "[[[[]]]]", 5, 4 },
+	{ " [ 1 , { \"k\" : \"v\" } ] ", 4, 4 },
+	/* structural characters inside strings are text, escaped quotes too */
+	{ "[\",[{\",\"\\\",[\"]", 3, 3 },
+	{ "{\"a,b\":\"\\\\\",\"c\":1}", 3, 3 },
+	/* \u escapes hold no quote to end the string early */
+	{ "[\"\\u0022,\",1]", 3, 3 },
+	/* not JSON: counted all the same, never below what a parser would build */
+	{ "[1,2", 3, -1 },
+	{ "\"unterminated,[,{", 1, -1 },
+	{ ",,,", 4, -1 },
+	{ "\"ends in a backslash\\", 1, -1 },
+	{ "", 1, -1 },
+};
+
+static size_t built_values(const json_t *j)
+{
+	size_t n = 1, i;
+	const char *key;
+	json_t *m;
+
+	if (json_is_object(j)) {
+		json_object_foreach((json_t *)j, key, m)
+			n += built_values(m);
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, m)
+			n += built_values(m);
+	}
+	return n;
+}
+
+START_TEST(test_json_values)
+{
+	for (size_t i = 0; i < ELEMENTSOF(value_vectors); i++) {
+		const char *text = value_vectors[i].text;
+		size_t len = strlen(text);
+		json_t *j = json_loadb(text, len, JSON_DECODE_ANY, NULL);
+
+		ck_assert_msg(state_json_values(text, len, SIZE_MAX) == value_vectors[i].counted, "%s: %zu", text,
+			      state_json_values(text, len, SIZE_MAX));
+		if (value_vectors[i].built < 0)
+			ck_assert_msg(!j, "%s parsed", text);
+		else {
+			ck_assert_msg(j, "%s not parsed", text);
+			ck_assert_msg(built_values(j) == (size_t)value_vectors[i].built, "%s", text);
+		}
+		json_decref(j);
+		/* Counting stops once past the limit; every prefix is read within its length. */
+		for (size_t stop = 0; stop < value_vectors[i].counted; stop++)
+			ck_assert_uint_eq(state_json_values(text, len, stop), stop + 1);
+		for (size_t cut = 0; cut <= len; cut++) {
+			char *prefix = strndup(text, cut);
+
+			ck_assert_ptr_nonnull(prefix);
+			ck_assert_uint_le(state_json_values(prefix, cut, SIZE_MAX), value_vectors[i].counted);
+			free(prefix);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_too_many_values_are_refused_unparsed)
+{
+	_cleanup_free_ char *err = NULL, *doc = NULL;
+	struct listener_state *s = NULL;
+	size_t max = 1000, len;
+
+	/* A state one value over the limit, as a foreign file could be. */
+	len = 2 * max + 1;
+	doc = malloc(len + 1);
+	ck_assert_ptr_nonnull(doc);
+	doc[0] = '[';
+	for (size_t i = 0; i < max; i++)
+		memcpy(doc + 1 + 2 * i, i + 1 < max ? "1," : "1]", 2);
+	doc[len] = '\0';
+	ck_assert_uint_eq(state_json_values(doc, len, SIZE_MAX), max + 1);
+	ck_assert_int_eq(listener_state_from_bytes_max(doc, len, max, NULL, SRC, &s, &err), -EBADMSG);
+	ck_assert_ptr_null(s);
+	ck_assert_str_eq(err, SRC ": more than 1000 JSON values, more than this daemon writes with the largest "
+			 "max_event_size configured: not read");
+	/* At the limit, it is parsed (and refused for what it is). */
+	free(err);
+	err = NULL;
+	ck_assert_int_eq(listener_state_from_bytes_max(doc, len, max + 1, NULL, SRC, &s, &err), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(err, "not a JSON object"));
+	/* The bound grows with max_event_size, up to the largest allowed. */
+	ck_assert_uint_lt(state_max_values(STATE_EVENT_SIZE_DEFAULT), state_max_values(STATE_EVENT_SIZE_MAX));
+	ck_assert_uint_eq(state_max_values(SIZE_MAX), state_max_values(STATE_EVENT_SIZE_MAX));
+	ck_assert_uint_ge(state_max_values(STATE_EVENT_SIZE_DEFAULT),
+			  (STATE_PENDING_BYTES_MAX + STATE_EVENT_SIZE_DEFAULT) / 2);
+}
+END_TEST
+
 START_TEST(test_names)
 {
 	static const char *const good[] = { "a", "wiki", "enfo-steps", "A_b.c-9", ".hidden", "..x",
@@ -2318,6 +2424,8 @@ Suite *state_suite(void)
 	tcase_add_loop_test(tc, test_vectors, 0, (int)ELEMENTSOF(vectors));
 	tcase_add_test(tc, test_expected_name_null);
 	tcase_add_test(tc, test_from_bytes_size_bound);
+	tcase_add_test(tc, test_json_values);
+	tcase_add_test(tc, test_too_many_values_are_refused_unparsed);
 	tcase_add_test(tc, test_identity_without_secrets);
 	tcase_add_test(tc, test_bootstrap_member);
 	tcase_add_test(tc, test_names);
