@@ -224,11 +224,15 @@ static void reload_progress(struct daemon *d)
 	for (size_t i = 0; i < d->n_retiring;) {
 		struct watch *w = d->retiring[i];
 
-		if (watch_busy(w)) {
+		/* One holding what it could not write goes once it is written. */
+		if (watch_busy(w) || watch_holding(w)) {
 			i++;
 			continue;
 		}
-		(void)watch_flush(w);
+		if (watch_flush(w) < 0) {
+			i++;	/* held: it goes once that write succeeds */
+			continue;
+		}
 		watch_free(w);
 		array_remove(d->retiring, &d->n_retiring, i);
 	}
@@ -263,7 +267,7 @@ static void retire(struct daemon *d, struct watch *w)
 	if (array_push(&d->retiring, &d->n_retiring, w) < 0) {
 		/* Out of memory: stop it the hard way rather than leak it. */
 		watch_cancel_trigger(w);
-		(void)watch_flush(w);
+		watch_flush_final(w);
 		watch_free(w);
 	}
 }
@@ -392,9 +396,9 @@ static void finish(struct daemon *d)
 		return;
 	d->finished = true;
 	for (size_t i = 0; i < d->n_watches; i++)
-		(void)watch_flush(d->watches[i]);	/* logs its own failure */
+		watch_flush_final(d->watches[i]);
 	for (size_t i = 0; i < d->n_retiring; i++)
-		(void)watch_flush(d->retiring[i]);
+		watch_flush_final(d->retiring[i]);
 	if (d->replay && d->stopping) {
 		struct watch *w = d->watches[0];
 

@@ -253,7 +253,8 @@ static int commit(struct watch *w)
 	if (w->commit_held) {
 		w->commit_held = false;
 		timer_clear(w, TIMER_COMMIT);
-		watch_log(w, LOG_NOTICE, 0, NULL, NULL, "the state is written again: reading resumes");
+		watch_log(w, LOG_NOTICE, 0, NULL, NULL, "the state is written again%s",
+			  w->stopping ? "" : ": reading resumes");
 		watch_status_generation++;
 		/* What was held may run now. */
 		if (!w->stopping)
@@ -280,11 +281,18 @@ static bool commit_pipelined(const struct watch *w);
 static void commit_hold(struct watch *w)
 {
 	if (!w->commit_held) {
+		uint64_t n = w->st->next_seq - w->committed_next_seq;
+
 		w->commit_held = true;
 		w->commit_backoff_usec = COMMIT_HELD_FIRST_USEC;
-		watch_log(w, LOG_WARNING, 0, NULL, NULL,
-			  "%" PRIu64 " notification(s) not yet on disk are kept in memory; reading stops and the "
-			  "commit is tried again until it succeeds", w->st->next_seq - w->committed_next_seq);
+		if (n > 0)
+			watch_log(w, LOG_WARNING, 0, NULL, NULL,
+				  "%" PRIu64 " notification(s) not yet on disk are kept in memory; reading stops and "
+				  "the write is tried again until it succeeds", n);
+		else
+			watch_log(w, LOG_WARNING, 0, NULL, NULL,
+				  "the progress so far is not on disk; reading stops and the write is tried again "
+				  "until it succeeds");
 		watch_status_generation++;
 	} else {
 		w->commit_backoff_usec = MIN(2 * w->commit_backoff_usec, COMMIT_HELD_CAP_USEC);
@@ -328,6 +336,28 @@ static void rollback(struct watch *w)
 
 static void transfer_stop(struct watch *w);
 static int transfer_start(struct watch *w);
+static void commit_received(struct watch *w);
+
+/*
+ * Starts the request, which resumes from the cursor on disk: what came
+ * before it is committed first. While a commit is held, the request waits
+ * for it (the supervisor sees a wait that ends just after its next try).
+ */
+static int connect_now(struct watch *w)
+{
+	commit_received(w);
+	if (w->commit_held) {
+		uint64_t retry_at = w->deadlines.at[TIMER_COMMIT];
+
+		if (retry_at == DEADLINE_OFF)	/* inside that timer's own call */
+			retry_at = now_usec(CLOCK_MONOTONIC) + COMMIT_HELD_FIRST_USEC;
+		timer_set(w, TIMER_RECONNECT, retry_at + USEC_PER_MSEC);
+		w->sv.phase = SV_WAITING;
+		watch_status_generation++;
+		return 0;
+	}
+	return transfer_start(w);
+}
 
 /* From the loop: the listener cannot go on. */
 static void watch_fail(struct watch *w, enum sv_reason reason, const char *fmt, ...) _printf_(3, 4);
@@ -381,7 +411,7 @@ static void on_credentials(struct auth *a, int error, const char *message, void 
 		if (error < 0)
 			sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = SV_CLOSE_ERROR,
 						       .reason = SV_REASON_AUTH });
-		else if (transfer_start(w) < 0)
+		else if (connect_now(w) < 0)
 			sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = SV_CLOSE_ERROR,
 						       .reason = SV_REASON_TRANSPORT });
 		return;
@@ -426,7 +456,7 @@ static void apply(struct watch *w, const struct sv_actions *a)
 			w->sv.phase = SV_WAITING;
 			return;
 		}
-		r = transfer_start(w);
+		r = connect_now(w);
 		if (r < 0) {
 			watch_log(w, LOG_ERR, r, NULL, NULL, "cannot start a request: %m");
 			sv_event(w, (struct sv_event){ .type = SV_EV_CLOSED, .close = SV_CLOSE_ERROR,
@@ -579,8 +609,8 @@ static int consume(struct watch *w, const char *buf, size_t len)
 	 * was received whole and is kept (a server that cut its history would
 	 * not send it again), unless the state cannot take it. */
 	if (r < 0 || w->abort_now) {
-		if (has_uncommitted(w) && w->abort_now && w->abort_reason == SV_REASON_STATE)
-			rollback(w);
+		if (has_uncommitted(w) && w->abort_now && w->abort_reason == SV_REASON_STATE && !w->commit_held)
+			rollback(w);	/* held, what came before stays: the server may not resend it */
 		else if (has_uncommitted(w) && !w->commit_held && commit(w) < 0)
 			commit_hold(w);
 		return r < 0 ? r : -EPROTO;
@@ -951,10 +981,6 @@ static int transfer_start(struct watch *w)
 	CURL *e;
 	int r;
 
-	/* The request resumes from the cursor in memory: what came before it is
-	 * on disk, or held there until a commit succeeds (commit_hold()). */
-	commit_received(w);
-
 	e = curl_easy_init();
 	if (!e)
 		return -ENOMEM;
@@ -1134,15 +1160,24 @@ int watch_dead_letter_unkept(struct watch *w, const json_t *notification, const 
 	if (!rec)
 		return -ENOMEM;
 	r = deadletter_write(w->daemon->statedir, w->name, seq, rec);
-	if (r < 0)
-		return watch_abort(w, SV_REASON_COMMIT, false, "cannot write the dead letter %s/" DEADLETTER_DIR
-				   "/%s/%" PRIu64 ".json (%s): %s", statedir_path(w->daemon->statedir), w->name, seq, why,
-				   strerror(-r));
+	if (r < 0) {
+		/* Held like a failed commit: written before it, once the disk allows. */
+		if (!w->held_dead_letters)
+			w->held_dead_letters = json_array();
+		if (!w->held_dead_letters || json_array_append(w->held_dead_letters, rec) < 0)
+			return -ENOMEM;
+		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, event_id,
+			  "cannot write the dead letter %s/" DEADLETTER_DIR "/%s/%" PRIu64 ".json (%s): %s",
+			  statedir_path(w->daemon->statedir), w->name, seq, why, strerror(-r));
+	}
 	w->st->next_seq++;
 	w->stats.dead_letters++;
 	log_f(LOG_WARNING, 0,
 	      &(struct log_fields){ .listener = w->name, .event_id = event_id, .message_id = LOG_MID_OVERSIZE },
-	      "%s: skipped, recorded as dead letter %" PRIu64 " (its content was not kept)", why, seq);
+	      "%s: skipped, %s dead letter %" PRIu64 " (its content was not kept)", why,
+	      r < 0 ? "to be recorded as" : "recorded as", seq);
+	if (r < 0)
+		commit_hold(w);
 	return 0;
 }
 
@@ -1411,12 +1446,35 @@ static void on_flush_timer(struct watch *w)
 	pump_schedule(w);
 }
 
+/* Writes the dead letters a hold kept, oldest first; negative at the first that fails. */
+static int write_held_dead_letters(struct watch *w)
+{
+	while (json_array_size(w->held_dead_letters) > 0) {
+		json_t *rec = json_array_get(w->held_dead_letters, 0);
+		uint64_t seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
+		int r = deadletter_write(w->daemon->statedir, w->name, seq, rec);
+
+		if (r < 0) {
+			watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL,
+				  "cannot write the dead letter %s/" DEADLETTER_DIR "/%s/%" PRIu64 ".json: %s",
+				  statedir_path(w->daemon->statedir), w->name, seq, strerror(-r));
+			return r;
+		}
+		(void)json_array_remove(w->held_dead_letters, 0);
+	}
+	return 0;
+}
+
 static void on_commit_timer(struct watch *w)
 {
 	if (!w->commit_held)
 		return;
-	if (commit(w) < 0)
+	if (write_held_dead_letters(w) < 0 || commit(w) < 0) {
 		commit_hold(w);
+		return;
+	}
+	if (w->stopping)
+		daemon_watch_idle(w->daemon);	/* a reload may retire it now */
 	else
 		maybe_unpause(w);	/* the rest of the read, then the transfer */
 }
@@ -1635,11 +1693,13 @@ static void pump_run(struct watch *w)
 		 * that for speed: completions go to disk with the next commit,
 		 * at the latest FLUSH_DELAY_USEC from now, and a crash re-runs
 		 * what completed since. */
+		if (trigger_is_external(t) && w->dirty && w->commit_held)
+			return;	/* the progress must reach the disk first: the hold's end runs the pump */
 		if (trigger_is_external(t) && w->dirty && w->cfg->commit == CFG_COMMIT_BATCH) {
 			if (!timer_is_set(w, TIMER_FLUSH))
 				timer_set_in(w, TIMER_FLUSH, FLUSH_DELAY_USEC);
-		} else if (trigger_is_external(t) && w->dirty && (w->commit_held || commit(w) < 0)) {
-			commit_hold(w);	/* its success runs the pump */
+		} else if (trigger_is_external(t) && w->dirty && commit(w) < 0) {
+			commit_hold(w);
 			return;
 		}
 
@@ -1824,6 +1884,7 @@ struct watch *watch_free(struct watch *w)
 	w->timer = sd_event_source_disable_unref(w->timer);
 	w->pump = sd_event_source_disable_unref(w->pump);
 	json_decref(w->saving_cursor);
+	json_decref(w->held_dead_letters);
 	w->save_done = sd_event_source_disable_unref(w->save_done);
 	dbuf_free(&w->stash);
 	dbuf_free(&w->cursor_later);
@@ -1980,18 +2041,36 @@ bool watch_busy(const struct watch *w)
 	return w->run != NULL;
 }
 
+bool watch_holding(const struct watch *w)
+{
+	return w->commit_held;
+}
+
 int watch_flush(struct watch *w)
 {
 	int r;
 
 	if (!w->st || !(w->dirty || has_uncommitted(w)))
 		return 0;
-	r = commit(w);
-	if (r < 0 && w->st->next_seq != w->committed_next_seq)
-		watch_log(w, LOG_ERR, r, LOG_MID_STATE_ERROR, NULL,
+	r = write_held_dead_letters(w);
+	if (r >= 0)
+		r = commit(w);
+	if (r < 0)
+		commit_hold(w);	/* a retired listener waits for it */
+	return r;
+}
+
+void watch_flush_final(struct watch *w)
+{
+	if (watch_flush(w) >= 0)
+		return;
+	if (json_array_size(w->held_dead_letters) > 0)
+		watch_log(w, LOG_ERR, 0, LOG_MID_STATE_ERROR, NULL, "%zu dead letter(s) of skipped notifications "
+			  "are not on disk, and are lost", json_array_size(w->held_dead_letters));
+	if (w->st->next_seq != w->committed_next_seq)
+		watch_log(w, LOG_ERR, 0, LOG_MID_STATE_ERROR, NULL,
 			  "%" PRIu64 " notification(s) received since the last commit are not on disk: only a server "
 			  "that resends from the cursor on disk delivers them again", w->st->next_seq - w->committed_next_seq);
-	return r;
 }
 
 void watch_set_config(struct watch *w, const struct cfg_listener *cfg)

@@ -10,10 +10,13 @@
  * - a notification and the cursor after it are committed (state_save) before
  *   any of its triggers starts; with commit: per_event each notification is
  *   its own commit, with batch everything parsed from one read shares one;
- * - if a commit fails, the notifications it held stay in memory, where no
- *   trigger runs for them, reading stops, and the commit is tried again with
- *   a backoff (250 ms doubling to 10 s) until it succeeds; nothing is
- *   dropped, so a stream without ids loses nothing either;
+ * - if a commit (or the write of a dead letter) fails, what it held stays in
+ *   memory, where no trigger runs for it, reading stops, no request starts,
+ *   and the write is tried again with a backoff (250 ms doubling to 10 s)
+ *   until it succeeds, so a stream without ids loses nothing either; a
+ *   listener retired by a reload meanwhile goes only once it is written, and
+ *   only a stop (or a state the listener cannot record at all) leaves it
+ *   unwritten;
  * - a listener runs one trigger at a time, in order; with per_event, before
  *   an external trigger (command, post) starts, the progress so far is
  *   committed, so a crash leaves at most that one trigger in doubt; batch
@@ -96,6 +99,7 @@ struct watch {
 	bool uncommitted_notifications;	/* received since the last commit */
 	bool commit_held;		/* a commit failed: reading stops until one succeeds */
 	uint64_t commit_backoff_usec;	/* the wait before its next attempt */
+	json_t *held_dead_letters;	/* records whose write failed, written before that commit */
 	uint64_t commits;
 
 	struct sv_params svp;
@@ -198,6 +202,9 @@ int watch_start(struct watch *w);
 /* Graceful stop: the transfer ends, no new trigger starts; a running one may finish. */
 void watch_stop(struct watch *w);
 
+/* Whether what it received waits in memory for a failed write to succeed. */
+bool watch_holding(const struct watch *w);
+
 /* Stop waiting for a running trigger: terminate it. */
 void watch_cancel_trigger(struct watch *w);
 
@@ -207,8 +214,12 @@ bool watch_busy(const struct watch *w);
 /* Whether the listener failed or stopped for good (a reload starts it again). */
 bool watch_ended(const struct watch *w);
 
-/* Commits progress not yet on disk. */
+/* Commits progress not yet on disk; if that fails, it is held and retried
+ * (watch_holding()). */
 int watch_flush(struct watch *w);
+
+/* The same at the daemon's end: says what could not be written. */
+void watch_flush_final(struct watch *w);
 
 /* The listener's status for `ssewatchd status` (a new reference). */
 json_t *watch_status(const struct watch *w);

@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import unittest
@@ -199,6 +200,85 @@ class DiskTests(unittest.TestCase):
         d.start()
         wait_until(lambda: len(read_records(self.out)) == 4, 15)
         self.assertEqual(data_of(read_records(self.out))[3], "held %s" % ("x" * 16384))
+
+    def block_idless(self):
+        """Waits for the first three events on disk, then fills the disk;
+        from now on the server answers like one without ids: a new stream
+        gets only later pushes."""
+        wait_until(lambda: len(read_records(self.out)) == 3, 10)
+        wait_until(lambda: self.state_file()["cursor"] == "3" and not self.state_file()["pending"], 10)
+        self.srv.set_default({"resume": 6})
+        self.tiny.fill()
+
+    def test_an_oversized_event_while_the_disk_is_full_holds_its_dead_letter(self):
+        # Its dead letter cannot be written: it waits in memory with what
+        # came after it, instead of the stream being cut and those lost.
+        self.d.write_config([{"name": "l", "protocol": "sse", "url": self.srv.url, "commit": self.COMMIT,
+                              "max_event_size": 8192, "triggers": [record_trigger(self.out)]}])
+        d = self.d
+        d.start()
+        self.block_idless()
+        after = ["after %d %s" % (i, "x" * 5000) for i in (1, 2)]
+        self.srv.push_many([{"data": "big " + "y" * 20000, "id": False}] +
+                           [{"data": a, "id": False} for a in after])
+        d.wait_log(r"l: cannot write the dead letter .*/l/4\.json \(an event of \d+ bytes exceeds", timeout=15)
+        wait_until(lambda: d.log().count("cannot ") >= 3, 15)
+        self.assertEqual(len(read_records(self.out)), 3)
+        self.tiny.free()
+        wait_until(lambda: len(read_records(self.out)) == 5, 20,
+                   message="the events after the oversized one did not run after the disk recovered")
+        self.assertEqual(data_of(read_records(self.out))[3:], after)
+        self.assertEqual(len(self.srv.requests), 1)
+        with open(os.path.join(self.tiny.path, "dead-letters", "l", "4.json")) as f:
+            rec = json.load(f)
+        self.assertEqual((rec["seq"], rec["kept"]), (4, False))
+        self.assertGreater(rec["notification"]["data_bytes"], 20000)
+        self.assertEqual(d.stop(), 0)
+
+    def test_a_reload_waits_for_what_a_listener_holds(self):
+        # The reload retires the listener (its settings change); what it
+        # holds is written before the new one starts from the disk.
+        d = self.d
+        d.start()
+        self.block_idless()
+        self.srv.push("held %s" % ("x" * 16384), id=False)
+        d.wait_log(r"l: 1 notification\(s\) not yet on disk are kept in memory", timeout=15)
+        d.write_config([{"name": "l", "protocol": "sse", "url": self.srv.url, "commit": self.COMMIT,
+                         "max_pending": 20, "triggers": [record_trigger(self.out)]}])
+        d.proc.popen.send_signal(signal.SIGHUP)
+        d.wait_log(r"configuration reloaded", timeout=10)
+        wait_until(lambda: d.log().count("cannot commit state") >= 3, 15)
+        self.assertEqual(len(self.srv.requests), 1)    # the new listener waits
+        self.tiny.free()
+        wait_until(lambda: len(read_records(self.out)) == 4, 20,
+                   message="the held notification did not run after the reload and the disk's recovery")
+        self.assertEqual(data_of(read_records(self.out))[3], "held %s" % ("x" * 16384))
+        # Nothing ran twice, and the new listener reads on.
+        self.assertEqual(data_of(read_records(self.out))[:3], ["event 1", "event 2", "event 3"])
+        self.srv.wait_live(1, timeout=10)
+        self.srv.push("later", id=False)
+        wait_until(lambda: len(read_records(self.out)) == 5, 10)
+        self.assertEqual(d.stop(), 0)
+
+    def test_no_request_starts_while_a_commit_is_held(self):
+        # The server ends the stream while the listener holds a
+        # notification: the next request waits for the write, so it
+        # resumes from a cursor on disk.
+        d = self.d
+        d.start()
+        self.block_idless()
+        self.srv.push("held %s" % ("x" * 16384), id=False)
+        d.wait_log(r"l: 1 notification\(s\) not yet on disk are kept in memory", timeout=15)
+        self.srv.drop("fin")
+        d.wait_log(r"l: disconnected", timeout=15)
+        wait_until(lambda: d.log().count("cannot commit state") >= 4, 15)
+        self.assertEqual(len(self.srv.requests), 1)
+        self.tiny.free()
+        d.wait_log(r"l: the state is written again", timeout=30)
+        self.srv.wait_requests(2, timeout=15)
+        self.assertEqual(self.srv.requests[1]["last_event_id"], "3")
+        wait_until(lambda: len(read_records(self.out)) == 4, 15)
+        self.assertEqual(d.stop(), 0)
 
     def test_read_only_state_disk_at_start_is_a_clear_error(self):
         self.tiny.remount("ro")
