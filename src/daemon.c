@@ -103,10 +103,17 @@ static int status_write(struct daemon *d)
 	r = dbuf_append(&b, head_text, strlen(head_text) - 1);
 	if (r >= 0)
 		r = dbuf_append(&b, ",\"listeners\":[", 14);
-	for (size_t i = 0; r >= 0 && i < d->n_watches; i++) {
-		_cleanup_(json_decrefp) json_t *one = watch_status(d->watches[i]);
+	/* Then the retired ones that still hold what they could not write. */
+	for (size_t i = 0, n = 0; r >= 0 && i < d->n_watches + d->n_retiring; i++) {
+		struct watch *w = i < d->n_watches ? d->watches[i] : d->retiring[i - d->n_watches];
+		_cleanup_(json_decrefp) json_t *one = NULL;
 
-		r = !one ? -ENOMEM : i > 0 ? dbuf_putc(&b, ',') : 0;
+		if (i >= d->n_watches && !watch_holding(w))
+			continue;
+		one = watch_status(w);
+		if (one && i >= d->n_watches && json_object_set_new(one, "retiring", json_true()) < 0)
+			r = -ENOMEM;
+		r = r < 0 || !one ? -ENOMEM : n++ > 0 ? dbuf_putc(&b, ',') : 0;
 		if (r >= 0 && json_dump_callback(one, dump_to_dbuf, &b, JSON_COMPACT) < 0)
 			r = -ENOMEM;
 		if (r >= 0)

@@ -605,10 +605,14 @@ static int cmd_status(struct cfg *c, int argc, char **argv)
 		if (strcmp(state, "failed") == 0 || strcmp(state, "waiting") == 0)
 			printf("%20s why: %s%s\n", "", json_string_value(json_object_get(l, "reason")) ?: "?",
 			       json_integer_value(json_object_get(l, "http_status")) > 0 ? " (see the log)" : "");
-		if (json_object_get(l, "commit_held"))
+		if (json_is_true(json_object_get(l, "retiring")))
+			printf("%20s retired by the reload: it goes once what it holds is written\n", "");
+		if (json_integer_value(json_object_get(l, "commit_held")) > 0)
 			printf("%20s the state cannot be written (see the log): %" JSON_INTEGER_FORMAT
 			       " notification(s) held in memory, reading stopped\n", "",
 			       json_integer_value(json_object_get(l, "commit_held")));
+		else if (json_object_get(l, "commit_held"))
+			printf("%20s the state cannot be written (see the log): reading stopped\n", "");
 	}
 	return EXIT_SUCCESS;
 }

@@ -294,10 +294,9 @@ static void commit_hold(struct watch *w)
 				  "the progress so far is not on disk; reading stops and the write is tried again "
 				  "until it succeeds");
 		watch_status_generation++;
-	} else {
-		w->commit_backoff_usec = MIN(2 * w->commit_backoff_usec, COMMIT_HELD_CAP_USEC);
+		timer_set_in(w, TIMER_COMMIT, w->commit_backoff_usec);
 	}
-	timer_set_in(w, TIMER_COMMIT, w->commit_backoff_usec);
+	/* Held already: its timer is set, and tries everything again. */
 }
 
 /*
@@ -352,7 +351,10 @@ static int connect_now(struct watch *w)
 		if (retry_at == DEADLINE_OFF)	/* inside that timer's own call */
 			retry_at = now_usec(CLOCK_MONOTONIC) + COMMIT_HELD_FIRST_USEC;
 		timer_set(w, TIMER_RECONNECT, retry_at + USEC_PER_MSEC);
+		/* As the supervisor's own wait would show it, for status. */
 		w->sv.phase = SV_WAITING;
+		w->sv.reason = SV_REASON_COMMIT;
+		w->sv.reconnect_at = retry_at + USEC_PER_MSEC;
 		watch_status_generation++;
 		return 0;
 	}
@@ -1171,7 +1173,8 @@ int watch_dead_letter_unkept(struct watch *w, const json_t *notification, const 
 			  statedir_path(w->daemon->statedir), w->name, seq, why, strerror(-r));
 	}
 	w->st->next_seq++;
-	w->stats.dead_letters++;
+	if (r >= 0)
+		w->stats.dead_letters++;
 	log_f(LOG_WARNING, 0,
 	      &(struct log_fields){ .listener = w->name, .event_id = event_id, .message_id = LOG_MID_OVERSIZE },
 	      "%s: skipped, %s dead letter %" PRIu64 " (its content was not kept)", why,
@@ -1461,6 +1464,7 @@ static int write_held_dead_letters(struct watch *w)
 			return r;
 		}
 		(void)json_array_remove(w->held_dead_letters, 0);
+		w->stats.dead_letters++;
 	}
 	return 0;
 }
@@ -1470,7 +1474,8 @@ static void on_commit_timer(struct watch *w)
 	if (!w->commit_held)
 		return;
 	if (write_held_dead_letters(w) < 0 || commit(w) < 0) {
-		commit_hold(w);
+		w->commit_backoff_usec = MIN(2 * w->commit_backoff_usec, COMMIT_HELD_CAP_USEC);
+		timer_set_in(w, TIMER_COMMIT, w->commit_backoff_usec);
 		return;
 	}
 	if (w->stopping)
@@ -2018,6 +2023,13 @@ bool watch_replay_finished(const struct watch *w)
 void watch_stop(struct watch *w)
 {
 	w->stopping = true;
+	if (w->easy && w->stash.len > 0 && w->stream_ok && w->abort_reason == SV_REASON_NONE && w->st) {
+		/* Complete events read but not yet parsed are kept, as at the end
+		 * of a stream: a server without ids would not send them again. */
+		w->draining = true;
+		(void)consume(w, w->stash.buf, w->stash.len);
+		w->draining = false;
+	}
 	if (w->easy) {
 		transfer_stop(w);
 	}
@@ -2046,15 +2058,20 @@ bool watch_holding(const struct watch *w)
 	return w->commit_held;
 }
 
-int watch_flush(struct watch *w)
+static int flush(struct watch *w)
 {
 	int r;
 
 	if (!w->st || !(w->dirty || has_uncommitted(w)))
 		return 0;
 	r = write_held_dead_letters(w);
-	if (r >= 0)
-		r = commit(w);
+	return r < 0 ? r : commit(w);
+}
+
+int watch_flush(struct watch *w)
+{
+	int r = flush(w);
+
 	if (r < 0)
 		commit_hold(w);	/* a retired listener waits for it */
 	return r;
@@ -2062,15 +2079,19 @@ int watch_flush(struct watch *w)
 
 void watch_flush_final(struct watch *w)
 {
-	if (watch_flush(w) >= 0)
+	size_t dead = 0;
+
+	if (flush(w) >= 0)
 		return;
-	if (json_array_size(w->held_dead_letters) > 0)
+	dead = json_array_size(w->held_dead_letters);
+	if (dead > 0)
 		watch_log(w, LOG_ERR, 0, LOG_MID_STATE_ERROR, NULL, "%zu dead letter(s) of skipped notifications "
-			  "are not on disk, and are lost", json_array_size(w->held_dead_letters));
-	if (w->st->next_seq != w->committed_next_seq)
+			  "are not on disk, and are lost", dead);
+	if (w->st->next_seq - w->committed_next_seq > dead)
 		watch_log(w, LOG_ERR, 0, LOG_MID_STATE_ERROR, NULL,
 			  "%" PRIu64 " notification(s) received since the last commit are not on disk: only a server "
-			  "that resends from the cursor on disk delivers them again", w->st->next_seq - w->committed_next_seq);
+			  "that resends from the cursor on disk delivers them again",
+			  w->st->next_seq - w->committed_next_seq - dead);
 }
 
 void watch_set_config(struct watch *w, const struct cfg_listener *cfg)

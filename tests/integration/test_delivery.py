@@ -237,27 +237,30 @@ class DiskTests(unittest.TestCase):
 
     def test_a_reload_waits_for_what_a_listener_holds(self):
         # The reload retires the listener (its settings change); what it
-        # holds is written before the new one starts from the disk.
+        # holds, and the complete events read behind it, are written before
+        # the new one starts from the disk. status shows the retired one.
         d = self.d
+        self.srv.set_default({"chunking": "merge"})     # the three in one read
         d.start()
         self.block_idless()
-        self.srv.push("held %s" % ("x" * 16384), id=False)
-        d.wait_log(r"l: 1 notification\(s\) not yet on disk are kept in memory", timeout=15)
+        held = ["held 1 %s" % ("x" * 16384), "held 2", "held 3"]
+        self.srv.push_many([{"data": h, "id": False} for h in held])
+        d.wait_log(r"l: [123] notification\(s\) not yet on disk are kept in memory", timeout=15)
         d.write_config([{"name": "l", "protocol": "sse", "url": self.srv.url, "commit": self.COMMIT,
                          "max_pending": 20, "triggers": [record_trigger(self.out)]}])
         d.proc.popen.send_signal(signal.SIGHUP)
         d.wait_log(r"configuration reloaded", timeout=10)
-        wait_until(lambda: d.log().count("cannot commit state") >= 3, 15)
+        wait_until(lambda: "retired by the reload" in d.run_command("status").stdout, 15)
+        self.assertRegex(d.run_command("status").stdout, r"the state cannot be written .*: 3 notification")
         self.assertEqual(len(self.srv.requests), 1)    # the new listener waits
         self.tiny.free()
-        wait_until(lambda: len(read_records(self.out)) == 4, 20,
-                   message="the held notification did not run after the reload and the disk's recovery")
-        self.assertEqual(data_of(read_records(self.out))[3], "held %s" % ("x" * 16384))
-        # Nothing ran twice, and the new listener reads on.
-        self.assertEqual(data_of(read_records(self.out))[:3], ["event 1", "event 2", "event 3"])
+        wait_until(lambda: len(read_records(self.out)) == 6, 20,
+                   message="the held notifications did not run after the reload and the disk's recovery")
+        # Nothing ran twice, nothing was lost, and the new listener reads on.
+        self.assertEqual(data_of(read_records(self.out)), ["event 1", "event 2", "event 3"] + held)
         self.srv.wait_live(1, timeout=10)
         self.srv.push("later", id=False)
-        wait_until(lambda: len(read_records(self.out)) == 5, 10)
+        wait_until(lambda: len(read_records(self.out)) == 7, 10)
         self.assertEqual(d.stop(), 0)
 
     def test_no_request_starts_while_a_commit_is_held(self):
@@ -273,6 +276,14 @@ class DiskTests(unittest.TestCase):
         d.wait_log(r"l: disconnected", timeout=15)
         wait_until(lambda: d.log().count("cannot commit state") >= 4, 15)
         self.assertEqual(len(self.srv.requests), 1)
+        status = {}
+
+        def deferred():
+            status.update(d.listener_status("l") or {})
+            return status.get("state") == "waiting" and status.get("reason") == "state commit failed"
+        wait_until(deferred, 15, interval=0.1)
+        self.assertIn("reconnect_in_sec", status)
+        self.assertEqual(status["commit_held"], 1)
         self.tiny.free()
         d.wait_log(r"l: the state is written again", timeout=30)
         self.srv.wait_requests(2, timeout=15)
