@@ -103,15 +103,17 @@ static int status_write(struct daemon *d)
 	r = dbuf_append(&b, head_text, strlen(head_text) - 1);
 	if (r >= 0)
 		r = dbuf_append(&b, ",\"listeners\":[", 14);
-	/* Then the retired ones that still hold what they could not write. */
-	for (size_t i = 0, n = 0; r >= 0 && i < d->n_watches + d->n_retiring; i++) {
-		struct watch *w = i < d->n_watches ? d->watches[i] : d->retiring[i - d->n_watches];
+	/* The retired ones that still hold what they could not write come
+	 * first: a reader that keeps the last entry of a name sees the live one. */
+	for (size_t i = 0, n = 0; r >= 0 && i < d->n_retiring + d->n_watches; i++) {
+		bool retiring = i < d->n_retiring;
+		struct watch *w = retiring ? d->retiring[i] : d->watches[i - d->n_retiring];
 		_cleanup_(json_decrefp) json_t *one = NULL;
 
-		if (i >= d->n_watches && !watch_holding(w))
+		if (retiring && !watch_holding(w))
 			continue;
 		one = watch_status(w);
-		if (one && i >= d->n_watches && json_object_set_new(one, "retiring", json_true()) < 0)
+		if (one && retiring && json_object_set_new(one, "retiring", json_true()) < 0)
 			r = -ENOMEM;
 		r = r < 0 || !one ? -ENOMEM : n++ > 0 ? dbuf_putc(&b, ',') : 0;
 		if (r >= 0 && json_dump_callback(one, dump_to_dbuf, &b, JSON_COMPACT) < 0)
@@ -451,6 +453,8 @@ static void replay_check(struct daemon *d)
 
 void daemon_watch_idle(struct daemon *d)
 {
+	if (d->stopping_watches)
+		return;		/* on_terminate() looks once they are all stopped */
 	if (d->replay && !d->stopping)
 		replay_check(d);
 	else if (d->stopping && !any_busy(d))
@@ -512,8 +516,12 @@ static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, v
 	d->stopping = true;
 	(void)sd_notify(0, "STOPPING=1");
 	log_info("SIG%s received: stopping", sigabbrev_np((int)si->ssi_signo));
+	/* Every listener takes in what it read before any may end the daemon:
+	 * the first one's stop could otherwise finish() it under the others. */
+	d->stopping_watches = true;
 	for (size_t i = 0; i < d->n_watches; i++)
 		watch_stop(d->watches[i]);
+	d->stopping_watches = false;
 	status_update(d, true);
 	if (!any_busy(d)) {
 		finish(d);

@@ -33,6 +33,7 @@ struct daemon {
 	uint64_t rng;
 	struct dbuf text_scratch;	/* notif_sse_text()'s room, shared: one event at a time */
 	bool stopping;
+	bool stopping_watches;	/* on_terminate() is stopping them one by one */
 	bool finished;		/* the loop was told to exit */
 	sd_event_source *stop_timer;
 	bool terminating;		/* the grace is over: triggers were sent SIGTERM */

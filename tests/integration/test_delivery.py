@@ -304,6 +304,38 @@ class BatchDiskTests(DiskTests):
     COMMIT = "batch"
 
 
+class StopTests(unittest.TestCase):
+    def test_a_stop_keeps_what_every_listener_read(self):
+        # Listener b reads 20 events without ids in one read; 4 fit its
+        # queue, the rest wait in its stash behind a trigger that keeps
+        # failing. A stop takes them all in, whichever listener stops first
+        # (b is listed second: the first listener's stop must not end the
+        # daemon before b's).
+        ws = Workspace()
+        self.addCleanup(ws.cleanup)
+        sa = FaultServer(script=[])
+        sa.start()
+        self.addCleanup(sa.stop)
+        sb = FaultServer(script=[], default="merge")
+        sb.start()
+        self.addCleanup(sb.stop)
+        a = {"name": "a", "protocol": "sse", "url": sa.url, "triggers": [record_trigger(ws.path("a.txt"))]}
+        b = {"name": "b", "protocol": "sse", "url": sb.url, "commit": "batch", "max_pending": 4,
+             "triggers": [{"type": "command", "argv": ["false"], "retries": 10, "retry_delay": "60s"}]}
+        d = Daemon(ws, [a, b])
+        self.addCleanup(d.cleanup)
+        d.start()
+        sa.wait_live(1, timeout=10)
+        sb.wait_live(1, timeout=10)
+        sb.push_many([{"data": "ev %d" % i, "id": False} for i in range(20)])
+        # A trigger runs only after the read that brought them was parsed.
+        d.wait_log(r"b: .*failed \(attempt 1 of", timeout=15)
+        self.assertEqual(d.stop(), 0)
+        with open(os.path.join(d.state_dir, "b.json")) as f:
+            pending = json.load(f)["pending"]
+        self.assertEqual([p["notification"]["data"] for p in pending], ["ev %d" % i for i in range(20)])
+
+
 class BackpressureTests(unittest.TestCase):
     def start_slow(self, total, **listener):
         """A daemon whose one trigger takes 20 ms, on a server that has
