@@ -21,13 +21,13 @@
 #include "dbuf.h"
 #include "log.h"
 #include "state.h"
-
-/* The state reader's bounds follow what a configuration may set. */
-_Static_assert(CFG_DEFAULT_MAX_EVENT_SIZE == STATE_EVENT_SIZE_DEFAULT, "max_event_size's default");
 #include "strv.h"
 #include "uring.h"
 #include "util.h"
 #include "watch.h"
+
+/* The state reader's bounds follow what a configuration may set. */
+_Static_assert(CFG_DEFAULT_MAX_EVENT_SIZE == STATE_EVENT_SIZE_DEFAULT, "max_event_size's default");
 
 extern char **environ;
 

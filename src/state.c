@@ -1549,10 +1549,11 @@ fail:
 
 size_t state_max_values(size_t max_event_size)
 {
-	/* Entries: the queue's max_pending (100,000 at most) and what a stream's
-	 * last read adds when it ends, about ten values each. */
+	/* Entries: the queue's max_pending (100,000 at most) and the events of
+	 * a stash taken in when a stream ends (4 MiB of at least 8 bytes each),
+	 * ten values each at most. */
 	return (STATE_PENDING_BYTES_MAX + MIN(max_event_size, (size_t)STATE_EVENT_SIZE_MAX)) / 2 +
-	       4u * 1024 * 1024;
+	       8u * 1024 * 1024;
 }
 
 size_t state_json_values(const char *text, size_t len, size_t stop)

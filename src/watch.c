@@ -1261,8 +1261,8 @@ static void maybe_unpause(struct watch *w)
 	 * disk writes the commit of the last (commit_pipelined()). */
 	size_t low = w->window / 2;
 
-	if (!w->paused || !w->easy || w->commit_held || w->st->n_pending > low || w->st->pending_bytes >= PENDING_BYTES_MAX / 2 ||
-	    (commit_pipelined(w) && batch_waits(w)))
+	if (!w->paused || !w->easy || w->commit_held || w->st->n_pending > low ||
+	    w->st->pending_bytes >= PENDING_BYTES_MAX / 2 || (commit_pipelined(w) && batch_waits(w)))
 		return;
 	if (w->stash.len > 0 && consume(w, w->stash.buf, w->stash.len) < 0) {
 		/* From the loop, so end the stream here rather than in curl. */

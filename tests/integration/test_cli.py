@@ -210,14 +210,14 @@ class CliTests(unittest.TestCase):
         self.assertIsNone(json.loads(self.run_ok(d, "state", "show", "l").stdout)["cursor"])
 
     def test_a_state_of_more_values_than_the_daemon_writes_is_not_parsed(self):
-        # 28 MB of tiny values: jansson would build 14 million of them.
+        # 36 MB of tiny values: jansson would build 18 million of them.
         d = self.daemon()
         os.makedirs(d.state_dir, exist_ok=True)
         with open(os.path.join(d.state_dir, "l.json"), "w") as f:
-            f.write("[" + "1," * 14000000 + "1]")
+            f.write("[" + "1," * 18000000 + "1]")
         r = d.run_command("state", "show", "l")
         self.assertEqual(r.returncode, 1, r.stderr)
-        limit = (16 + 1) * 1024 * 1024 // 2 + 4 * 1024 * 1024
+        limit = (16 + 1) * 1024 * 1024 // 2 + 8 * 1024 * 1024
         self.assertRegex(r.stderr, r"l\.json: more than %d JSON values, more than this daemon writes" % limit)
         r = self.run_ok(d, "state", "reset", "l", "--live")
         self.assertRegex(r.stderr, r"l: the state file is replaced, its content unusable: .*more than %d" % limit)
